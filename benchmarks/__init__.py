@@ -1,0 +1,1 @@
+"""Offline benchmarks; each script writes JSON + Markdown under ``benchmarks/results/``."""
