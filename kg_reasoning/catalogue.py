@@ -1,0 +1,457 @@
+"""The command / question catalogue shared by speech (grammar), the feed generator and the reasoner.
+
+The catalogue lives in ``kg_reasoning/data/catalogue.yaml``: intents, each with spoken templates
+holding ``{slot}`` placeholders, and for each slot its canonical values with their spoken forms.
+
+Public API (stable: entries are added, never renamed)::
+
+    cat = load_catalogue()
+    cat.intents["outline_structure"].templates      # ["outline the {structure} in {colour}", ...]
+    cat.slot_values["structure"]["duodenum_d3"]     # ["third part of the duodenum", ...]
+    cat.expand(max_per_intent=50)                    # [(text, intent, slots), ...]
+    cat.vocabulary()                                 # {"outline", "cystic", "duct", ...}
+    cat.parse("Copilot, outline the cystic duct in red.")
+    # Parse(intent="outline_structure", slots={"structure": "cystic_duct", "colour": "red"}, ...)
+
+``parse`` is rule based: an exact template match scores 1.0; a near-exact transcript (a word
+added, dropped or misheard) is matched on its template "skeleton" by word edit distance and
+scores below 1.0. Free-form questions go to :mod:`kg_reasoning.semantic` instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kg_reasoning.errors import KGError
+
+DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "catalogue.yaml"
+
+_SLOT_RE = re.compile(r"\{([a-z_]+)\}")
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+#: Abbreviations an ASR may write as one token, expanded to the catalogue's spoken letters.
+_ABBREVIATIONS = {
+    "ivc": "i v c",
+    "cbd": "c b d",
+    "sma": "s m a",
+    "smv": "s m v",
+    "cvs": "critical view of safety",
+    "calot's": "calots",
+    "hartmann's": "hartmanns",
+    "gall-bladder": "gall bladder",
+}
+
+
+def number_words(n: int) -> str:
+    """Spoken English for 0 <= n < 100, e.g. 25 -> "twenty five"."""
+    if n < 0 or n >= 100:
+        return str(n)
+    if n < 20:
+        return _ONES[n]
+    tens, ones = divmod(n, 10)
+    return _TENS[tens] if ones == 0 else f"{_TENS[tens]} {_ONES[ones]}"
+
+
+def normalise(text: str) -> str:
+    """Lower-case, expand digits and known abbreviations, drop punctuation, squeeze spaces."""
+    t = text.lower().strip()
+    for abbr, full in _ABBREVIATIONS.items():
+        t = re.sub(rf"(?<![a-z]){re.escape(abbr)}(?![a-z])", full, t)
+    t = re.sub(r"\bd\s?([1-4])\b", lambda m: "d " + _ONES[int(m.group(1))], t)
+    t = re.sub(r"\d+", lambda m: " " + number_words(int(m.group(0))) + " ", t)
+    t = t.replace("'", "").replace("-", " ")
+    t = re.sub(r"[^a-z ]+", " ", t)
+    return " ".join(t.split())
+
+
+@dataclass(frozen=True)
+class Template:
+    """One spoken template: words with ``{slot}`` placeholders, plus slots the words fix."""
+
+    text: str
+    fixed_slots: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        """Slots filled from the spoken words, in order of appearance."""
+        return tuple(_SLOT_RE.findall(self.text))
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An intent: name, templates, slot names, and whether it changes copilot state.
+
+    ``state_changing`` intents (mute alerts, change what is shown) are accepted only from the
+    enrolled surgeon's voice when enrolment is on.
+    """
+
+    name: str
+    slots: tuple[str, ...]
+    optional_slots: tuple[str, ...]
+    state_changing: bool
+    template_specs: tuple[Template, ...]
+
+    @property
+    def templates(self) -> list[str]:
+        """The spoken templates (text with ``{slot}`` placeholders)."""
+        return [t.text for t in self.template_specs]
+
+
+@dataclass(frozen=True)
+class Parse:
+    """Result of parsing a transcript.
+
+    ``score`` is 1.0 for an exact template match, lower for near-exact (word edit distance)
+    or semantic matches; ``method`` is "exact", "fuzzy" or "semantic".
+    """
+
+    intent: str
+    slots: dict[str, Any]
+    score: float
+    method: str
+    template: str
+    text: str
+    wake_word: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "intent": self.intent,
+            "slots": dict(self.slots),
+            "score": round(self.score, 4),
+            "method": self.method,
+            "template": self.template,
+            "text": self.text,
+            "wake_word": self.wake_word,
+        }
+
+
+@functools.lru_cache(maxsize=65536)
+def _word_cost(a: str, b: str) -> float:
+    if a == b:
+        return 0.0
+    if a.startswith("<") or b.startswith("<"):
+        return 1.0
+    return 0.5 if difflib.SequenceMatcher(None, a, b).ratio() >= 0.75 else 1.0
+
+
+def _edit_distance(a: list[str], b: list[str]) -> float:
+    """Word-level Levenshtein distance; similar-sounding spellings cost 0.5."""
+    prev = [float(j) for j in range(len(b) + 1)]
+    for i, wa in enumerate(a, 1):
+        cur = [float(i)] + [0.0] * len(b)
+        for j, wb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + _word_cost(wa, wb))
+        prev = cur
+    return prev[-1]
+
+
+class Catalogue:
+    """Intents and slot values loaded from the catalogue YAML."""
+
+    def __init__(self, data: dict[str, Any], source: str = "<dict>") -> None:
+        try:
+            self.wake_word: str = str(data["wake_word"])
+            self.wake_word_forms: list[str] = [
+                str(w) for w in data.get("wake_word_forms", [self.wake_word])
+            ]
+            self.fillers: list[str] = [str(w) for w in data.get("fillers", [])]
+            raw_values = data["slot_values"]
+            raw_intents = data["intents"]
+        except (KeyError, TypeError) as exc:
+            raise KGError(f"catalogue {source}: missing key {exc}") from exc
+        self.source = source
+        self.slot_values: dict[str, dict[Any, list[str]]] = {
+            slot: {value: [str(f) for f in forms] for value, forms in values.items()}
+            for slot, values in raw_values.items()
+        }
+        self.intents: dict[str, Intent] = {}
+        for name, spec in raw_intents.items():
+            templates = []
+            for t in spec.get("templates", []):
+                if isinstance(t, str):
+                    templates.append(Template(t))
+                else:
+                    templates.append(Template(str(t["text"]), dict(t.get("slots", {}))))
+            intent = Intent(
+                name=name,
+                slots=tuple(spec.get("slots", [])),
+                optional_slots=tuple(spec.get("optional_slots", [])),
+                state_changing=bool(spec.get("state_changing", False)),
+                template_specs=tuple(templates),
+            )
+            for tpl in templates:
+                for slot in (*tpl.slot_names, *tpl.fixed_slots):
+                    if slot not in self.slot_values:
+                        raise KGError(f"catalogue {source}: unknown slot {slot!r} in {name}")
+                    if slot not in intent.slots:
+                        raise KGError(f"catalogue {source}: slot {slot!r} not declared in {name}")
+            self.intents[name] = intent
+        # spoken form -> canonical value, per slot
+        self._form_to_value: dict[str, dict[str, Any]] = {
+            slot: {f: v for v, forms in values.items() for f in forms}
+            for slot, values in self.slot_values.items()
+        }
+        self._slot_regex: dict[str, str] = {
+            slot: "|".join(re.escape(f) for f in sorted(m, key=len, reverse=True))
+            for slot, m in self._form_to_value.items()
+        }
+        self._span_cache: dict[tuple[str, str], tuple[tuple[int, int, Any], ...]] = {}
+        self._compiled: list[tuple[re.Pattern[str], str, Template]] = []
+        for name, intent in self.intents.items():
+            for tpl in intent.template_specs:
+                self._compiled.append((self._template_regex(tpl), name, tpl))
+        self._wake_re = re.compile(
+            r"^(?:"
+            + "|".join(re.escape(w) for w in sorted(self.wake_word_forms, key=len, reverse=True))
+            + r")\b\s*"
+        )
+
+    # ------------------------------------------------------------------ building blocks
+    def _template_regex(self, tpl: Template) -> re.Pattern[str]:
+        parts = []
+        for tok in tpl.text.split():
+            m = _SLOT_RE.fullmatch(tok)
+            if m:
+                parts.append(f"(?P<{m.group(1)}>{self._slot_regex[m.group(1)]})")
+            else:
+                parts.append(re.escape(tok))
+        return re.compile(r"\s+".join(parts))
+
+    def spoken(self, slot: str, value: Any) -> str:
+        """The first spoken form of a canonical slot value (what the copilot says back)."""
+        forms = self.slot_values.get(slot, {}).get(value)
+        if not forms:
+            return str(value).replace("_", " ")
+        return forms[0]
+
+    def value_of(self, slot: str, spoken_form: str) -> Any | None:
+        """Canonical value for a spoken form (normalised), or None."""
+        return self._form_to_value.get(slot, {}).get(normalise(spoken_form))
+
+    def strip_wake_word(self, text: str) -> tuple[str, bool]:
+        """Normalise ``text`` and remove a leading wake word; returns (rest, had_wake_word)."""
+        t = normalise(text)
+        m = self._wake_re.match(t)
+        if m:
+            return t[m.end() :].strip(), True
+        return t, False
+
+    # ------------------------------------------------------------------ expansion
+    def template_sentences(self, tpl: Template) -> list[tuple[str, dict[str, Any]]]:
+        """Every concrete sentence of one template with its canonical slots."""
+        names = tpl.slot_names
+        choices = [
+            [(form, value) for value, forms in self.slot_values[s].items() for form in forms]
+            for s in names
+        ]
+        out = []
+        for combo in itertools.product(*choices):
+            text = tpl.text
+            slots = dict(tpl.fixed_slots)
+            for s, (form, value) in zip(names, combo, strict=True):
+                text = text.replace("{" + s + "}", form, 1)
+                slots[s] = value
+            out.append((text, slots))
+        return out
+
+    def expand(
+        self, max_per_intent: int | None = None, wake_word: bool = False
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Every concrete sentence as (text, intent, slots); deterministic order.
+
+        ``max_per_intent`` caps the sentences per intent, spread evenly over the intent's
+        templates and, within a template, evenly over its slot combinations. ``wake_word``
+        prefixes each text with the wake word ("copilot ...").
+        """
+        out: list[tuple[str, str, dict[str, Any]]] = []
+        prefix = self.wake_word + " " if wake_word else ""
+        for name, intent in self.intents.items():
+            per_tpl = [self.template_sentences(t) for t in intent.template_specs]
+            if max_per_intent is not None:
+                per_tpl = _spread(per_tpl, max_per_intent)
+            for sentences in per_tpl:
+                out.extend((prefix + text, name, slots) for text, slots in sentences)
+        return out
+
+    def vocabulary(self) -> set[str]:
+        """Every word the catalogue's sentences can contain, wake word forms included."""
+        words: set[str] = set()
+        for intent in self.intents.values():
+            for tpl in intent.template_specs:
+                words.update(w for w in tpl.text.split() if not _SLOT_RE.fullmatch(w))
+        for values in self.slot_values.values():
+            for forms in values.values():
+                for f in forms:
+                    words.update(f.split())
+        for w in self.wake_word_forms:
+            words.update(w.split())
+        return words
+
+    # ------------------------------------------------------------------ parsing
+    def find_slot_values(self, slot: str, text: str) -> list[tuple[int, int, Any]]:
+        """Non-overlapping (start_word, end_word, value) spans of ``slot`` forms in ``text``.
+
+        Exact forms first (longest first); if none, near-miss spellings of multi-letter forms
+        (character similarity >= 0.85, e.g. "cystic duck").
+        """
+        key = (slot, text)
+        hit = self._span_cache.get(key)
+        if hit is None:
+            if len(self._span_cache) > 4096:
+                self._span_cache.clear()
+            hit = _spans(self._form_to_value[slot], text)
+            self._span_cache[key] = hit
+        return list(hit)
+
+    def parse(self, text: str, min_score: float = 0.7) -> Parse | None:
+        """Rule-based parse of a transcript; None when nothing scores at least ``min_score``."""
+        body, had_wake = self.strip_wake_word(text)
+        if not body:
+            return None
+        for regex, name, tpl in self._compiled:
+            m = regex.fullmatch(body)
+            if m:
+                slots = dict(tpl.fixed_slots)
+                for s, form in m.groupdict().items():
+                    slots[s] = self._form_to_value[s][form]
+                return Parse(name, slots, 1.0, "exact", tpl.text, body, had_wake)
+        best: Parse | None = None
+        words = self._drop_fillers(body).split()
+        for _regex, name, tpl in self._compiled:
+            skeleton, slots = self._skeleton(words, tpl)
+            if skeleton is None:
+                continue
+            tpl_words = [f"<{w[1:-1]}>" if _SLOT_RE.fullmatch(w) else w for w in tpl.text.split()]
+            dist = _edit_distance(skeleton, tpl_words)
+            score = 1.0 - dist / max(len(skeleton), len(tpl_words))
+            if score >= min_score and (best is None or score > best.score):
+                best = Parse(
+                    name, {**tpl.fixed_slots, **slots}, score, "fuzzy", tpl.text, body, had_wake
+                )
+        return best
+
+    def _drop_fillers(self, text: str) -> str:
+        """Remove politeness / hesitation phrases ("could you", "please", "um")."""
+        padded = f" {text} "
+        for f in sorted(self.fillers, key=len, reverse=True):
+            padded = padded.replace(f" {f} ", " ")
+        return " ".join(padded.split())
+
+    def _skeleton(self, words: list[str], tpl: Template) -> tuple[list[str] | None, dict]:
+        """Replace the template's slot values found in ``words`` by ``<slot>`` tokens."""
+        names = tpl.slot_names
+        if not names:
+            return words, {}
+        text = " ".join(words)
+        spans = []
+        slots: dict[str, Any] = {}
+        for s in names:
+            found = self.find_slot_values(s, text)
+            if not found:
+                return None, {}
+            start, end, value = found[0]
+            spans.append((start, end, s))
+            slots[s] = value
+        spans.sort()
+        for (_, e1, _), (s2, _, _) in itertools.pairwise(spans):
+            if s2 < e1:
+                return None, {}
+        out: list[str] = []
+        pos = 0
+        for start, end, s in spans:
+            out.extend(words[pos:start])
+            out.append(f"<{s}>")
+            pos = end
+        out.extend(words[pos:])
+        return out, slots
+
+
+def _spans(forms: dict[str, Any], text: str) -> tuple[tuple[int, int, Any], ...]:
+    words = text.split()
+    taken = [False] * len(words)
+    spans: list[tuple[int, int, Any]] = []
+    for form in sorted(forms, key=lambda f: (-len(f.split()), -len(f))):
+        fw = form.split()
+        n = len(fw)
+        for i in range(len(words) - n + 1):
+            if words[i : i + n] == fw and not any(taken[i : i + n]):
+                spans.append((i, i + n, forms[form]))
+                for k in range(i, i + n):
+                    taken[k] = True
+    if not spans:
+        for form in sorted(forms, key=lambda f: (-len(f.split()), -len(f))):
+            if len(form) < 5:
+                continue
+            n = len(form.split())
+            for i in range(len(words) - n + 1):
+                if any(taken[i : i + n]):
+                    continue
+                cand = " ".join(words[i : i + n])
+                sm = difflib.SequenceMatcher(None, cand, form)
+                if (
+                    sm.real_quick_ratio() >= 0.85
+                    and sm.quick_ratio() >= 0.85
+                    and (sm.ratio() >= 0.85)
+                ):
+                    spans.append((i, i + n, forms[form]))
+                    for k in range(i, i + n):
+                        taken[k] = True
+    spans.sort()
+    return tuple(spans)
+
+
+def _spread(per_tpl: list[list[Any]], k: int) -> list[list[Any]]:
+    """Pick at most ``k`` items over the lists: equal shares per list, evenly spaced inside."""
+    quotas = [0] * len(per_tpl)
+    remaining = k
+    open_idx = [i for i, lst in enumerate(per_tpl) if lst]
+    while remaining > 0 and open_idx:
+        share = max(1, remaining // len(open_idx))
+        nxt = []
+        for i in open_idx:
+            if remaining <= 0:
+                break
+            add = min(share, len(per_tpl[i]) - quotas[i], remaining)
+            quotas[i] += add
+            remaining -= add
+            if quotas[i] < len(per_tpl[i]):
+                nxt.append(i)
+        open_idx = nxt
+    out = []
+    for lst, q in zip(per_tpl, quotas, strict=True):
+        if q >= len(lst):
+            out.append(list(lst))
+        else:
+            out.append([lst[(j * len(lst)) // q] for j in range(q)] if q else [])
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str) -> Catalogue:
+    p = Path(path)
+    if not p.is_file():
+        raise KGError(f"catalogue file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise KGError(f"catalogue {p}: invalid YAML ({exc.__class__.__name__})") from exc
+    if not isinstance(data, dict):
+        raise KGError(f"catalogue {p}: expected a mapping at the top level")
+    return Catalogue(data, source=str(p))
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Load (and cache) the catalogue; the shipped one when ``path`` is None."""
+    return _load_cached(str(Path(path) if path is not None else DEFAULT_PATH))
