@@ -123,6 +123,7 @@ class Parse:
     template: str
     text: str
     wake_word: bool
+    unresolved: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -134,6 +135,7 @@ class Parse:
             "template": self.template,
             "text": self.text,
             "wake_word": self.wake_word,
+            "unresolved": dict(self.unresolved),
         }
 
 
@@ -209,9 +211,12 @@ class Catalogue:
         }
         self._span_cache: dict[tuple[str, str], tuple[tuple[int, int, Any], ...]] = {}
         self._compiled: list[tuple[re.Pattern[str], str, Template]] = []
+        self._wild: list[tuple[re.Pattern[str], str, Template]] = []
         for name, intent in self.intents.items():
             for tpl in intent.template_specs:
                 self._compiled.append((self._template_regex(tpl), name, tpl))
+                if tpl.slot_names:
+                    self._wild.append((self._template_regex(tpl, wild=True), name, tpl))
         self._wake_re = re.compile(
             r"^(?:"
             + "|".join(re.escape(w) for w in sorted(self.wake_word_forms, key=len, reverse=True))
@@ -219,11 +224,13 @@ class Catalogue:
         )
 
     # ------------------------------------------------------------------ building blocks
-    def _template_regex(self, tpl: Template) -> re.Pattern[str]:
+    def _template_regex(self, tpl: Template, wild: bool = False) -> re.Pattern[str]:
         parts = []
         for tok in tpl.text.split():
             m = _SLOT_RE.fullmatch(tok)
-            if m:
+            if m and wild:
+                parts.append(f"(?P<{m.group(1)}>[a-z]+(?: [a-z]+){{0,4}})")
+            elif m:
                 parts.append(f"(?P<{m.group(1)}>{self._slot_regex[m.group(1)]})")
             else:
                 parts.append(re.escape(tok))
@@ -316,7 +323,12 @@ class Catalogue:
         return list(hit)
 
     def parse(self, text: str, min_score: float = 0.7) -> Parse | None:
-        """Rule-based parse of a transcript; None when nothing scores at least ``min_score``."""
+        """Rule-based parse of a transcript; None when nothing scores at least ``min_score``.
+
+        Methods: "exact" (a template matches word for word, score 1.0); "partial" (a
+        template's words match but a slot's words are unknown, e.g. "where is the spleen":
+        ``unresolved`` = {"structure": "spleen"}, score 0.9); "fuzzy" (word edit distance).
+        """
         body, had_wake = self.strip_wake_word(text)
         if not body:
             return None
@@ -329,6 +341,20 @@ class Catalogue:
                 return Parse(name, slots, 1.0, "exact", tpl.text, body, had_wake)
         best: Parse | None = None
         words = self._drop_fillers(body).split()
+        for regex, name, tpl in self._wild:
+            m = regex.fullmatch(" ".join(words))
+            if m:
+                slots = dict(tpl.fixed_slots)
+                unresolved = {}
+                for s, said in m.groupdict().items():
+                    if said in self._form_to_value[s]:
+                        slots[s] = self._form_to_value[s][said]
+                    else:
+                        unresolved[s] = said
+                if unresolved and all(
+                    not self.find_slot_values(s, said) for s, said in unresolved.items()
+                ):
+                    return Parse(name, slots, 0.9, "partial", tpl.text, body, had_wake, unresolved)
         for _regex, name, tpl in self._compiled:
             skeleton, slots = self._skeleton(words, tpl)
             if skeleton is None:
