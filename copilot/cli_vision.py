@@ -1,0 +1,70 @@
+"""``copilot train`` and ``copilot export``: vision encoder training and export commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the vision commands to the ``copilot`` CLI."""
+
+    @app.command("train")
+    def train(
+        feeds: list[Path] = typer.Option(
+            ..., "--feeds", help="Feed folder, or a folder of feed folders (repeatable)."),
+        out: Path = typer.Option(..., "--out", help="Model directory to write."),
+        val_feeds: list[Path] = typer.Option(
+            None, "--val-feeds",
+            help="Validation feeds (held-out seeds). Default: the highest seed of each "
+                 "scenario among --feeds is held out."),
+        minutes: float = typer.Option(20.0, help="Training time budget in minutes."),
+        steps: int = typer.Option(4000, help="Maximum optimisation steps."),
+        batch_size: int = typer.Option(16, help="Frames per step."),
+        lr: float = typer.Option(3e-3, help="Peak learning rate (AdamW, cosine decay)."),
+        size: int = typer.Option(256, help="Square model input size in pixels."),
+        every: int = typer.Option(2, help="Use every n-th frame of each feed."),
+        threads: int = typer.Option(2, help="CPU threads for PyTorch."),
+        seed: int = typer.Option(0, help="Random seed for initialisation and sampling."),
+    ) -> None:
+        """Train the vision encoders on recorded feeds; writes weights, ONNX and a model card."""
+        from vision.errors import VisionError
+        from vision.models import ModelConfig
+        from vision.train import TrainConfig, train_from_feeds
+
+        if size < 32 or size % 32:
+            raise VisionError(f"--size must be a multiple of 32 (>= 32), got {size}")
+        cfg = TrainConfig(batch_size=batch_size, lr=lr, max_steps=steps,
+                          time_budget_s=minutes * 60, threads=threads, seed=seed, every=every)
+        metrics = train_from_feeds(feeds, out, val_feeds or None,
+                                   ModelConfig(input_size=(size, size)), cfg, progress=True)
+        val = metrics.get("val", {})
+        typer.echo(f"wrote {out} ({metrics['train_steps']} steps, "
+                   f"{metrics['train_seconds']:.0f} s)")
+        for key in ("anatomy_miou", "phase_acc", "bowel_segment_acc", "cvs_macro_f1"):
+            if val.get(key) is not None:
+                typer.echo(f"  val {key}: {val[key]:.3f}")
+
+    @app.command("export")
+    def export(
+        model_dir: Path = typer.Argument(..., help="Model directory (config.json + model.pt)."),
+        format: str = typer.Option("onnx", "--format", help="onnx or trt (TensorRT engine)."),
+        atol: float = typer.Option(1e-4, help="Absolute tolerance vs PyTorch (onnx)."),
+        rtol: float = typer.Option(1e-3, help="Relative tolerance vs PyTorch (onnx)."),
+        fp16: bool = typer.Option(True, help="Build the TensorRT engine in fp16."),
+    ) -> None:
+        """Export a model to ONNX or a TensorRT engine, verified against PyTorch first."""
+        from vision.errors import VisionError
+        from vision.export import export_onnx, export_tensorrt
+
+        fmt = format.lower()
+        if fmt == "onnx":
+            path, rep = export_onnx(model_dir, rtol=rtol, atol=atol)
+        elif fmt in ("trt", "tensorrt"):
+            path, rep = export_tensorrt(model_dir, fp16=fp16)
+        else:
+            raise VisionError(f"--format must be onnx or trt, not {format!r}")
+        worst = max(rep.max_abs_err.values()) if rep.max_abs_err else 0.0
+        typer.echo(f"wrote {path} (verified: max abs error {worst:.2e}, "
+                   f"label agreement {rep.label_agreement:.4%})")

@@ -1,0 +1,182 @@
+"""The vision stage: frame -> preprocessing -> encoder runtime -> findings.
+
+Usage::
+
+    pipe = VisionPipeline.load()               # shipped default model, ONNX Runtime, 1 thread
+    result = pipe.process(frame_rgb, frame_id=12, timestamp_s=0.48)
+    result.phase_name, result.findings[0].polygons, result.timing_ms
+
+One pipeline keeps the causal phase filter's state, so feed it one video's frames in order
+(from one worker thread; calls are serialised by a lock) and call :meth:`reset` between
+videos.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vision import modelio
+from vision.errors import VisionError
+from vision.labels import PHASES, REGIONS
+from vision.postprocess import FindingsConfig, StructureFinding, structure_findings
+from vision.preprocess import CropBox, preprocess
+from vision.runtimes import EncoderRuntime, create_runtime
+from vision.temporal import PhaseFilter
+
+
+@dataclass
+class VisionResult:
+    """Everything the encoders say about one frame.
+
+    Probabilities are dicts keyed by the label-table names. ``phase`` is after the causal
+    temporal filter, ``phase_frame`` is the single-frame output. ``label_map`` holds class
+    ids at model output resolution covering ``fov_box`` (frame pixels). ``timing_ms`` has
+    ``preprocess``, ``inference``, ``postprocess`` and ``total`` in milliseconds.
+    """
+
+    frame_id: int | None
+    timestamp_s: float
+    frame_size: tuple[int, int]  # (width, height) of the input frame
+    fov_box: CropBox
+    findings: list[StructureFinding]
+    tools: dict[str, float]
+    phase: dict[str, float]
+    phase_frame: dict[str, float]
+    cvs: dict[str, float]
+    region: dict[str, float]
+    label_map: np.ndarray
+    embedding: np.ndarray
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def phase_name(self) -> str:
+        """Most probable phase after temporal filtering."""
+        return max(self.phase, key=self.phase.get)
+
+    @property
+    def region_name(self) -> str:
+        """Most probable region / bowel segment."""
+        return max(self.region, key=self.region.get)
+
+    @property
+    def cvs_met(self) -> dict[str, bool]:
+        """Each CVS criterion thresholded at 0.5."""
+        return {k: v >= 0.5 for k, v in self.cvs.items()}
+
+    def finding(self, name: str) -> StructureFinding | None:
+        """The finding for class ``name``, or None when not seen."""
+        return next((f for f in self.findings if f.name == name), None)
+
+    def tools_present(self, threshold: float = 0.5) -> list[str]:
+        """Tool names with probability >= ``threshold``."""
+        return [k for k, v in self.tools.items() if v >= threshold]
+
+
+class VisionPipeline:
+    """Preprocess + runtime + post-process + phase filter for one video stream."""
+
+    def __init__(self, runtime: EncoderRuntime, phase_filter: PhaseFilter | None = None,
+                 fov_crop: bool = True, findings: FindingsConfig | None = None,
+                 default_fps: float = 25.0) -> None:
+        self.runtime = runtime
+        cfg = runtime.config
+        self.classes = tuple(cfg.classes)
+        self.tools = tuple(cfg.tools)
+        self.phases = tuple(cfg.phases)
+        self.cvs_names = tuple(cfg.cvs_criteria)
+        self.regions = tuple(cfg.regions)
+        self.input_size = tuple(cfg.input_size)
+        self.phase_filter = phase_filter or PhaseFilter.uniform(len(self.phases))
+        self.fov_crop = fov_crop
+        self.findings_cfg = findings or FindingsConfig()
+        self.default_dt = 1.0 / default_fps
+        self._lock = threading.Lock()
+        self._n = 0
+        self._last_t: float | None = None
+
+    @classmethod
+    def load(cls, model_dir: Path | str | None = None, runtime: str = "onnxruntime",
+             threads: int = 1, fov_crop: bool = True, device: str = "cpu",
+             **runtime_kwargs) -> VisionPipeline:
+        """Load ``model_dir`` (None = the shipped default) with the named runtime."""
+        d = modelio.resolve_model_dir(model_dir)
+        kwargs = dict(runtime_kwargs)
+        if runtime in ("onnxruntime", "ort", "onnx", "torch", "pytorch"):
+            kwargs.setdefault("device", device)
+        rt = create_runtime(runtime, d, threads=threads, **kwargs)
+        tpath = d / modelio.TEMPORAL
+        pf = PhaseFilter.load(tpath) if tpath.is_file() else None
+        return cls(rt, pf, fov_crop=fov_crop)
+
+    def reset(self) -> None:
+        """Clear the temporal state (call between videos)."""
+        with self._lock:
+            self.phase_filter.reset()
+            self._n = 0
+            self._last_t = None
+
+    def process(self, frame_rgb: np.ndarray, frame_id: int | None = None,
+                timestamp_s: float | None = None) -> VisionResult:
+        """Run the encoders on one RGB uint8 frame [H, W, 3].
+
+        ``timestamp_s`` is the frame's media time in seconds (used by the phase filter);
+        when None, successive calls are assumed ``1 / default_fps`` apart.
+        """
+        with self._lock:
+            t0 = time.perf_counter()
+            x, box = preprocess(frame_rgb, self.input_size, self.fov_crop)
+            t1 = time.perf_counter()
+            out = self.runtime.run(x)
+            t2 = time.perf_counter()
+            if timestamp_s is None:
+                timestamp_s = 0.0 if self._last_t is None else self._last_t + self.default_dt
+            self._last_t = timestamp_s
+            labels = out["seg_labels"][0]
+            if labels.dtype != np.uint8:
+                labels = labels.astype(np.uint8)
+            conf = out["seg_conf"][0]
+            h, w = frame_rgb.shape[:2]
+            findings = structure_findings(labels, conf, box, (h, w), self.classes,
+                                          self.findings_cfg)
+            phase_frame = out["phase"][0]
+            phase = self.phase_filter.update(phase_frame, float(timestamp_s))
+            res = VisionResult(
+                frame_id=frame_id if frame_id is not None else self._n,
+                timestamp_s=float(timestamp_s),
+                frame_size=(w, h),
+                fov_box=box,
+                findings=findings,
+                tools=dict(zip(self.tools, out["tools"][0].tolist(), strict=True)),
+                phase=dict(zip(self.phases, phase.tolist(), strict=True)),
+                phase_frame=dict(zip(self.phases, phase_frame.tolist(), strict=True)),
+                cvs=dict(zip(self.cvs_names, out["cvs"][0].tolist(), strict=True)),
+                region=dict(zip(self.regions, out["region"][0].tolist(), strict=True)),
+                label_map=labels,
+                embedding=out["embedding"][0],
+            )
+            t3 = time.perf_counter()
+            res.timing_ms = {
+                "preprocess": (t1 - t0) * 1e3,
+                "inference": (t2 - t1) * 1e3,
+                "postprocess": (t3 - t2) * 1e3,
+                "total": (t3 - t0) * 1e3,
+            }
+            self._n += 1
+            return res
+
+    def describe(self) -> str:
+        """One line for logs: model dir, runtime, input size."""
+        w, h = self.input_size
+        return f"vision {self.runtime.model_dir} via {self.runtime.describe()} at {w}x{h}"
+
+
+def check_model_tables(model_dir: Path | str | None = None) -> None:
+    """Raise VisionError when a model's label tables differ from ``vision.labels``."""
+    cfg = modelio.load_config(modelio.resolve_model_dir(model_dir))
+    if tuple(cfg.phases) != PHASES or tuple(cfg.regions) != REGIONS:
+        raise VisionError("model label tables differ from vision.labels; retrain or convert")

@@ -1,0 +1,152 @@
+"""Post-processing: runtime outputs -> per-structure findings, and an overlay drawer.
+
+Costs a few bincounts over the label map plus one ``cv2.findContours`` per present
+structure at model resolution (128x128 by default), so it stays well under a millisecond.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from vision.labels import CLASS_COLOURS, CLASSES
+from vision.preprocess import CropBox
+
+#: Classes never reported as findings.
+SKIP_CLASSES: frozenset[str] = frozenset({"background"})
+
+
+@dataclass
+class StructureFinding:
+    """One segmented structure in one frame.
+
+    ``mask`` is boolean at model output resolution; ``to_frame`` maps its pixel (u, v) to
+    frame pixels: x = x0 + u * sx, y = y0 + v * sy. Polygons are int32 [N, 2] (x, y) in frame
+    pixels. ``area_fraction`` is of the field of view; ``centroid`` is (x, y) normalised to
+    the frame (0..1); ``confidence`` is the mean softmax probability over the mask (0..1).
+    """
+
+    name: str
+    class_id: int
+    mask: np.ndarray
+    to_frame: tuple[float, float, float, float]  # x0, y0, sx, sy
+    polygons: list[np.ndarray]
+    area_fraction: float
+    centroid: tuple[float, float]
+    confidence: float
+    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
+    pixels: int = 0
+
+    def full_mask(self, frame_hw: tuple[int, int]) -> np.ndarray:
+        """Boolean mask at frame size (nearest-neighbour upscaling into the FOV box)."""
+        h, w = frame_hw
+        x0, y0, sx, sy = self.to_frame
+        out = np.zeros((h, w), dtype=bool)
+        mh, mw = self.mask.shape
+        bw, bh = int(round(mw * sx)), int(round(mh * sy))
+        up = cv2.resize(self.mask.astype(np.uint8), (bw, bh), interpolation=cv2.INTER_NEAREST)
+        x0i, y0i = int(round(x0)), int(round(y0))
+        out[y0i:y0i + bh, x0i:x0i + bw] = up[: h - y0i, : w - x0i].astype(bool)
+        return out
+
+
+@dataclass
+class FindingsConfig:
+    """Thresholds for reporting a structure."""
+
+    min_pixels: int = 12  # at model resolution
+    min_confidence: float = 0.0
+    polygon_epsilon: float = 0.75  # Douglas-Peucker tolerance, model pixels
+    skip: frozenset[str] = field(default_factory=lambda: SKIP_CLASSES)
+
+
+def structure_findings(labels: np.ndarray, conf: np.ndarray, box: CropBox,
+                       frame_hw: tuple[int, int], classes: tuple[str, ...] = CLASSES,
+                       cfg: FindingsConfig | None = None) -> list[StructureFinding]:
+    """Findings for every class present in ``labels`` ([Ho, Wo] class ids)."""
+    cfg = cfg or FindingsConfig()
+    mh, mw = labels.shape
+    n = len(classes)
+    flat = labels.reshape(-1)
+    counts = np.bincount(flat, minlength=n)
+    conf_sum = np.bincount(flat, weights=conf.reshape(-1), minlength=n)
+    xs = np.tile(np.arange(mw, dtype=np.float64), mh)
+    ys = np.repeat(np.arange(mh, dtype=np.float64), mw)
+    x_sum = np.bincount(flat, weights=xs, minlength=n)
+    y_sum = np.bincount(flat, weights=ys, minlength=n)
+    sx, sy = box.width / mw, box.height / mh
+    fh, fw = frame_hw
+    total = float(mh * mw)
+    out = []
+    for cid in np.flatnonzero(counts >= cfg.min_pixels):
+        name = classes[cid]
+        if name in cfg.skip:
+            continue
+        c = float(conf_sum[cid] / counts[cid])
+        if c < cfg.min_confidence:
+            continue
+        mask = labels == cid
+        m8 = mask.view(np.uint8)
+        contours, _ = cv2.findContours(m8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        polys = []
+        for cnt in contours:
+            if cfg.polygon_epsilon > 0 and len(cnt) > 8:
+                cnt = cv2.approxPolyDP(cnt, cfg.polygon_epsilon, True)
+            p = cnt.reshape(-1, 2).astype(np.float32)
+            p[:, 0] = box.x0 + (p[:, 0] + 0.5) * sx
+            p[:, 1] = box.y0 + (p[:, 1] + 0.5) * sy
+            polys.append(np.round(p).astype(np.int32))
+        bx, by, bw, bh = cv2.boundingRect(m8)
+        cx = box.x0 + (x_sum[cid] / counts[cid] + 0.5) * sx
+        cy = box.y0 + (y_sum[cid] / counts[cid] + 0.5) * sy
+        out.append(StructureFinding(
+            name=name,
+            class_id=int(cid),
+            mask=mask,
+            to_frame=(float(box.x0), float(box.y0), sx, sy),
+            polygons=polys,
+            area_fraction=float(counts[cid] / total),
+            centroid=(float(cx / fw), float(cy / fh)),
+            confidence=c,
+            bbox=(int(box.x0 + bx * sx), int(box.y0 + by * sy),
+                  int(round(box.x0 + (bx + bw) * sx)), int(round(box.y0 + (by + bh) * sy))),
+            pixels=int(counts[cid]),
+        ))
+    return out
+
+
+def colour_label_map(labels: np.ndarray, classes: tuple[str, ...] = CLASSES) -> np.ndarray:
+    """[H, W] class ids -> [H, W, 3] uint8 RGB using ``CLASS_COLOURS``."""
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    for i, name in enumerate(classes):
+        lut[i] = CLASS_COLOURS.get(name, (255, 255, 255))
+    return lut[labels]
+
+
+def draw_overlay(frame_rgb: np.ndarray, findings: list[StructureFinding],
+                 text_lines: list[str] | None = None, alpha: float = 0.35,
+                 only: set[str] | None = None, outline_px: int = 2) -> np.ndarray:
+    """Return a copy of the frame with filled, outlined structures and text lines (RGB)."""
+    out = frame_rgb.copy()
+    fill = out.copy()
+    for f in findings:
+        if only is not None and f.name not in only:
+            continue
+        colour = CLASS_COLOURS.get(f.name, (255, 255, 255))
+        cv2.fillPoly(fill, f.polygons, colour)
+        cv2.polylines(out, f.polygons, True, colour, outline_px, cv2.LINE_AA)
+    out = cv2.addWeighted(fill, alpha, out, 1 - alpha, 0)
+    for f in findings:
+        if only is not None and f.name not in only:
+            continue
+        colour = CLASS_COLOURS.get(f.name, (255, 255, 255))
+        cv2.polylines(out, f.polygons, True, colour, outline_px, cv2.LINE_AA)
+    y = 18
+    for line in text_lines or []:
+        cv2.putText(out, line, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(out, line, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        y += 20
+    return out

@@ -1,0 +1,154 @@
+"""Causal temporal model for the surgical phase.
+
+A continuous-time hidden Markov filter over the per-frame phase probabilities of the
+encoder: the hidden phase evolves with a rate matrix ``Q`` (per second) learnt from the
+training annotations; each frame's classifier output (raised to ``emission_power`` and
+optionally divided by the training prior, ``prior_power``) is the emission likelihood. The
+forward recursion uses only past frames (causal), works at any (irregular) frame rate
+because transitions use ``expm(Q * dt)``, and costs a 7x7 matrix product per frame.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.linalg import expm
+
+from vision.errors import VisionError
+
+
+class PhaseFilter:
+    """Forward filter ``p(phase_t | frames_<=t)`` over ``n`` phases."""
+
+    def __init__(self, rate: np.ndarray, prior: np.ndarray, initial: np.ndarray | None = None,
+                 emission_power: float = 1.0, floor: float = 1e-4,
+                 prior_power: float = 0.0) -> None:
+        rate = np.asarray(rate, dtype=np.float64)
+        n = rate.shape[0]
+        if rate.shape != (n, n) or np.asarray(prior).shape != (n,):
+            raise VisionError("phase filter: rate must be [n, n] and prior [n]")
+        self.rate = rate
+        self.prior = np.clip(np.asarray(prior, dtype=np.float64), 1e-6, None)
+        self.prior /= self.prior.sum()
+        init = np.full(n, 1.0 / n) if initial is None else np.asarray(initial, np.float64)
+        self.initial = init / init.sum()
+        self.emission_power = float(emission_power)
+        self.prior_power = float(prior_power)
+        self.floor = float(floor)
+        self._cache: dict[int, np.ndarray] = {}
+        self.reset()
+
+    @property
+    def n(self) -> int:
+        """Number of phases."""
+        return self.rate.shape[0]
+
+    def reset(self) -> None:
+        """Forget the past (new video)."""
+        self.belief: np.ndarray | None = None
+        self.last_t: float | None = None
+
+    def transition(self, dt: float) -> np.ndarray:
+        """Transition matrix over ``dt`` seconds (cached at 10 ms resolution)."""
+        key = max(0, int(round(dt * 100)))
+        m = self._cache.get(key)
+        if m is None:
+            m = expm(self.rate * (key / 100.0))
+            m = np.clip(m, 0.0, None)
+            m /= m.sum(axis=1, keepdims=True)
+            if len(self._cache) < 512:
+                self._cache[key] = m
+        return m
+
+    def update(self, frame_probs: np.ndarray, t_s: float) -> np.ndarray:
+        """Fold in one frame's phase probabilities at time ``t_s`` (s); returns the belief."""
+        p = np.asarray(frame_probs, dtype=np.float64).reshape(-1)
+        lik = (np.clip(p, self.floor, None) / self.prior ** self.prior_power) \
+            ** self.emission_power
+        if self.belief is None or self.last_t is None:
+            pred = self.initial
+        else:
+            pred = self.belief @ self.transition(max(0.0, t_s - self.last_t))
+        b = pred * lik
+        s = b.sum()
+        b = b / s if s > 0 and np.isfinite(s) else np.full(self.n, 1.0 / self.n)
+        # keep every phase reachable so a wrong early lock can be undone
+        b = np.clip(b, 1e-6, None)
+        self.belief = b / b.sum()
+        self.last_t = t_s
+        return self.belief.astype(np.float32)
+
+    # ---- fitting and persistence ----
+    @classmethod
+    def fit(cls, sequences: list[np.ndarray], fps: list[float], n: int,
+            min_rate: float = 1e-3) -> PhaseFilter:
+        """Estimate the rate matrix and prior from per-frame phase label sequences (-1 ignored).
+
+        ``rate[i, j]`` = transitions i -> j per second spent in i; a small ``min_rate`` towards
+        every other phase keeps unseen transitions (skipped steps) possible.
+        """
+        counts = np.zeros((n, n))
+        dwell = np.zeros(n)
+        firsts = np.zeros(n)
+        for seq, f in zip(sequences, fps, strict=True):
+            seq = np.asarray(seq)
+            seq = seq[seq >= 0]
+            if seq.size == 0:
+                continue
+            firsts[seq[0]] += 1
+            dwell += np.bincount(seq, minlength=n) / f
+            change = np.flatnonzero(seq[1:] != seq[:-1])
+            for k in change:
+                counts[seq[k], seq[k + 1]] += 1
+        rate = np.full((n, n), min_rate)
+        seen = dwell > 0
+        rate[seen] += counts[seen] / dwell[seen, None]
+        if seen.any() and not seen.all():
+            # a phase never seen in training: leave it at the mean rate of the seen ones
+            mean_exit = max(counts[seen].sum() / dwell[seen].sum(), 1e-2)
+            rate[~seen] = mean_exit / (n - 1)
+        np.fill_diagonal(rate, 0.0)
+        np.fill_diagonal(rate, -rate.sum(axis=1))
+        # floor the prior so a phase rare in training is not boosted by dividing by ~0
+        prior = np.maximum(dwell / max(dwell.sum(), 1e-9), 0.25 / n)
+        initial = firsts + 0.1
+        return cls(rate, prior / prior.sum(), initial / initial.sum())
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable parameters."""
+        return {
+            "kind": "ctmc_forward_filter",
+            "rate_per_s": self.rate.tolist(),
+            "prior": self.prior.tolist(),
+            "initial": self.initial.tolist(),
+            "emission_power": self.emission_power,
+            "prior_power": self.prior_power,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PhaseFilter:
+        """Inverse of :meth:`to_dict`."""
+        return cls(np.array(d["rate_per_s"]), np.array(d["prior"]), np.array(d["initial"]),
+                   float(d.get("emission_power", 1.0)),
+                   prior_power=float(d.get("prior_power", 0.0)))
+
+    def save(self, path: Path) -> None:
+        """Write the parameters as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> PhaseFilter:
+        """Read parameters written by :meth:`save`."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, KeyError) as exc:
+            raise VisionError(f"cannot read phase filter {path}: {exc}") from exc
+
+    @classmethod
+    def uniform(cls, n: int, mean_dwell_s: float = 60.0) -> PhaseFilter:
+        """A filter with no learnt structure: each phase lasts ``mean_dwell_s`` on average."""
+        rate = np.full((n, n), 1.0 / (mean_dwell_s * (n - 1)))
+        np.fill_diagonal(rate, -1.0 / mean_dwell_s)
+        return cls(rate, np.full(n, 1.0 / n))
