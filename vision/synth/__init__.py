@@ -1,0 +1,14 @@
+"""Synthetic laparoscopy / endoscopy scenes with exact per-pixel labels.
+
+- :mod:`vision.synth.cholec`: laparoscopic cholecystectomy (Cholec80 phases, CVS, clips,
+  bleeding, unexpected large vessel) with CholecSeg8k-aligned classes.
+- :mod:`vision.synth.bowel`: bowel-survey endoscopy through named segments.
+- :mod:`vision.synth.events`: the scripted events both understand.
+
+A leaf: imports only numpy / OpenCV and ``vision.labels``.
+"""
+
+from vision.synth.events import EVENT_KINDS, SceneEvent
+from vision.synth.scene import SynthFrame
+
+__all__ = ["EVENT_KINDS", "SceneEvent", "SynthFrame"]
