@@ -161,6 +161,8 @@ def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None
         opt.step()
         step += 1
         hist.append(loss.item())
+        if step % 250 == 0:  # checkpoint, so an interrupted run keeps its progress
+            modelio.save_model(net, out_dir)
         if bar is not None:
             bar.update(1)
             if step % 10 == 0:

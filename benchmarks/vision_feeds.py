@@ -1,0 +1,74 @@
+"""Synthetic feeds for training and evaluating the vision encoders, with the seed policy.
+
+Seeds are split once and for all so that the numbers in the model card are on feeds the
+model never saw:
+
+- train: seeds 1-10 of each scenario
+- validation (model selection, phase-filter tuning): seeds 101-102
+- test (benchmarks/bench_vision_accuracy.py only): seeds 901-903
+
+Every feed is 60 s at 8 fps, 320x240 (phase and segment timings scale with the feed length,
+so train and test feeds share one length). Some train feeds carry scripted events so that
+rarer classes (blood, large vessel, clips before CVS) appear; test seed 902 carries events.
+
+Run: ``python -m benchmarks.vision_feeds OUT_DIR [--split train|val|test|all]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+TRAIN_SEEDS = tuple(range(1, 11))
+VAL_SEEDS = (101, 102)
+TEST_SEEDS = (901, 902, 903)
+SECONDS = 60.0
+FPS = 8.0
+SIZE = (320, 240)
+SCENARIOS = ("cholecystectomy", "bowel-survey")
+
+
+def events_for(scenario: str, seed: int) -> list[str]:
+    """Scripted events for a seed (deterministic)."""
+    if seed % 3 != 2:
+        return []
+    if scenario == "cholecystectomy":
+        return ["bleeding@35", "large_vessel@20"] if seed % 2 else ["clip_before_cvs@15"]
+    return ["large_vessel@14"]
+
+
+def feed_name(scenario: str, seed: int) -> str:
+    """Folder name of a feed."""
+    return f"{scenario}_s{seed}"
+
+
+def make_split(out_dir: Path, seeds: tuple[int, ...]) -> list[Path]:
+    """Generate (or reuse) the feeds of both scenarios for ``seeds``."""
+    from copilot.feeds import make_feed
+
+    paths = []
+    for scenario in SCENARIOS:
+        for seed in seeds:
+            p = Path(out_dir) / feed_name(scenario, seed)
+            if not (p / "truth.json").is_file():
+                make_feed(p, scenario, seconds=SECONDS, seed=seed, size=SIZE, fps=FPS,
+                          events=events_for(scenario, seed), audio=False)
+            paths.append(p)
+    return paths
+
+
+def main() -> None:
+    """CLI entry."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--split", default="all", choices=["train", "val", "test", "all"])
+    a = ap.parse_args()
+    splits = {"train": TRAIN_SEEDS, "val": VAL_SEEDS, "test": TEST_SEEDS}
+    for name, seeds in splits.items():
+        if a.split in (name, "all"):
+            for p in make_split(a.out_dir / name, seeds):
+                print(p)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""``copilot train`` / ``copilot export`` on tiny feeds, through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+from vision_fixtures import write_feed
+
+from copilot.cli_vision import register
+from vision import modelio
+from vision.pipeline import VisionPipeline
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    a = typer.Typer()
+    register(a)
+    return a
+
+
+def test_vision_cli_train_and_export(app: typer.Typer, tmp_path: Path) -> None:
+    for seed in (1, 2):
+        write_feed(tmp_path / "train" / f"c{seed}", seed, n_frames=16)
+    write_feed(tmp_path / "train" / "b1", 3, n_frames=16, scenario="bowel-survey")
+    write_feed(tmp_path / "val" / "c9", 9, n_frames=16)
+    out = tmp_path / "model"
+    res = CliRunner().invoke(app, [
+        "train", "--feeds", str(tmp_path / "train"), "--val-feeds", str(tmp_path / "val"),
+        "--out", str(out), "--steps", "6", "--batch-size", "4", "--size", "64",
+        "--every", "2", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert "wrote" in res.output and "val phase_acc" in res.output
+    for name in (modelio.CONFIG, modelio.WEIGHTS, modelio.ONNX, modelio.TEMPORAL,
+                 modelio.METRICS, modelio.CARD):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / modelio.METRICS).read_text())
+    assert metrics["train_steps"] == 6 and metrics["val_frames"] == 8
+    assert 0 <= metrics["val"]["phase_acc"] <= 1
+    card = (out / modelio.CARD).read_text()
+    assert "synthetic" in card and "seed 9" in card
+    (out / modelio.ONNX).unlink()
+    res = CliRunner().invoke(app, ["export", str(out), "--format", "onnx"])
+    assert res.exit_code == 0, res.output
+    assert "verified" in res.output and (out / modelio.ONNX).is_file()
+    r = VisionPipeline.load(out).process(np.full((60, 80, 3), 90, np.uint8))
+    assert r.label_map.shape == (32, 32)
+
+
+@pytest.mark.skipif(not Path("copilot/cli.py").is_file(), reason="copilot CLI not present")
+def test_vision_cli_errors_are_one_line(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "copilot.cli", "export", str(tmp_path / "missing"),
+           "--format", "onnx"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().startswith("error: model directory not found")
+    assert "Traceback" not in p.stderr
