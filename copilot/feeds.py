@@ -349,7 +349,7 @@ def make_feed(
     events: Iterable[str | SceneEvent] = (),
     route: str = "full",
     audio: bool = True,
-    preset: str = "veryfast",
+    preset: str = "superfast",
     crf: int = 20,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:

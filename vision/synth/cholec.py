@@ -51,6 +51,7 @@ CLIP_PLAN = ((0.22, "cystic_duct"), (0.32, "cystic_duct"), (0.42, "cystic_duct")
              (0.55, "cystic_artery"), (0.65, "cystic_artery"))
 CUT_AT = 0.82  # fraction of the clipping phase at which the duct and artery are divided
 WORLD_SCALE = 1.35  # world canvas / view size
+WORLD_HZ = 15.0  # organ state (dissection, clips, blood) updates per second; camera every frame
 
 C = CLASS_ID
 
@@ -275,10 +276,11 @@ class CholecScene:
             self.lut[C[k]] = i
         self.wet = np.zeros(256, np.float32)
         self.wet[: len(CLASSES)] = wetness_lut(CLASSES)
-        gn = fractal_noise(rng, self.wh, self.ww, 0.05 * self.wh, 3, 0.55)
-        gs = blobs(rng, self.wh, self.ww, int(self.ww * self.wh / 6000) + 6,
-                   0.003 * self.wh, 0.009 * self.wh, 0.7)
-        self.glint = np.clip(np.clip((gn - 0.8) * 8.0, 0, 1) ** 2 + gs * 0.7, 0, 1).astype(
+        gn = fractal_noise(rng, self.wh, self.ww, 0.06 * self.wh, 3, 0.5)
+        gs = blobs(rng, self.wh, self.ww, int(self.ww * self.wh / 1500) + 6,
+                   0.003 * self.wh, 0.011 * self.wh, 0.004 * self.wh)
+        gs = np.clip(gs * 1.8, 0, 1) ** 1.5
+        self.glint = np.clip(gs * np.clip((gn - 0.45) * 3.0, 0, 1) + 0.12 * gn, 0, 1).astype(
             np.float32)
         self.smoke = fractal_noise(rng, 2 * self.vh, 2 * self.vw, 0.25 * self.vh, 4)
         yy, xx = np.mgrid[0:2 * self.vh, 0:2 * self.vw].astype(np.float32)
@@ -296,7 +298,16 @@ class CholecScene:
         self.win_harm = rng.uniform(-1, 1, (4, 2)) * np.array([0.12, 3.0])
         self.blood_harm = rng.uniform(-1, 1, (5, 2)) * np.array([0.07, 3.0])
         self.strands = rng.uniform(-1, 1, (7, 4))
-        self.world_events: list[dict] = []
+        self._cache: tuple[float, tuple[np.ndarray, np.ndarray, dict]] | None = None
+        # rounding radius per class (world pixels): large organs bulge, tubes are cylinders
+        radius = {"liver": 0.09, "gallbladder": 0.07, "gi_tract": 0.07, "fat": 0.035,
+                  "abdominal_wall": 0.1, "cystic_duct": 0.017, "cystic_artery": 0.011,
+                  "common_bile_duct": 0.025, "large_vessel": 0.035, "blood": 0.02,
+                  "connective_tissue": 0.008, "liver_ligament": 0.025, "hepatic_vein": 0.012,
+                  "clip": 0.006}
+        self.inv_round = np.full(256, 1.0 / (0.05 * self.wh), np.float32)
+        for k, v in radius.items():
+            self.inv_round[C[k]] = 1.0 / max(v * self.wh, 1.0)
         self._bleed_pos: dict[float, tuple[np.ndarray, str]] = {}
         for tb in plan.bleeding:
             self._bleed_pos[tb] = self._bleed_site(tb)
@@ -420,10 +431,10 @@ class CholecScene:
              C["abdominal_wall"], 80)
         # liver with its lower edge
         yle = -0.07 + 0.05 * np.sin(2.1 * X + 0.5) + 0.025 * np.sin(5.3 * X)
-        fill(np.concatenate([np.stack([X, ytop + 0.035], 1), np.stack([X[::-1], yle[::-1]], 1)]),
+        fill(np.concatenate([np.stack([X, ytop - 0.01], 1), np.stack([X[::-1], yle[::-1]], 1)]),
              C["liver"], 170)
-        tube(np.array([(-0.37, -0.6), (-0.33, -0.3), (-0.30, -0.08)]), 0.055, C["liver_ligament"],
-             175)
+        fill(np.array([(-0.47, -0.6), (-0.33, -0.6), (-0.30, -0.3), (-0.28, -0.09),
+                       (-0.33, -0.08), (-0.38, -0.3)]), C["liver_ligament"], 185)
         cv2.ellipse(L, tuple(int(v) for v in self._px(np.array([0.30, -0.31]))),
                     (int(0.085 * wh), int(0.017 * wh)), 12, 0, 360, C["hepatic_vein"], -1)
         # common bile duct, large vessel
@@ -431,6 +442,9 @@ class CholecScene:
         if self.plan.large_vessel is not None and t >= self.plan.large_vessel:
             pulse = 0.5 + 0.5 * math.sin(2 * math.pi * 1.25 * (t - self.plan.large_vessel))
             tube(VESSEL_PTS, 0.07 * (1 + 0.16 * pulse), C["large_vessel"], 160)
+        # the areolar plane of the hepatocystic triangle, under the fat that covers it
+        fill(_noisy_ring(CALOT_CENTRE, CALOT_R * 0.85, self.calot_harm), C["connective_tissue"],
+             115)
         # cystic artery and duct, gallbladder
         f, n, sc, gb_vis = self._gb_axis(t)
         cut = self.plan.cut_time is not None and t >= self.plan.cut_time
@@ -529,20 +543,44 @@ class CholecScene:
         return L, H, info
 
     # ---------------------------------------------------------------- render
+    def _world_rgb(self, t: float) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Shaded world RGB, labels and state; organs update at WORLD_HZ (cached between)."""
+        wt = math.floor(t * WORLD_HZ + 1e-6) / WORLD_HZ if self.fps > WORLD_HZ else t
+        if self._cache is not None and self._cache[0] == wt:
+            return self._cache[1]
+        L, H, info = self._world(wt)
+        rgb_w = gather(self.tex_flat, L, self.lut)
+        # 1. rounded volumes: brightness rises from each region's edge to its inside
+        edge = np.zeros(L.shape, np.uint8)
+        edge[1:, :] |= L[1:, :] != L[:-1, :]
+        edge[:, 1:] |= L[:, 1:] != L[:, :-1]
+        d = cv2.distanceTransform(1 - edge, cv2.DIST_L2, 3)
+        z = np.minimum(d * self.inv_round[L], 1.0)
+        z = np.sqrt(z * (2.0 - z))  # circular cross-section
+        # 2. light from the scope: nearer (higher) tissue is brighter; 3. oblique light
+        sm = cv2.resize(H, (self.ww // 4, self.wh // 4), interpolation=cv2.INTER_AREA)
+        sm = cv2.GaussianBlur(sm.astype(np.float32), (0, 0), 2.0)
+        gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(sm, cv2.CV_32F, 0, 1, ksize=3)
+        tilt = np.clip(1.0 - 0.006 * (gx * 0.5 + gy * 0.8), 0.5, 1.3) * (0.75 + sm / 400.0)
+        tilt = cv2.resize(tilt, (self.ww, self.wh), interpolation=cv2.INTER_LINEAR)
+        shade = (0.5 + 0.5 * z) * tilt
+        rgb_w = apply_gain(rgb_w, np.clip(shade * 128.0, 0, 255).astype(np.uint8))
+        # wet glints on the crowns of convex surfaces; they slide a little with the camera
+        centre, _, _ = self.camera_at(wt, int(wt * self.fps))
+        m = np.float32([[1, 0, -0.3 * (centre[0] - self.ww / 2)],
+                        [0, 1, -0.3 * (centre[1] - self.wh / 2)]])
+        g = cv2.warpAffine(self.glint, m, (self.ww, self.wh), borderMode=cv2.BORDER_WRAP)
+        spec = np.clip(g * self.wet[L] * z * z * 300.0, 0, 255).astype(np.uint8)
+        rgb_w = add_glints(rgb_w, spec)
+        self._cache = (wt, (rgb_w, L, info))
+        return rgb_w, L, info
+
     def render(self, frame: int) -> SynthFrame:
         """Render frame ``frame`` (time = frame / fps) at the output size."""
         t = frame / self.fps
         plan = self.plan
-        L, H, info = self._world(t)
-        rgb_w = gather(self.tex_flat, L, self.lut)
-        # shading from the height map: light from the upper left, dark rims (occlusion)
-        sm = cv2.resize(H, (self.ww // 4, self.wh // 4), interpolation=cv2.INTER_AREA)
-        sm = cv2.GaussianBlur(sm.astype(np.float32), (0, 0), 1.6)
-        gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3)
-        gy = cv2.Sobel(sm, cv2.CV_32F, 0, 1, ksize=3)
-        shade = np.clip(128 - 0.9 * (gx * 0.5 + gy * 0.8), 40, 230).astype(np.uint8)
-        shade = cv2.resize(shade, (self.ww, self.wh), interpolation=cv2.INTER_LINEAR)
-        rgb_w = apply_gain(rgb_w, shade)
+        rgb_w, L, info = self._world_rgb(t)
         centre, zoom, roll = self.camera_at(t, frame)
         b = math.sin(2 * math.pi * t / 4.0)
         amp = 0.03 * self.vh * b
@@ -550,13 +588,6 @@ class CholecScene:
                                                      self.breath[1] * amp))
         rgb = cv2.remap(rgb_w, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         lab = cv2.remap(L, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT101)
-        # view-dependent glints: the highlight field slides against the tissue
-        off = (centre[0] - self.ww / 2) * 0.35
-        offy = (centre[1] - self.wh / 2) * 0.35
-        g = cv2.remap(self.glint, mx + np.float32(off), my + np.float32(offy), cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_REFLECT101)
-        spec = np.clip(g * self.wet[lab] * 190.0, 0, 255).astype(np.uint8)
-        rgb = add_glints(rgb, spec)
         tools, tool_state = self._tools(t, centre, zoom, roll, info)
         for pose in tool_state:
             draw_tool(rgb, lab, pose)

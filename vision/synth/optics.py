@@ -49,11 +49,9 @@ def add_smoke(rgb: np.ndarray, field: np.ndarray, density: float) -> np.ndarray:
     """Blend a grey-white haze into ``rgb`` where the smoke ``field`` (float32 [0,1]) is thick."""
     if density <= 0.01:
         return rgb
-    a = np.clip(field * density, 0.0, 0.85)
-    a3 = cv2.merge([a, a, a])
-    haze = np.float32(205.0)
-    out = rgb.astype(np.float32) * (1.0 - a3) + haze * a3
-    return out.astype(np.uint8)
+    a = np.clip(field * np.float32(density), 0.0, 0.85).astype(np.float32)
+    haze = np.full_like(rgb, 205)
+    return cv2.blendLinear(rgb, haze, 1.0 - a, a)
 
 
 def add_glints(rgb: np.ndarray, spec: np.ndarray) -> np.ndarray:

@@ -119,6 +119,20 @@ def gather(tex_flat: np.ndarray, label: np.ndarray, lut: np.ndarray) -> np.ndarr
     ``tex_flat`` is (n_textures * H * W, 3); ``lut`` maps class id -> texture index.
     """
     h, w = label.shape
-    idx = lut[label].astype(np.int64) * (h * w)
-    idx += np.arange(h * w, dtype=np.int64).reshape(h, w)
-    return tex_flat[idx.ravel()].reshape(h, w, 3)
+    if len(tex_flat) >= 2 ** 31:
+        raise ValueError("texture stack too large for int32 indexing")
+    offs = (lut.astype(np.int64) * (h * w)).astype(np.int32)
+    idx = offs[label]
+    idx += _ramp(h, w)
+    return np.take(tex_flat, idx.ravel(), axis=0).reshape(h, w, 3)
+
+
+_RAMPS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _ramp(h: int, w: int) -> np.ndarray:
+    """Cached (h, w) int32 array of flat pixel indices."""
+    r = _RAMPS.get((h, w))
+    if r is None:
+        r = _RAMPS[(h, w)] = np.arange(h * w, dtype=np.int32).reshape(h, w)
+    return r

@@ -39,26 +39,35 @@ def tissue_textures(
 
     # liver: dark red-brown, mottled lobular pattern, fine speckle
     lob = blobs(rng, h, w, int(h * w / (140 * s * s) / 100) + 50, 3 * s, 7 * s, 1.0)
-    a = _mix((128, 46, 40), 0.6 * n1 + 0.4 * fine, 0.35)
-    a = _lerp(a, (88, 26, 28), 0.45 * lob)
+    a = _mix((132, 52, 42), 0.5 * n1 + 0.25 * n2 + 0.25 * fine, 0.4)
+    a = _lerp(a, (92, 30, 28), 0.4 * lob)
+    a = _lerp(a, (150, 80, 60), 0.25 * np.clip(n2 - 0.4, 0, 1))
     tex["liver"] = _u8(a)
 
     # gallbladder: pale green-blue-white wall with thin serosal vessels
     v = ridges(rng, h, w, 45 * s, 0.025)
-    a = _mix((158, 180, 152), 0.7 * n2 + 0.3 * fine, 0.22)
-    a = _lerp(a, (205, 210, 185), 0.4 * n1)
+    a = _mix((150, 172, 150), 0.6 * n2 + 0.4 * fine, 0.28)
+    a = _lerp(a, (200, 206, 180), 0.45 * n1)
+    a = _lerp(a, (90, 120, 110), 0.25 * np.clip(1 - n1 * 2, 0, 1))
     a = _lerp(a, (170, 60, 70), 0.65 * v)
+    v2 = ridges(rng, h, w, 20 * s, 0.02)
+    a = _lerp(a, (180, 90, 95), 0.35 * v2)
     tex["gallbladder"] = _u8(a)
 
-    # fat: yellow lobules with bright rims
-    lob = blobs(rng, h, w, int(h * w / (60 * s * s) / 60) + 80, 6 * s, 14 * s, 2.0)
-    a = _mix((214, 178, 104), 0.5 * n2 + 0.5 * lob, 0.3)
-    a = _lerp(a, (240, 220, 150), 0.35 * fine * lob)
+    # fat: many small yellow lobules, bright centres, darker septa between them
+    r = 1.6 * s * 100 / 60
+    lob = blobs(rng, h, w, int(h * w / (r * r * 6)) + 80, 0.9 * r, 1.6 * r, 0.35 * r)
+    lob2 = blobs(rng, h, w, int(h * w / (r * r * 14)) + 40, 1.5 * r, 2.6 * r, 0.5 * r)
+    lb = np.clip(0.65 * lob + 0.5 * lob2, 0, 1)
+    a = _mix((214, 176, 96), 0.55 * lb + 0.25 * n2 + 0.2 * fine, 0.38)
+    a = _lerp(a, (236, 214, 150), 0.3 * lb ** 2)
+    a = _lerp(a, (170, 90, 60), 0.25 * (1 - lb) * n1)
     tex["fat"] = _u8(a)
 
     # connective tissue: whitish-pink fibrous strands
     st = streaks(rng, h, w, 12.0, 35.0)
-    a = _mix((232, 196, 186), 0.6 * st + 0.4 * fine, 0.3)
+    a = _mix((176, 112, 100), 0.55 * st + 0.25 * fine + 0.2 * n2, 0.4)
+    a = _lerp(a, (226, 196, 180), 0.35 * np.clip(st - 0.5, 0, 1) * 2)
     tex["connective_tissue"] = _u8(a)
 
     # abdominal wall: pale pink with branching red vessels
@@ -69,20 +78,22 @@ def tissue_textures(
 
     # gi tract (serosa of duodenum / colon): pink-magenta with vessels
     v = ridges(rng, h, w, 35 * s, 0.03)
-    a = _mix((205, 112, 128), 0.6 * n2 + 0.4 * fine, 0.25)
+    v2 = ridges(rng, h, w, 12 * s, 0.025)
+    a = _mix((200, 110, 122), 0.6 * n2 + 0.4 * fine, 0.3)
     a = _lerp(a, (140, 30, 60), 0.6 * v)
+    a = _lerp(a, (160, 50, 70), 0.35 * v2)
     tex["gi_tract"] = _u8(a)
 
     # liver ligament: whitish-yellow fibrous band
     st = streaks(rng, h, w, 20.0, 80.0)
-    tex["liver_ligament"] = _u8(_mix((236, 222, 186), 0.7 * st + 0.3 * fine, 0.2))
+    tex["liver_ligament"] = _u8(_mix((226, 204, 150), 0.7 * st + 0.3 * fine, 0.25))
 
     # hepatic vein: dark blue
     tex["hepatic_vein"] = _u8(_mix((55, 62, 120), 0.5 * n2 + 0.5 * fine, 0.3))
 
     # ducts and vessels (tubes get cylindrical shading from the renderer)
     tex["cystic_duct"] = _u8(_mix((238, 228, 200), 0.5 * n2 + 0.5 * fine, 0.15))
-    tex["common_bile_duct"] = _u8(_mix((150, 176, 92), 0.5 * n2 + 0.5 * fine, 0.15))
+    tex["common_bile_duct"] = _u8(_mix((150, 166, 98), 0.5 * n2 + 0.5 * fine, 0.18))
     tex["cystic_artery"] = _u8(_mix((196, 58, 62), 0.5 * n2 + 0.5 * fine, 0.15))
     tex["large_vessel"] = _u8(_mix((120, 28, 92), 0.5 * n1 + 0.5 * fine, 0.2))
 
