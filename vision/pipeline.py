@@ -68,6 +68,51 @@ class VisionResult:
         """Each CVS criterion thresholded at 0.5."""
         return {k: v >= 0.5 for k, v in self.cvs.items()}
 
+    # aliases used by the copilot's vision stage
+    @property
+    def structures(self) -> list[StructureFinding]:
+        """Alias of ``findings``."""
+        return self.findings
+
+    @property
+    def phase_names(self) -> tuple[str, ...]:
+        """Phase names in probability order."""
+        return tuple(self.phase)
+
+    @property
+    def phase_probs(self) -> np.ndarray:
+        """Filtered phase probabilities as an array (order of ``phase_names``)."""
+        return np.fromiter(self.phase.values(), np.float32, len(self.phase))
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        """Region names in probability order."""
+        return tuple(self.region)
+
+    @property
+    def region_probs(self) -> np.ndarray:
+        """Region probabilities as an array (order of ``region_names``)."""
+        return np.fromiter(self.region.values(), np.float32, len(self.region))
+
+    def frame_label_map(self) -> np.ndarray:
+        """Class ids at model scale covering the whole frame (0 outside the field of view).
+
+        ``label_map`` covers only ``fov_box``; this pads it so that stretching the result
+        over the frame lines up with the video.
+        """
+        mh, mw = self.label_map.shape
+        b = self.fov_box
+        fw, fh = self.frame_size
+        if (b.x0, b.y0, b.x1, b.y1) == (0, 0, fw, fh):
+            return self.label_map
+        sx, sy = b.width / mw, b.height / mh
+        out = np.zeros((max(1, round(fh / sy)), max(1, round(fw / sx))), np.uint8)
+        x0, y0 = round(b.x0 / sx), round(b.y0 / sy)
+        h = min(mh, out.shape[0] - y0)
+        w = min(mw, out.shape[1] - x0)
+        out[y0:y0 + h, x0:x0 + w] = self.label_map[:h, :w]
+        return out
+
     def finding(self, name: str) -> StructureFinding | None:
         """The finding for class ``name``, or None when not seen."""
         return next((f for f in self.findings if f.name == name), None)

@@ -39,6 +39,11 @@ class StructureFinding:
     bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
     pixels: int = 0
 
+    @property
+    def area(self) -> float:
+        """Alias of ``area_fraction``."""
+        return self.area_fraction
+
     def full_mask(self, frame_hw: tuple[int, int]) -> np.ndarray:
         """Boolean mask at frame size (nearest-neighbour upscaling into the FOV box)."""
         h, w = frame_hw
@@ -62,6 +67,18 @@ class FindingsConfig:
     skip: frozenset[str] = field(default_factory=lambda: SKIP_CLASSES)
 
 
+_GRID: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened row and column index arrays for an [h, w] map (cached)."""
+    g = _GRID.get((h, w))
+    if g is None:
+        g = (np.repeat(np.arange(h, dtype=np.intp), w), np.tile(np.arange(w, dtype=np.intp), h))
+        _GRID[(h, w)] = g
+    return g
+
+
 def structure_findings(labels: np.ndarray, conf: np.ndarray, box: CropBox,
                        frame_hw: tuple[int, int], classes: tuple[str, ...] = CLASSES,
                        cfg: FindingsConfig | None = None) -> list[StructureFinding]:
@@ -69,18 +86,20 @@ def structure_findings(labels: np.ndarray, conf: np.ndarray, box: CropBox,
     cfg = cfg or FindingsConfig()
     mh, mw = labels.shape
     n = len(classes)
-    flat = labels.reshape(-1)
-    counts = np.bincount(flat, minlength=n)
+    flat = labels.reshape(-1).astype(np.intp)
+    rows, cols = _grid(mh, mw)
+    # per-class column and row histograms: counts and centroid sums from two bincounts
+    col_hist = np.bincount(flat * mw + cols, minlength=n * mw)[: n * mw].reshape(n, mw)
+    row_hist = np.bincount(flat * mh + rows, minlength=n * mh)[: n * mh].reshape(n, mh)
+    counts = col_hist.sum(axis=1)
+    x_sum = col_hist @ np.arange(mw, dtype=np.float64)
+    y_sum = row_hist @ np.arange(mh, dtype=np.float64)
     conf_sum = np.bincount(flat, weights=conf.reshape(-1), minlength=n)
-    xs = np.tile(np.arange(mw, dtype=np.float64), mh)
-    ys = np.repeat(np.arange(mh, dtype=np.float64), mw)
-    x_sum = np.bincount(flat, weights=xs, minlength=n)
-    y_sum = np.bincount(flat, weights=ys, minlength=n)
     sx, sy = box.width / mw, box.height / mh
     fh, fw = frame_hw
     total = float(mh * mw)
     out = []
-    for cid in np.flatnonzero(counts >= cfg.min_pixels):
+    for cid in np.flatnonzero(counts[:n] >= cfg.min_pixels):
         name = classes[cid]
         if name in cfg.skip:
             continue

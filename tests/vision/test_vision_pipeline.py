@@ -100,3 +100,24 @@ def test_vision_pipeline_bad_model_dir(tmp_path) -> None:
         VisionPipeline.load(tmp_path / "missing")
     with pytest.raises(VisionError, match="not a model directory"):
         VisionPipeline.load(tmp_path)
+
+
+def test_vision_result_aliases_and_frame_label_map(tiny_model_dir) -> None:
+    pipe = VisionPipeline.load(tiny_model_dir)
+    rgb, _ = scene(0.0, 200, 100, 1, np.random.default_rng(3))  # FOV ellipse, black corners
+    framed = np.zeros((100, 300, 3), np.uint8)
+    framed[:, 50:250] = rgb
+    r = pipe.process(framed)
+    assert r.structures is r.findings
+    assert r.phase_names == PHASES and r.phase_probs.shape == (len(PHASES),)
+    assert r.region_names == REGIONS and r.region_probs.argmax() == REGIONS.index(r.region_name)
+    full = r.frame_label_map()
+    b = r.fov_box
+    assert b.x0 >= 40 and b.x1 <= 260
+    # stretched over the frame, the padded map has the label map's scale
+    sx, sy = b.width / 32, b.height / 32
+    assert abs(full.shape[1] * sx - 300) <= sx and abs(full.shape[0] * sy - 100) <= sy
+    x0, y0 = round(b.x0 / sx), round(b.y0 / sy)
+    h = min(32, full.shape[0] - y0)
+    np.testing.assert_array_equal(full[y0:y0 + h, x0:x0 + 32], r.label_map[:h])
+    assert (full[:, : max(0, x0 - 1)] == 0).all()
