@@ -1,0 +1,1467 @@
+"""Step-by-step reasoner: a structured question + the perception timeline -> an answer.
+
+Each answer carries its steps (a claim plus its evidence: graph triples, observations with
+frame ids and times, model scores), a confidence in [0, 1], and an ``abstained`` flag with
+the reason. When a step fails the copilot says "I am not sure" rather than guess.
+
+Question kinds (catalogue intents): identify_structure (ranked hypotheses, e.g. a large
+pulsatile vessel in the third part of the duodenum -> aortoduodenal fistula),
+cvs_status (per criterion), skipped_step (phase order and the "no clipping before CVS" rule),
+missed_segments (bowel survey coverage in a time window), relation_query, locate_structure,
+current_phase; and the commands (outline / hide / show overlays, coverage map, mute alerts,
+bookmark, stop, acknowledge, explain, repeat) which return overlay / control actions.
+
+The reasoner is deterministic and holds no state; ``previous`` (the last answer) is passed in
+for "explain" and "repeat".
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from kg_reasoning.graph import OPPOSITE_SIDE, SIDE_WORDS, Fact, KnowledgeGraph
+from kg_reasoning.timeline import Observation, TimelineLike
+
+UNSURE = "I am not sure"
+
+#: Overlay colours (RGB 0-255) for the catalogue's colour slot.
+COLOUR_RGB: dict[str, tuple[int, int, int]] = {
+    "red": (255, 0, 0),
+    "green": (0, 200, 0),
+    "blue": (0, 90, 255),
+    "yellow": (255, 230, 0),
+    "white": (255, 255, 255),
+    "orange": (255, 140, 0),
+    "purple": (160, 32, 240),
+    "cyan": (0, 255, 255),
+}
+#: Intents that need the perception timeline.
+PERCEPTION_INTENTS = {
+    "identify_structure",
+    "missed_segments",
+    "cvs_status",
+    "skipped_step",
+    "current_phase",
+    "locate_structure",
+}
+#: Cue slot -> structure classes the vision model reports for it.
+CUE_CLASSES: dict[str | None, tuple[str, ...]] = {
+    "large_vessel": ("large_vessel",),
+    "blood": ("blood",),
+    "tubular_structure": ("cystic_duct", "common_bile_duct", "cystic_artery", "large_vessel"),
+    "mass": (),
+}
+VESSEL_KINDS = ("artery", "vein")
+CALIBRES = ("small", "medium", "large")
+RELATION_WORDS = {
+    "supplied_by": "is supplied by",
+    "supplies": "supplies",
+    "drains_to": "drains to",
+    "drained_by": "receives drainage from",
+    "part_of": "is part of",
+    "has_part": "has the parts",
+    "next": "is followed by",
+    "previous": "comes after",
+    "continuous_with": "is continuous with",
+    "adjacent": "lies next to",
+}
+
+
+@dataclass(frozen=True)
+class ReasonerConfig:
+    """Thresholds (scores are model probabilities in [0, 1]; times in seconds)."""
+
+    recent_s: float = 10.0  # "now" = the last recent_s seconds of the timeline
+    detect_min_score: float = 0.5  # an observation counts as a detection at >= this
+    min_frames: int = 2  # detections needed before a finding is believed
+    seen_min_frames: int = 3  # region frames needed for a bowel segment to count as seen
+    region_min_share: float = 0.5  # the winning region's share of region observations
+    uncertain_low: float = 0.4  # CVS criterion scores in [low, high] are borderline
+    uncertain_high: float = 0.6
+    hypothesis_min: float = 0.5  # top hypothesis score needed to answer
+    hypothesis_margin: float = 0.15  # and its lead over the second
+    phase_min_frames: int = 3  # phase observations needed to count a phase as entered
+
+
+@dataclass
+class Question:
+    """A structured question: an intent, canonical slots, and when it was asked.
+
+    ``t_s`` is the media time of the question (default: the timeline's newest observation).
+    ``unresolved`` holds slot words that were heard but not understood (e.g. {"structure":
+    "spleen"}).
+    """
+
+    intent: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+    t_s: float | None = None
+    unresolved: dict[str, str] = field(default_factory=dict)
+    parse_score: float = 1.0
+
+
+@dataclass
+class Step:
+    """One reasoning step: a claim, whether it held, and its evidence.
+
+    ``evidence`` keys: ``triples`` (graph facts with ids and sources), ``observations``
+    (t_s, frame_id, kind, name, score), ``scores`` (named numbers), ``rule`` (text).
+    """
+
+    claim: str
+    ok: bool = True
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {"claim": self.claim, "ok": self.ok, "evidence": self.evidence}
+
+
+@dataclass
+class Answer:
+    """The reasoner's reply: text to speak, steps, confidence, abstention, overlay actions."""
+
+    answer: str
+    steps: list[Step] = field(default_factory=list)
+    confidence: float = 0.0
+    abstained: bool = False
+    reason: str = ""
+    intent: str = ""
+    overlay_actions: list[dict[str, Any]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (keys: answer, steps, confidence, abstained, reason, ...)."""
+        return {
+            "answer": self.answer,
+            "steps": [s.to_dict() for s in self.steps],
+            "confidence": round(self.confidence, 4),
+            "abstained": self.abstained,
+            "reason": self.reason,
+            "intent": self.intent,
+            "overlay_actions": self.overlay_actions,
+            "data": self.data,
+        }
+
+    def explanation(self) -> str:
+        """The steps as numbered sentences (what "copilot, why?" says)."""
+        if not self.steps:
+            return self.reason or "I have no steps to explain."
+        ordinals = ("First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh")
+        parts = []
+        for i, s in enumerate(self.steps):
+            lead = ordinals[i] if i < len(ordinals) else f"Step {i + 1}"
+            parts.append(
+                f"{lead}, {s.claim[0].lower()}{s.claim[1:]}" + ("" if s.ok else " (failed)")
+            )
+        return ". ".join(p.rstrip(".") for p in parts) + "."
+
+
+# ---------------------------------------------------------------------- evidence helpers
+def obs_evidence(obs: list[Observation], limit: int = 6) -> list[dict[str, Any]]:
+    """Up to ``limit`` observations (the best scores, in time order) as evidence dicts."""
+    chosen = sorted(obs, key=lambda o: (-o.score, o.t_s))[:limit]
+    return [o.to_dict() for o in sorted(chosen, key=lambda o: (o.t_s, o.frame_id))]
+
+
+def fmt_time(t_s: float) -> str:
+    """Media time as m:ss."""
+    m, s = divmod(max(0, int(round(t_s))), 60)
+    return f"{m}:{s:02d}"
+
+
+def join_words(items: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    if not items:
+        return ""
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def position_words(centroid: Any) -> str:
+    """Normalised (x, y) centroid -> "upper left of the image" style words."""
+    try:
+        x, y = float(centroid[0]), float(centroid[1])
+    except (TypeError, ValueError, IndexError):
+        return "in view"
+    v = "upper" if y < 1 / 3 else "lower" if y > 2 / 3 else "middle"
+    h = "left" if x < 1 / 3 else "right" if x > 2 / 3 else "centre"
+    if v == "middle" and h == "centre":
+        return "in the centre of the image"
+    if v == "middle":
+        return f"on the {h} of the image"
+    if h == "centre":
+        return f"in the {v} centre of the image"
+    return f"in the {v} {h} of the image"
+
+
+class Reasoner:
+    """Answers structured questions from the knowledge graph and a perception timeline."""
+
+    def __init__(
+        self,
+        kg: KnowledgeGraph | None = None,
+        config: ReasonerConfig | None = None,
+        catalogue: Any | None = None,
+    ) -> None:
+        if kg is None:
+            from kg_reasoning.loaders import load_default
+
+            kg = load_default()
+        if catalogue is None:
+            from kg_reasoning.catalogue import load_catalogue
+
+            catalogue = load_catalogue()
+        self.kg = kg
+        self.cfg = config or ReasonerConfig()
+        self.cat = catalogue
+        spoken = catalogue.slot_values.get("structure", {})
+        #: entity key -> the name the copilot says (catalogue's first spoken form, else label)
+        self.names = {
+            k: (spoken[k][0] if spoken.get(k) else e.label) for k, e in kg.entities.items()
+        }
+
+    def say(self, key: str) -> str:
+        """The spoken name of an entity key (e.g. "third part of the duodenum")."""
+        return self.names.get(key) or self.kg.label(key)
+
+    def fact_text(self, f: Fact) -> str:
+        """A fact as a spoken sentence fragment."""
+        s, o = self.say(f.s), self.say(f.o)
+        if f.p == "adjacent_to" and f.side:
+            return f"the {s} lies {SIDE_WORDS.get(f.side, f.side)} the {o}"
+        return f"the {s} {f.p.replace('_', ' ')} the {o}"
+
+    # ------------------------------------------------------------------ entry point
+    def answer(
+        self,
+        question: Question,
+        timeline: TimelineLike | None = None,
+        previous: Answer | None = None,
+    ) -> Answer:
+        """Answer one question; never raises for unknown content (it abstains instead)."""
+        intent = question.intent
+        handler = getattr(self, f"_q_{intent}", None)
+        if handler is None:
+            return self._abstain(intent, f"I cannot answer questions of kind {intent!r}.")
+        unresolved = question.unresolved
+        if unresolved:
+            slot, words = next(iter(unresolved.items()))
+            if slot == "structure":
+                e = self.kg.resolve(words)
+                if e is not None:  # e.g. a term from a merged ontology
+                    question = Question(
+                        intent,
+                        {**question.slots, "structure": e.key},
+                        question.text,
+                        question.t_s,
+                        {},
+                        question.parse_score,
+                    )
+                else:
+                    return self._abstain(
+                        intent,
+                        f"{UNSURE}: I do not know the {words}; it is not in my knowledge graph.",
+                        reason=f"unknown structure {words!r}: not in the knowledge graph",
+                    )
+            else:
+                return self._abstain(
+                    intent,
+                    f"{UNSURE}: I did not understand the {slot.replace('_', ' ')} '{words}'.",
+                    reason=f"unknown {slot} {words!r}",
+                )
+        now = self._now(question, timeline)
+        empty = timeline is None or timeline.latest_t() is None
+        if intent in PERCEPTION_INTENTS and empty and intent != "locate_structure":
+            return self._abstain(
+                intent,
+                f"{UNSURE}: I have no perception timeline to answer from.",
+                reason="no perception timeline (no session given or nothing observed yet)",
+            )
+        ans = handler(question, timeline, now, previous)
+        ans.intent = intent
+        ans.confidence = round(max(0.0, min(1.0, ans.confidence)), 4)
+        return ans
+
+    def _now(self, q: Question, timeline: TimelineLike | None) -> float:
+        if q.t_s is not None:
+            return float(q.t_s)
+        if timeline is not None:
+            t = timeline.latest_t()
+            if t is not None:
+                return float(t)
+        return 0.0
+
+    def _abstain(
+        self,
+        intent: str,
+        text: str,
+        steps: list[Step] | None = None,
+        reason: str = "",
+        confidence: float = 0.0,
+        data: dict[str, Any] | None = None,
+    ) -> Answer:
+        return Answer(text, steps or [], confidence, True, reason or text, intent, [], data or {})
+
+    def _need_slot(self, q: Question, slot: str) -> Answer | None:
+        if q.slots.get(slot) is None:
+            what = {
+                "structure": "which structure",
+                "colour": "which colour",
+                "minutes": "the time window",
+                "relation": "which relation",
+            }.get(slot, slot)
+            return self._abstain(
+                q.intent, f"{UNSURE}: I did not catch {what}.", reason=f"missing slot {slot!r}"
+            )
+        if slot == "structure" and q.slots[slot] not in self.kg.entities:
+            return self._abstain(
+                q.intent,
+                f"{UNSURE}: {q.slots[slot]} is not in my knowledge graph.",
+                reason=f"unknown structure {q.slots[slot]!r}",
+            )
+        return None
+
+    def _triples(self, facts: list[Fact]) -> list[dict[str, Any]]:
+        return [f.to_dict(self.kg) for f in facts]
+
+    def _entity_step(self, key: str) -> Step:
+        e = self.kg.entities[key]
+        return Step(
+            f"The {self.say(e.key)} is {e.id} in the knowledge graph.",
+            True,
+            {"entity": {"key": e.key, "id": e.id, "label": self.say(e.key), "kind": e.kind}},
+        )
+
+    def _detections(
+        self, obs: list[Observation], names: tuple[str, ...] | set[str]
+    ) -> list[Observation]:
+        return [o for o in obs if o.name in names and o.score >= self.cfg.detect_min_score]
+
+    # ------------------------------------------------------------------ commands
+    def _q_outline_structure(self, q, tl, now, prev) -> Answer:
+        for slot in ("structure", "colour"):
+            bad = self._need_slot(q, slot)
+            if bad:
+                return bad
+        key, colour = q.slots["structure"], q.slots["colour"]
+        e = self.kg.entities[key]
+        steps = [self._entity_step(key)]
+        if not e.segmentable:
+            steps.append(
+                Step(
+                    f"The vision model does not segment the {self.say(e.key)}.",
+                    False,
+                    {"scores": {}, "rule": "only vision classes can be outlined"},
+                )
+            )
+            return self._abstain(
+                q.intent,
+                f"{UNSURE} I can outline the {self.say(e.key)}: "
+                "my vision model does not detect it.",
+                steps,
+                reason=f"{key} is not a vision class",
+            )
+        steps.append(
+            Step(
+                f"The vision model segments the {self.say(e.key)}.", True, {"rule": "vision class"}
+            )
+        )
+        action = {
+            "action": "outline",
+            "structure": key,
+            "colour": colour,
+            "rgb": list(COLOUR_RGB.get(colour, (0, 200, 0))),
+        }
+        text = f"Outlining the {self.say(e.key)} in {colour}."
+        if tl is not None and tl.latest_t() is not None:
+            seen = self._detections(tl.window(now - self.cfg.recent_s, now, "structure"), {key})
+            if seen:
+                steps.append(
+                    Step(
+                        f"The {self.say(e.key)} is visible now ({len(seen)} detections).",
+                        True,
+                        {"observations": obs_evidence(seen)},
+                    )
+                )
+            else:
+                steps.append(
+                    Step(
+                        f"The {self.say(e.key)} is not visible in the last "
+                        f"{self.cfg.recent_s:g} s.",
+                        True,
+                        {"observations": []},
+                    )
+                )
+                text += " I do not see it right now; it will be outlined when it appears."
+        return Answer(text, steps, 1.0, False, "", q.intent, [action])
+
+    def _command(self, q, text: str, action: dict[str, Any]) -> Answer:
+        return Answer(
+            text, [Step(f"Command {q.intent}.", True, {})], 1.0, False, "", q.intent, [action]
+        )
+
+    def _q_hide_overlay(self, q, tl, now, prev) -> Answer:
+        key = q.slots.get("structure")
+        if key and key in self.kg.entities:
+            return self._command(
+                q, f"Hiding the {self.say(key)} outline.", {"action": "hide", "structure": key}
+            )
+        return self._command(q, "Hiding the overlays.", {"action": "hide", "structure": None})
+
+    def _q_show_overlay(self, q, tl, now, prev) -> Answer:
+        return self._command(q, "Showing the overlays.", {"action": "show"})
+
+    def _q_show_coverage(self, q, tl, now, prev) -> Answer:
+        return self._command(q, "Showing the coverage map.", {"action": "show_coverage"})
+
+    def _q_mute_alerts(self, q, tl, now, prev) -> Answer:
+        minutes = int(q.slots.get("minutes") or 5)
+        return self._command(
+            q,
+            f"Alerts muted for {minutes} minute{'s' if minutes != 1 else ''}.",
+            {"action": "mute_alerts", "minutes": minutes, "state_changing": True},
+        )
+
+    def _q_bookmark(self, q, tl, now, prev) -> Answer:
+        return self._command(
+            q, f"Bookmarked at {fmt_time(now)}.", {"action": "bookmark", "t_s": now}
+        )
+
+    def _q_stop(self, q, tl, now, prev) -> Answer:
+        return self._command(q, "", {"action": "stop_speech"})
+
+    def _q_acknowledge(self, q, tl, now, prev) -> Answer:
+        return self._command(q, "Acknowledged.", {"action": "acknowledge"})
+
+    def _q_repeat(self, q, tl, now, prev) -> Answer:
+        if prev is None:
+            return self._abstain(q.intent, "I have nothing to repeat.", reason="no previous answer")
+        return Answer(
+            prev.answer,
+            prev.steps,
+            prev.confidence,
+            prev.abstained,
+            prev.reason,
+            q.intent,
+            list(prev.overlay_actions),
+            dict(prev.data),
+        )
+
+    def _q_explain(self, q, tl, now, prev) -> Answer:
+        if prev is None:
+            return self._abstain(
+                q.intent, "I have nothing to explain yet.", reason="no previous answer"
+            )
+        return Answer(
+            prev.explanation(),
+            prev.steps,
+            prev.confidence,
+            prev.abstained,
+            prev.reason,
+            q.intent,
+            [],
+            dict(prev.data),
+        )
+
+    # ------------------------------------------------------------------ knowledge questions
+    def _q_relation_query(self, q, tl, now, prev) -> Answer:
+        for slot in ("structure", "relation"):
+            bad = self._need_slot(q, slot)
+            if bad:
+                return bad
+        key, rel = q.slots["structure"], q.slots["relation"]
+        kg = self.kg
+        e = kg.entities[key]
+        steps = [self._entity_step(key)]
+        facts: list[Fact] = []
+        keys: list[str] = []
+        if rel in SIDE_WORDS:
+            nbs = kg.located(key, rel)
+            facts, keys = [n.fact for n in nbs], [n.key for n in nbs]
+            phrase = f"{SIDE_WORDS[rel]} the {self.say(e.key)}"
+            what = "lie" if len(keys) > 1 else "lies"
+            sentence = (
+                f"{SIDE_WORDS[rel].capitalize()} the {self.say(e.key)} {what} "
+                f"{join_words(['the ' + self.say(k) for k in keys])}."
+            )
+        elif rel == "adjacent":
+            nbs = kg.neighbours(key, "adjacent_to")
+            facts, keys = [n.fact for n in nbs], [n.key for n in nbs]
+            phrase = f"next to the {self.say(e.key)}"
+            parts = [
+                f"the {self.say(n.key)} ({SIDE_WORDS[n.side]} it)"
+                if n.side
+                else f"the {self.say(n.key)}"
+                for n in nbs
+            ]
+            sentence = f"Next to the {self.say(e.key)}: {join_words(parts)}."
+        elif rel in ("next", "previous"):
+            orders = kg.orders_of(key)
+            for order in orders:
+                other = (
+                    kg.next_in_order(key, order)
+                    if rel == "next"
+                    else kg.previous_in_order(key, order)
+                )
+                if other:
+                    keys.append(other)
+                    facts += [
+                        f
+                        for f in kg.facts_about(key)
+                        if f.p == "continuous_with" and other in (f.s, f.o)
+                    ]
+            phrase = f"{'after' if rel == 'next' else 'before'} the {self.say(e.key)}"
+            sentence = (
+                f"{'After' if rel == 'next' else 'Before'} the {self.say(e.key)} comes "
+                f"{join_words(['the ' + self.say(k) for k in keys])}."
+            )
+        else:
+            lookup = {
+                "supplied_by": lambda: [(f, f.o) for f in kg.supplied_by(key)],
+                "supplies": lambda: [(f, f.s) for f in kg.supplies(key)],
+                "drains_to": lambda: [(f, f.o) for f in kg.drains_to(key)],
+                "drained_by": lambda: [(f, f.s) for f in kg.drained_by(key)],
+                "part_of": lambda: [(n.fact, n.key) for n in kg.neighbours(key, "part_of")],
+                "has_part": lambda: [(n.fact, n.key) for n in kg.neighbours(key, "has_part")],
+                "continuous_with": lambda: [
+                    (n.fact, n.key) for n in kg.neighbours(key, "continuous_with")
+                ],
+            }.get(rel)
+            if lookup is None:
+                return self._abstain(
+                    q.intent,
+                    f"{UNSURE}: I do not know the relation {rel}.",
+                    steps,
+                    reason=f"unknown relation {rel!r}",
+                )
+            pairs = lookup()
+            facts, keys = [p[0] for p in pairs], [p[1] for p in pairs]
+            phrase = f"what the {self.say(e.key)} {RELATION_WORDS[rel]}"
+            sentence = (
+                f"The {self.say(e.key)} {RELATION_WORDS[rel]} "
+                f"{join_words(['the ' + self.say(k) for k in keys])}."
+            )
+        if not keys:
+            steps.append(
+                Step(f"The knowledge graph has no facts about {phrase}.", False, {"triples": []})
+            )
+            return self._abstain(
+                q.intent,
+                f"{UNSURE}: I have no facts about {phrase}.",
+                steps,
+                reason=f"no {rel} facts for {key}",
+            )
+        steps.append(
+            Step(
+                f"The knowledge graph gives {len(keys)} answer(s) for {phrase}.",
+                True,
+                {"triples": self._triples(facts)},
+            )
+        )
+        return Answer(
+            sentence,
+            steps,
+            0.95,
+            False,
+            "",
+            q.intent,
+            [],
+            {"entities": [{"key": k, "id": kg.entities[k].id} for k in keys]},
+        )
+
+    # ------------------------------------------------------------------ perception questions
+    def _q_current_phase(self, q, tl, now, prev) -> Answer:
+        obs = [
+            o
+            for o in tl.window(now - self.cfg.recent_s, now, "phase")
+            if o.score >= self.cfg.detect_min_score
+        ]
+        if len(obs) < self.cfg.min_frames:
+            return self._abstain(
+                q.intent,
+                f"{UNSURE} which phase we are in: no confident phase "
+                f"estimate in the last {self.cfg.recent_s:g} seconds.",
+                [
+                    Step(
+                        "No confident phase observations now.",
+                        False,
+                        {"observations": obs_evidence(obs)},
+                    )
+                ],
+                reason="no confident phase observations",
+            )
+        votes = Counter(o.name for o in obs)
+        name, n = votes.most_common(1)[0]
+        share = n / len(obs)
+        mine = [o for o in obs if o.name == name]
+        score = sum(o.score for o in mine) / len(mine)
+        # start of the current run of this phase
+        start = mine[0].t_s
+        for o in reversed(tl.window(0.0, now, "phase")):
+            if o.name != name and o.score >= self.cfg.detect_min_score:
+                break
+            start = o.t_s
+        steps = [
+            Step(
+                f"The phase model says {self.kg.phase_spoken(name)} in {n} of {len(obs)} "
+                f"recent frames (mean score {score:.2f}).",
+                share >= 0.5,
+                {
+                    "observations": obs_evidence(mine),
+                    "scores": {"share": round(share, 3), "mean": round(score, 3)},
+                },
+            )
+        ]
+        if share < self.cfg.region_min_share:
+            return self._abstain(
+                q.intent,
+                f"{UNSURE} which phase we are in.",
+                steps,
+                reason="phase estimates disagree",
+                confidence=share * score,
+            )
+        phases = [p["name"] for p in self.kg.procedures["laparoscopic_cholecystectomy"]["phases"]]
+        text = f"We are in the {self.kg.phase_spoken(name)} phase, since {fmt_time(start)}."
+        if name in phases and phases.index(name) + 1 < len(phases):
+            nxt = phases[phases.index(name) + 1]
+            steps.append(
+                Step(
+                    f"In the procedure model, {self.kg.phase_spoken(nxt)} follows.",
+                    True,
+                    {
+                        "rule": "laparoscopic cholecystectomy phase order",
+                        "source": self.kg.procedures["laparoscopic_cholecystectomy"].get("src", ""),
+                    },
+                )
+            )
+            text += f" Next expected: {self.kg.phase_spoken(nxt)}."
+        return Answer(
+            text, steps, share * score, False, "", q.intent, [], {"phase": name, "since_s": start}
+        )
+
+    def _q_cvs_status(self, q, tl, now, prev) -> Answer:
+        cfg, cvs = self.cfg, self.kg.cvs
+        obs = tl.window(now - cfg.recent_s, now, "cvs")
+        criteria = cvs["criteria"]
+        steps: list[Step] = []
+        per: dict[str, float] = {}
+        missing, borderline, unmet = [], [], []
+        for c in criteria:
+            mine = [o for o in obs if o.name == c["name"]]
+            if not mine:
+                missing.append(c)
+                steps.append(
+                    Step(
+                        f"{c['code']} ({c['spoken']}): no assessment in the last "
+                        f"{cfg.recent_s:g} s.",
+                        False,
+                        {"observations": []},
+                    )
+                )
+                continue
+            mean = sum(o.score for o in mine) / len(mine)
+            per[c["name"]] = mean
+            met = mean >= cvs.get("threshold", 0.5)
+            unsure = cfg.uncertain_low <= mean <= cfg.uncertain_high
+            if unsure:
+                borderline.append(c)
+            elif not met:
+                unmet.append(c)
+            state = "borderline" if unsure else "met" if met else "not met"
+            steps.append(
+                Step(
+                    f"{c['code']} ({c['spoken']}): {state}, mean score {mean:.2f} over "
+                    f"{len(mine)} frames.",
+                    not unsure,
+                    {"observations": obs_evidence(mine), "scores": {c["name"]: round(mean, 3)}},
+                )
+            )
+        rule = Step(
+            "Rule: the critical view of safety is reached when all three criteria are met.",
+            True,
+            {
+                "rule": "CVS = C1 and C2 and C3",
+                "source": self.kg.sources.get("strasberg", "Strasberg 1995"),
+            },
+        )
+        steps.append(rule)
+        data = {"criteria": {k: round(v, 3) for k, v in per.items()}}
+        if missing:
+            return self._abstain(
+                q.intent,
+                f"{UNSURE}: the critical view of safety has not been "
+                f"assessed in the last {cfg.recent_s:g} seconds.",
+                steps,
+                reason="no CVS observations for " + ", ".join(c["name"] for c in missing),
+                data=data,
+            )
+        conf = min(max(v, 1 - v) for v in per.values())
+        if borderline:
+            return self._abstain(
+                q.intent,
+                f"{UNSURE} whether the critical view of safety is reached: "
+                f"{join_words([c['spoken'] for c in borderline])} is borderline.",
+                steps,
+                reason="borderline criterion " + ", ".join(c["name"] for c in borderline),
+                confidence=conf,
+                data=data,
+            )
+        data["reached"] = not unmet
+        if not unmet:
+            return Answer(
+                "Yes, the critical view of safety is reached: all three criteria are met.",
+                steps,
+                conf,
+                False,
+                "",
+                q.intent,
+                [],
+                data,
+            )
+        return Answer(
+            f"No, the critical view of safety is not reached: "
+            f"{join_words([c['spoken'] for c in unmet])} not yet.",
+            steps,
+            conf,
+            False,
+            "",
+            q.intent,
+            [],
+            data,
+        )
+
+    def _cvs_reached_time(self, tl: TimelineLike, until: float) -> tuple[float | None, list]:
+        """First time all criteria's latest scores are met (None if never), with evidence."""
+        names = [c["name"] for c in self.kg.cvs["criteria"]]
+        thr = self.kg.cvs.get("threshold", 0.5)
+        latest: dict[str, Observation] = {}
+        for o in tl.window(0.0, until, "cvs"):
+            latest[o.name] = o
+            if all(n in latest and latest[n].score >= thr for n in names):
+                return o.t_s, [latest[n] for n in names]
+        return None, list(latest.values())
+
+    def _q_skipped_step(self, q, tl, now, prev) -> Answer:
+        cfg = self.cfg
+        proc = self.kg.procedures["laparoscopic_cholecystectomy"]
+        phases = proc["phases"]
+        obs = [o for o in tl.window(0.0, now, "phase") if o.score >= cfg.detect_min_score]
+        groups: dict[str, list[Observation]] = defaultdict(list)
+        for o in obs:
+            groups[o.name].append(o)
+        entered = {n: g for n, g in groups.items() if len(g) >= cfg.phase_min_frames}
+        if not entered:
+            return self._abstain(
+                q.intent,
+                f"{UNSURE}: I have no confident phase estimates yet.",
+                [
+                    Step(
+                        "No phase was observed with confidence.",
+                        False,
+                        {"observations": obs_evidence(obs)},
+                    )
+                ],
+                reason="no confident phase observations",
+            )
+        names = [p["name"] for p in phases]
+        order = sorted(entered, key=lambda n: entered[n][0].t_s)
+        steps = [
+            Step(
+                "Phases seen, in order: "
+                + join_words(
+                    [f"{self.kg.phase_spoken(n)} from {fmt_time(entered[n][0].t_s)}" for n in order]
+                )
+                + ".",
+                True,
+                {
+                    "observations": [entered[n][0].to_dict() for n in order],
+                    "scores": {n: len(entered[n]) for n in order},
+                },
+            )
+        ]
+        last_idx = max(names.index(n) for n in entered if n in names)
+        skipped = [
+            p for p in phases[:last_idx] if p["name"] not in entered and not p.get("optional")
+        ]
+        order_facts = [
+            {
+                "s": a["name"],
+                "p": "precedes",
+                "o": b["name"],
+                "source": self.kg.sources.get(proc.get("src", ""), proc.get("src", "")),
+            }
+            for a, b in zip(phases, phases[1:], strict=False)
+        ]
+        steps.append(
+            Step(
+                "Compared with the expected order, "
+                + (
+                    f"{join_words([p['spoken'] for p in skipped])} "
+                    f"{'was' if len(skipped) == 1 else 'were'} skipped."
+                    if skipped
+                    else "no required phase is missing."
+                ),
+                True,
+                {"triples": order_facts},
+            )
+        )
+        # rule: no clipping or cutting before CVS
+        rule = proc["rules"][0]
+        clip_times = [
+            o.t_s
+            for o in tl.window(0.0, now, "event")
+            if o.name in rule["before_events"] and o.score >= cfg.detect_min_score
+        ]
+        if rule["before_phase"] in entered:
+            clip_times.append(entered[rule["before_phase"]][0].t_s)
+        clip_t = min(clip_times) if clip_times else None
+        violation = False
+        rule_ok = True
+        confidence = 0.9
+        if clip_t is None:
+            steps.append(
+                Step(
+                    "Clipping has not started, so the CVS rule is not yet at stake.",
+                    True,
+                    {"rule": rule["text"]},
+                )
+            )
+        else:
+            cvs_t, ev = self._cvs_reached_time(tl, clip_t)
+            has_cvs = bool(tl.window(0.0, now, "cvs"))
+            if not has_cvs:
+                rule_ok = False
+                confidence = 0.5
+                steps.append(
+                    Step(
+                        f"Clipping started at {fmt_time(clip_t)}, but there is no CVS "
+                        "assessment to check the rule.",
+                        False,
+                        {"rule": rule["text"]},
+                    )
+                )
+            elif cvs_t is None:
+                violation = True
+                steps.append(
+                    Step(
+                        f"Clipping started at {fmt_time(clip_t)} before the critical view"
+                        " of safety was reached.",
+                        True,
+                        {
+                            "rule": rule["text"],
+                            "observations": [o.to_dict() for o in ev],
+                            "scores": {"clip_t_s": clip_t},
+                        },
+                    )
+                )
+            else:
+                steps.append(
+                    Step(
+                        f"The critical view of safety was reached at {fmt_time(cvs_t)}, "
+                        f"before clipping at {fmt_time(clip_t)}.",
+                        True,
+                        {
+                            "rule": rule["text"],
+                            "observations": [o.to_dict() for o in ev],
+                            "scores": {"cvs_t_s": cvs_t, "clip_t_s": clip_t},
+                        },
+                    )
+                )
+        parts = []
+        if skipped:
+            parts.append(
+                f"Yes: the {join_words([p['spoken'] for p in skipped])} "
+                f"phase{'s were' if len(skipped) > 1 else ' was'} skipped."
+            )
+        if violation:
+            parts.append("Clipping started before the critical view of safety was reached.")
+        if not parts:
+            parts.append("No expected step was skipped so far.")
+            if not rule_ok:
+                parts.append(
+                    "I am not sure whether the critical view of safety was reached before clipping."
+                )
+        data = {
+            "skipped": [p["name"] for p in skipped],
+            "cvs_rule_violated": violation,
+            "phases_seen": order,
+        }
+        return Answer(" ".join(parts), steps, confidence, False, "", q.intent, [], data)
+
+    def _q_missed_segments(self, q, tl, now, prev) -> Answer:
+        bad = self._need_slot(q, "minutes")
+        if bad:
+            return bad
+        cfg, kg = self.cfg, self.kg
+        minutes = int(q.slots["minutes"])
+        t0 = now - minutes * 60.0
+        order = list(kg.surveys["bowel_survey"]["order"])
+        obs = tl.window(t0, now, "region")
+        seg_obs = [o for o in obs if o.name in order]
+        good: dict[str, list[Observation]] = defaultdict(list)
+        weak: dict[str, list[Observation]] = defaultdict(list)
+        for o in seg_obs:
+            (good if o.score >= cfg.detect_min_score else weak)[o.name].append(o)
+        seen = [s for s in order if len(good[s]) >= cfg.seen_min_frames]
+        win = f"the last {minutes} minute{'s' if minutes != 1 else ''}"
+        steps = [
+            Step(
+                f"The region model reported {len(obs)} frames in {win} "
+                f"({fmt_time(max(0.0, t0))} to {fmt_time(now)}).",
+                bool(seg_obs),
+                {"scores": {"region_frames": len(obs), "segment_frames": len(seg_obs)}},
+            )
+        ]
+        if not seen:
+            return self._abstain(
+                q.intent,
+                f"{UNSURE}: I have not seen any bowel segment in {win}.",
+                steps,
+                reason="no bowel segment observed in the window",
+            )
+        steps.append(
+            Step(
+                "Segments seen: "
+                + join_words(
+                    [
+                        f"{self.say(s)} ({len(good[s])} frames from {fmt_time(good[s][0].t_s)})"
+                        for s in seen
+                    ]
+                )
+                + ".",
+                True,
+                {"observations": [o.to_dict() for s in seen for o in (good[s][0], good[s][-1])]},
+            )
+        )
+        i0, i1 = order.index(seen[0]), order.index(seen[-1])
+        missed = [s for s in order[i0 : i1 + 1] if s not in seen]
+        not_reached = [s for s in order if s not in seen and s not in missed]
+        gap_facts = [f for s in missed for f in kg.facts_about(s) if f.p == "continuous_with"]
+        steps.append(
+            Step(
+                "Compared with the survey order, "
+                + (
+                    f"{join_words([self.say(s) for s in missed])} "
+                    f"{'was' if len(missed) == 1 else 'were'} not seen between segments that were."
+                    if missed
+                    else "no segment between the first and last seen is missing."
+                ),
+                True,
+                {"triples": self._triples(gap_facts), "rule": "bowel survey order (lumen order)"},
+            )
+        )
+        confidence = sum(o.score for s in seen for o in good[s]) / sum(len(good[s]) for s in seen)
+        glimpsed = [s for s in missed if weak[s]]
+        if glimpsed:
+            confidence *= 0.7
+        spoken = [f"the {self.say(s)}" for s in missed]
+        if missed:
+            text = f"Yes: in {win} we missed {join_words(spoken)}."
+            if glimpsed:
+                text += (
+                    f" {join_words(['the ' + self.say(s) for s in glimpsed]).capitalize()} "
+                    "may have been glimpsed with low confidence."
+                )
+        else:
+            text = (
+                f"No: every segment from the {self.say(seen[0])} to the {self.say(seen[-1])} "
+                f"was seen in {win}."
+            )
+        if not_reached:
+            text += (
+                " Not seen at either end of the survey: "
+                + join_words([self.say(s) for s in not_reached])
+                + "."
+            )
+        data = {
+            "missed": missed,
+            "seen": seen,
+            "not_reached": not_reached,
+            "window_s": [round(t0, 3), round(now, 3)],
+        }
+        return Answer(text, steps, confidence, False, "", q.intent, [], data)
+
+    def _q_locate_structure(self, q, tl, now, prev) -> Answer:
+        bad = self._need_slot(q, "structure")
+        if bad:
+            return bad
+        kg, cfg = self.kg, self.cfg
+        key = q.slots["structure"]
+        e = kg.entities[key]
+        steps = [self._entity_step(key)]
+        hint_nbs = [n for n in kg.neighbours(key, "adjacent_to") if n.side][:3]
+        hint = ""
+        if hint_nbs:
+            hint = (
+                " Anatomically, it lies "
+                + join_words(
+                    [f"{SIDE_WORDS[OPPOSITE_SIDE[n.side]]} the {self.say(n.key)}" for n in hint_nbs]
+                )
+                + "."
+            )
+        hint_step = Step(
+            "Anatomical neighbours from the knowledge graph.",
+            True,
+            {"triples": self._triples([n.fact for n in hint_nbs])},
+        )
+        empty = tl is None or tl.latest_t() is None
+        is_region = key in kg.regions
+        if empty:
+            steps.append(Step("There is no perception timeline to look in.", False, {}))
+            steps.append(hint_step)
+            return self._abstain(
+                q.intent,
+                f"{UNSURE} where the {self.say(e.key)} is: I have no video observations.{hint}",
+                steps,
+                reason="no perception timeline (no session given)",
+            )
+        if not e.segmentable and not is_region:
+            steps.append(
+                Step(f"The vision model does not detect the {self.say(e.key)}.", False, {})
+            )
+            steps.append(hint_step)
+            return self._abstain(
+                q.intent,
+                f"{UNSURE} where the {self.say(e.key)} is: "
+                f"my vision model does not detect it.{hint}",
+                steps,
+                reason=f"{key} is not a vision class",
+            )
+        kind = "region" if is_region else "structure"
+        recent = self._detections(tl.window(now - cfg.recent_s, now, kind), {key})
+        if len(recent) >= cfg.min_frames:
+            score = sum(o.score for o in recent) / len(recent)
+            cents = [o.attrs["centroid"] for o in recent if "centroid" in o.attrs]
+            if is_region:
+                text = f"We are in the {self.say(e.key)} now (region score {score:.2f})."
+                where = "current region"
+            else:
+                where = (
+                    position_words(
+                        [
+                            sum(c[0] for c in cents) / len(cents),
+                            sum(c[1] for c in cents) / len(cents),
+                        ]
+                    )
+                    if cents
+                    else ("in view")
+                )
+                text = f"The {self.say(e.key)} is visible {where} (score {score:.2f})."
+            steps.append(
+                Step(
+                    f"The {self.say(e.key)} was detected in {len(recent)} frames of the last "
+                    f"{cfg.recent_s:g} s, {where}.",
+                    True,
+                    {"observations": obs_evidence(recent), "scores": {"mean": round(score, 3)}},
+                )
+            )
+            actions = (
+                []
+                if is_region
+                else [
+                    {
+                        "action": "outline",
+                        "structure": key,
+                        "colour": "green",
+                        "rgb": list(COLOUR_RGB["green"]),
+                        "transient_s": 5.0,
+                    }
+                ]
+            )
+            return Answer(
+                text, steps, score, False, "", q.intent, actions, {"visible": True, "where": where}
+            )
+        earlier = self._detections(tl.window(0.0, now, kind), {key})
+        if len(earlier) >= cfg.min_frames:
+            last = earlier[-1]
+            steps.append(
+                Step(
+                    f"The {self.say(e.key)} is not visible now; it was last seen at "
+                    f"{fmt_time(last.t_s)} (frame {last.frame_id}).",
+                    True,
+                    {"observations": obs_evidence(earlier[-cfg.min_frames * 3 :])},
+                )
+            )
+            steps.append(hint_step)
+            return Answer(
+                f"I do not see the {self.say(e.key)} now; "
+                f"it was last seen at {fmt_time(last.t_s)}.{hint}",
+                steps,
+                0.6,
+                False,
+                "",
+                q.intent,
+                [],
+                {"visible": False, "last_seen_s": last.t_s},
+            )
+        steps.append(Step(f"The {self.say(e.key)} was not detected in this session.", False, {}))
+        steps.append(hint_step)
+        return self._abstain(
+            q.intent,
+            f"{UNSURE} where the {self.say(e.key)} is: I have not seen it.{hint}",
+            steps,
+            reason=f"{key} not detected in the timeline",
+        )
+
+    # ------------------------------------------------------------------ identify
+    def _q_identify_structure(self, q, tl, now, prev) -> Answer:
+        cfg, kg = self.cfg, self.kg
+        cue = q.slots.get("cue")
+        if cue in CUE_CLASSES:
+            targets: tuple[str, ...] = CUE_CLASSES[cue]
+        else:
+            targets = tuple(c for c in kg.vision_classes if c in kg.entities)
+        cue_label = self.cat.spoken("cue", cue) if cue else "structure"
+        t0 = now - cfg.recent_s
+        window = tl.window(t0, now)
+        structs = [o for o in window if o.kind == "structure"]
+        found = self._detections(structs, set(targets))
+        # ---- step 1: detect
+        if not targets:
+            s1 = Step(f"I have no detector for a {cue_label}.", False, {})
+            return self._abstain(
+                q.intent,
+                f"{UNSURE}: I cannot detect a {cue_label}.",
+                [s1],
+                reason=f"no detector for cue {cue!r}",
+            )
+        if len(found) < cfg.min_frames:
+            s1 = Step(
+                f"No {cue_label} detected in the last {cfg.recent_s:g} s.",
+                False,
+                {
+                    "observations": obs_evidence(
+                        self._detections(structs, set(targets))
+                        or [o for o in structs if o.name in targets]
+                    )
+                },
+            )
+            return self._abstain(
+                q.intent,
+                f"{UNSURE}: I do not see a {cue_label} right now.",
+                [s1],
+                reason=f"step 1 failed: no {cue_label} detected",
+            )
+        votes = Counter(o.name for o in found)
+        name = max(votes, key=lambda n: (sum(o.score for o in found if o.name == n), n))
+        det = [o for o in found if o.name == name]
+        det_score = sum(o.score for o in det) / len(det)
+        finding = self._finding_cues(name, det)
+        desc = self._describe(finding, self.say(name))
+        s1 = Step(
+            f"I detect {desc} in {len(det)} frames (mean score {det_score:.2f}).",
+            True,
+            {
+                "observations": obs_evidence(det),
+                "scores": {
+                    "detection": round(det_score, 3),
+                    **{k: v for k, v in finding.items() if isinstance(v, float)},
+                },
+                "cues": {k: v for k, v in finding.items() if not isinstance(v, float)},
+            },
+        )
+        entity = kg.entities.get(name)
+        # ---- step 2: locate
+        regions = [o for o in window if o.kind == "region" and o.score >= cfg.detect_min_score]
+        frames = {o.frame_id for o in det}
+        same = [o for o in regions if o.frame_id in frames] or regions
+        if not same:
+            s2 = Step("No anatomical region estimate for these frames.", False, {})
+            return self._abstain(
+                q.intent,
+                f"{UNSURE}: I see {desc}, but I cannot place it anatomically.",
+                [s1, s2],
+                reason="step 2 failed: no region estimate",
+                confidence=det_score * 0.3,
+            )
+        rvotes = Counter(o.name for o in same)
+        region, rn = rvotes.most_common(1)[0]
+        share = rn / len(same)
+        rmine = [o for o in same if o.name == region]
+        rscore = sum(o.score for o in rmine) / len(rmine)
+        loc_conf = share * rscore
+        endoluminal = region in kg.surveys.get("bowel_survey", {}).get("order", [])
+        anchors: list[str] = []
+        if not endoluminal:
+            anchors = sorted(
+                {
+                    o.name
+                    for o in structs
+                    if o.score >= cfg.detect_min_score
+                    and o.name != name
+                    and o.name in kg.entities
+                    and kg.entities[o.name].kind not in ("finding", "tissue")
+                }
+            )
+        region_label = self.say(region) if region in kg.entities else region.replace("_", " ")
+        where = (
+            f"in the {region_label}"
+            if endoluminal
+            else "in the abdominal cavity"
+            + (f", next to the {join_words([self.say(a) for a in anchors])}" if anchors else "")
+        )
+        ok2 = share >= cfg.region_min_share and region != "out_of_body" and (endoluminal or anchors)
+        s2 = Step(
+            f"It is {where} (region score {rscore:.2f}, {rn} of {len(same)} frames).",
+            bool(ok2),
+            {
+                "observations": obs_evidence(rmine),
+                "scores": {"region": round(rscore, 3), "share": round(share, 3)},
+            },
+        )
+        if not ok2:
+            return self._abstain(
+                q.intent,
+                f"{UNSURE}: I see {desc}, but I cannot place it anatomically.",
+                [s1, s2],
+                reason="step 2 failed: region uncertain or no landmark",
+                confidence=det_score * loc_conf,
+            )
+        # a known anatomical class (e.g. cystic artery): the model names it directly
+        if entity is not None and entity.kind not in ("finding", "tissue"):
+            facts = [n.fact for n in kg.neighbours(name) if n.key in anchors][:6]
+            s3 = Step(
+                f"The knowledge graph relates the {self.say(entity.key)} to "
+                f"{join_words([self.say(a) for a in anchors]) or 'nothing visible'}.",
+                True,
+                {"triples": self._triples(facts)},
+            )
+            conf = det_score * (0.7 + 0.3 * bool(facts))
+            return Answer(
+                f"This is the {self.say(entity.key)} (score {det_score:.2f}).",
+                [s1, s2, s3],
+                conf,
+                False,
+                "",
+                q.intent,
+                [],
+                {"hypotheses": [{"key": name, "id": entity.id, "score": round(conf, 3)}]},
+            )
+        # ---- step 3: neighbours -> ranked hypotheses
+        hyps, facts = self._hypotheses(name, finding, region if endoluminal else None, anchors)
+        top = hyps[0] if hyps else None
+        second = hyps[1]["score"] if len(hyps) > 1 else 0.0
+        ranked = [{k: v for k, v in h.items() if k != "facts"} for h in hyps[:5]]
+        nb_text = self._neighbour_sentence(facts, region if endoluminal else None)
+        s3 = Step(
+            nb_text + (f" Most likely: {top['label']} ({top['score']:.2f})." if top else ""),
+            bool(
+                top
+                and top["score"] >= cfg.hypothesis_min
+                and top["score"] - second >= cfg.hypothesis_margin
+            ),
+            {"triples": self._triples(facts), "hypotheses": ranked},
+        )
+        steps = [s1, s2, s3]
+        data = {"hypotheses": ranked, "region": region, "finding": name}
+        if not s3.ok:
+            alts = join_words([h["label"] for h in hyps[:2]]) if hyps else "nothing in my graph"
+            return self._abstain(
+                q.intent,
+                f"{UNSURE}: I see {desc} {where}; it could be {alts}.",
+                steps,
+                reason="step 3 failed: no hypothesis clearly ahead",
+                confidence=(top["score"] if top else 0.0) * det_score * loc_conf,
+                data=data,
+            )
+        conf = top["score"] * det_score * loc_conf
+        text = f"This is most likely {top['article']}{top['label']}: {desc} {where}. {top['why']}"
+        if len(hyps) > 1:
+            text += f" Less likely: {join_words([h['label'] for h in hyps[1:3]])}."
+        return Answer(
+            text,
+            steps,
+            conf,
+            False,
+            "",
+            q.intent,
+            [
+                {
+                    "action": "outline",
+                    "structure": name,
+                    "colour": "red",
+                    "rgb": list(COLOUR_RGB["red"]),
+                    "transient_s": 5.0,
+                }
+            ],
+            data,
+        )
+
+    def _finding_cues(self, name: str, det: list[Observation]) -> dict[str, Any]:
+        """Appearance of a detection: calibre, pulsatile, tubular, colour (from attrs / KG)."""
+        prior = self.kg.entities[name].cues if name in self.kg.entities else {}
+        cues: dict[str, Any] = {}
+        puls = [bool(o.attrs["pulsatile"]) for o in det if "pulsatile" in o.attrs]
+        puls += [
+            float(o.attrs["pulsatile_score"]) >= 0.5 for o in det if "pulsatile_score" in o.attrs
+        ]
+        if puls:
+            frac = sum(puls) / len(puls)
+            cues["pulsatile"] = frac >= 0.5
+            cues["pulsatile_fraction"] = round(frac, 3)
+        elif "pulsatile" in prior:
+            cues["pulsatile"] = bool(prior["pulsatile"])
+        areas = [float(o.attrs["area"]) for o in det if "area" in o.attrs]
+        if "calibre" in prior:
+            cues["calibre"] = prior["calibre"]
+        elif areas:
+            a = sum(areas) / len(areas)
+            cues["calibre"] = "large" if a >= 0.05 else "medium" if a >= 0.01 else "small"
+        if areas:
+            cues["area"] = round(sum(areas) / len(areas), 4)
+        colours = [str(o.attrs["colour"]) for o in det if "colour" in o.attrs]
+        if colours:
+            cues["colour"] = Counter(colours).most_common(1)[0][0]
+        if "tubular" in prior:
+            cues["tubular"] = bool(prior["tubular"])
+        return cues
+
+    @staticmethod
+    def _describe(cues: dict[str, Any], label: str) -> str:
+        words = []
+        if cues.get("pulsatile"):
+            words.append("pulsatile")
+        if label in ("large vessel",):
+            return "a " + " ".join(["large", *words, "vessel"])
+        return "a " + " ".join([*words, label]) if words else f"a {label}"
+
+    def _match(self, finding: dict[str, Any], cues: dict[str, Any]) -> tuple[float, list[str]]:
+        """Appearance match of a finding against an entity's cues, in [0, 1], with reasons."""
+        scores, why = [], []
+        if "pulsatile" in finding and "pulsatile" in cues:
+            ok = finding["pulsatile"] == cues["pulsatile"]
+            scores.append(1.0 if ok else 0.2)
+            why.append(("" if cues["pulsatile"] else "not ") + "pulsatile")
+        if "calibre" in finding and "calibre" in cues:
+            d = abs(CALIBRES.index(finding["calibre"]) - CALIBRES.index(cues["calibre"]))
+            scores.append((1.0, 0.5, 0.1)[d])
+            why.append(f"{cues['calibre']} calibre")
+        if "colour" in finding and cues.get("colour"):
+            scores.append(1.0 if finding["colour"] in cues["colour"] else 0.4)
+        if not scores:
+            return 0.5, why
+        prod = 1.0
+        for s in scores:
+            prod *= s
+        return prod ** (1 / len(scores)), why
+
+    def _hypotheses(
+        self, finding_name: str, finding: dict[str, Any], segment: str | None, anchors: list[str]
+    ) -> tuple[list[dict[str, Any]], list[Fact]]:
+        kg = self.kg
+        vessel_finding = finding_name == "large_vessel" or finding.get("tubular")
+        facts: list[Fact] = []
+        cands: dict[str, list[Fact]] = defaultdict(list)
+        if segment is not None:
+            for n in kg.neighbours(segment):
+                if n.relation in ("adjacent_to", "supplied_by"):
+                    cands[n.key].append(n.fact)
+        for a in anchors:
+            for n in kg.neighbours(a):
+                if n.relation in ("adjacent_to", "contains", "supplied_by", "bounded_by", "bounds"):
+                    cands[n.key].append(n.fact)
+        hyps: list[dict[str, Any]] = []
+        for key, fs in cands.items():
+            e = kg.entities[key]
+            if vessel_finding and e.kind not in VESSEL_KINDS:
+                continue
+            if finding_name == "blood" and e.kind not in VESSEL_KINDS:
+                continue
+            facts.extend(f for f in fs if f not in facts)
+            m, why = self._match(finding, e.cues) if finding_name != "blood" else (0.6, [])
+            if segment is not None:
+                pattern = self._fistula(key, segment)
+                if pattern is not None and finding_name != "blood":
+                    pid, p = pattern
+                    site = 1.0 if segment in p.get("typical_sites", []) else 0.7
+                    conn = [c for c in p["connects"] if c != key]
+                    hyps.append(
+                        {
+                            "key": pid,
+                            "id": p.get("id", ""),
+                            "label": p["label"],
+                            "article": "an " if p["label"][0] in "aeiou" else "a ",
+                            "score": round(m * site, 4),
+                            "via": key,
+                            "why": (
+                                f"The {self.say(e.key)} ({', '.join(why)}) lies "
+                                f"{self._side_phrase(fs)} the {self.say(segment)}; a vessel seen "
+                                f"inside the lumen suggests an abnormal connection between the "
+                                f"{self.say(e.key)} and the "
+                                f"{join_words([self.say(c) for c in conn])}."
+                            ),
+                            "source": p.get("src", ""),
+                            "facts": fs,
+                        }
+                    )
+                    continue
+                label = (
+                    f"bleeding from the {self.say(e.key)}"
+                    if finding_name == "blood"
+                    else f"the {self.say(e.key)} seen through the wall"
+                )
+                hyps.append(
+                    {
+                        "key": key,
+                        "id": e.id,
+                        "label": label,
+                        "article": "",
+                        "score": round(m * 0.5, 4),
+                        "via": key,
+                        "why": f"The {self.say(e.key)} lies {self._side_phrase(fs)} the "
+                        f"{self.say(segment)}.",
+                        "source": "",
+                        "facts": fs,
+                    }
+                )
+            else:
+                linked = {f.s for f in fs} | {f.o for f in fs}
+                share = len([a for a in anchors if a in linked]) / max(1, len(anchors))
+                label = (
+                    f"bleeding from the {self.say(e.key)}"
+                    if finding_name == "blood"
+                    else f"the {self.say(e.key)}"
+                )
+                hyps.append(
+                    {
+                        "key": key,
+                        "id": e.id,
+                        "label": label,
+                        "article": "",
+                        "score": round(m * (0.6 + 0.4 * share), 4),
+                        "via": key,
+                        "why": f"The {self.say(e.key)} ({', '.join(why) or 'no cue'}) "
+                        "is next to the "
+                        f"{join_words([self.say(a) for a in anchors if a in linked])}.",
+                        "source": "",
+                        "facts": fs,
+                    }
+                )
+        hyps.sort(key=lambda h: (-h["score"], h["label"]))
+        return hyps, facts
+
+    def _fistula(self, vessel: str, segment: str) -> tuple[str, dict[str, Any]] | None:
+        kg = self.kg
+        for pid, p in sorted(kg.pathologies.items()):
+            if p.get("kind") != "fistula":
+                continue
+            conn = p.get("connects", [])
+            if vessel in conn and any(kg.is_part_of(segment, c) for c in conn if c != vessel):
+                return pid, p
+        return None
+
+    def _side_phrase(self, facts: list[Fact]) -> str:
+        for f in facts:
+            if f.p == "adjacent_to" and f.side:
+                return SIDE_WORDS[f.side]
+        return "next to"
+
+    def _neighbour_sentence(self, facts: list[Fact], segment: str | None) -> str:
+        adj = [f for f in facts if f.p == "adjacent_to"]
+        if not adj:
+            return "The knowledge graph lists no vessels next to it."
+        return "From the knowledge graph: " + join_words([self.fact_text(f) for f in adj[:4]]) + "."
