@@ -27,6 +27,9 @@ def register(app: typer.Typer) -> None:
         every: int = typer.Option(2, help="Use every n-th frame of each feed."),
         threads: int = typer.Option(2, help="CPU threads for PyTorch."),
         seed: int = typer.Option(0, help="Random seed for initialisation and sampling."),
+        init: Path = typer.Option(
+            None, "--init", help="Start from this model directory's weights (fine-tune), "
+                                 "e.g. the shipped default; its input size is kept."),
     ) -> None:
         """Train the vision encoders on recorded feeds; writes weights, ONNX and a model card."""
         from vision.errors import VisionError
@@ -38,7 +41,8 @@ def register(app: typer.Typer) -> None:
         cfg = TrainConfig(batch_size=batch_size, lr=lr, max_steps=steps,
                           time_budget_s=minutes * 60, threads=threads, seed=seed, every=every)
         metrics = train_from_feeds(feeds, out, val_feeds or None,
-                                   ModelConfig(input_size=(size, size)), cfg, progress=True)
+                                   ModelConfig(input_size=(size, size)), cfg, progress=True,
+                                   init_from=init)
         val = metrics.get("val", {})
         typer.echo(f"wrote {out} ({metrics['train_steps']} steps, "
                    f"{metrics['train_seconds']:.0f} s)")

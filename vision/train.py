@@ -94,8 +94,13 @@ def _augment(x, m, gen):
 
 def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None = None,
                 model_cfg: ModelConfig | None = None, cfg: TrainConfig | None = None,
-                progress: bool = True, card_info: dict | None = None) -> dict:
-    """Train on ``train``, evaluate on ``val``, write the model directory; returns metrics."""
+                progress: bool = True, card_info: dict | None = None,
+                init_from: Path | None = None) -> dict:
+    """Train on ``train``, evaluate on ``val``, write the model directory; returns metrics.
+
+    ``init_from``: a model directory whose weights start the training (fine-tuning, e.g. the
+    shipped synthetic model on real data); its architecture config is used.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -109,7 +114,11 @@ def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    net = EncoderNet(model_cfg)
+    if init_from is not None:
+        net = modelio.load_torch_model(modelio.resolve_model_dir(init_from))
+        model_cfg = net.cfg
+    else:
+        net = EncoderNet(model_cfg)
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     cw = torch.from_numpy(seg_class_weights(train.masks, len(model_cfg.classes)))
@@ -182,6 +191,7 @@ def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None
         metrics["val_frames"] = len(val)
     pf.save(Path(out_dir) / modelio.TEMPORAL)
     metrics["train_config"] = asdict(cfg)
+    metrics["card_info"] = card_info or {}
     (Path(out_dir) / modelio.METRICS).write_text(json.dumps(metrics, indent=1))
     from vision.export import export_onnx
 
@@ -288,12 +298,17 @@ def feed_seeds(feeds: list[Path]) -> list[dict]:
 def train_from_feeds(feeds: list[Path | str], out_dir: Path | str,
                      val_feeds: list[Path | str] | None = None,
                      model_cfg: ModelConfig | None = None, cfg: TrainConfig | None = None,
-                     progress: bool = True) -> dict:
-    """Decode feeds, train, validate on held-out seeds and write the model directory."""
+                     progress: bool = True, init_from: Path | str | None = None) -> dict:
+    """Decode feeds, train, validate on held-out seeds and write the model directory.
+
+    ``init_from``: start from that model directory's weights (and architecture).
+    """
     from vision.datasets.feeds import find_feeds, load_feeds
 
     cfg = cfg or TrainConfig()
     model_cfg = model_cfg or ModelConfig()
+    if init_from is not None:
+        model_cfg = modelio.load_config(modelio.resolve_model_dir(init_from))
     train_list = find_feeds(list(feeds))
     if val_feeds:
         val_list = find_feeds(list(val_feeds))
@@ -307,7 +322,10 @@ def train_from_feeds(feeds: list[Path | str], out_dir: Path | str,
     val = load_feeds(val_list, ins, outs, every=cfg.every, progress=progress) if val_list \
         else None
     info = {"train_feeds": feed_seeds(train_list), "val_feeds": feed_seeds(val_list)}
-    return train_model(train, Path(out_dir), val, model_cfg, cfg, progress, info)
+    if init_from is not None:
+        info["init_from"] = str(init_from)
+    return train_model(train, Path(out_dir), val, model_cfg, cfg, progress, info,
+                       Path(init_from) if init_from is not None else None)
 
 
 def _fmt(v) -> str:

@@ -51,6 +51,15 @@ def test_vision_cli_train_and_export(app: typer.Typer, tmp_path: Path) -> None:
     assert "verified" in res.output and (out / modelio.ONNX).is_file()
     r = VisionPipeline.load(out).process(np.full((60, 80, 3), 90, np.uint8))
     assert r.label_map.shape == (32, 32)
+    # fine-tune from the model just written: keeps its architecture and input size
+    res = CliRunner().invoke(app, [
+        "train", "--feeds", str(tmp_path / "train"), "--val-feeds", str(tmp_path / "val"),
+        "--out", str(tmp_path / "tuned"), "--steps", "2", "--batch-size", "2", "--size", "128",
+        "--init", str(out), "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert modelio.load_config(tmp_path / "tuned").input_size == (64, 64)
+    card_info = json.loads((tmp_path / "tuned" / modelio.METRICS).read_text())["card_info"]
+    assert card_info["init_from"] == str(out)
 
 
 @pytest.mark.skipif(not Path("copilot/cli.py").is_file(), reason="copilot CLI not present")
