@@ -1301,7 +1301,8 @@ class Reasoner:
         ]
         if puls:
             frac = sum(puls) / len(puls)
-            cues["pulsatile"] = frac >= 0.5
+            if not 0.35 <= frac <= 0.65:  # in between: pulsatility unknown
+                cues["pulsatile"] = frac > 0.65
             cues["pulsatile_fraction"] = round(frac, 3)
         elif "pulsatile" in prior:
             cues["pulsatile"] = bool(prior["pulsatile"])
