@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
                  "or lower (caecum to rectum)."),
         no_speech: bool = typer.Option(
             False, "--no-speech", help="Soundscape only, no spoken lines."),
-        preset: str = typer.Option("superfast", "--preset",
+        preset: str = typer.Option("ultrafast", "--preset",
                                    help="libx264 preset (ultrafast .. slow)."),
     ) -> None:
         """Generate a feed: video.mp4 (H.264), audio.wav (16 kHz), truth.json, masks/."""

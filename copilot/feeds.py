@@ -310,7 +310,10 @@ class _VideoWriter:
 def _write_mask(path: Path, mask: np.ndarray) -> None:
     import cv2
 
-    if not cv2.imwrite(str(path), mask, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+    # label maps: no row filter + run-length deflate is ~3x faster than the defaults
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
+              cv2.IMWRITE_PNG_STRATEGY_RLE, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
+    if not cv2.imwrite(str(path), mask, params):
         raise CopilotError(f"cannot write {path}")
 
 
@@ -349,7 +352,7 @@ def make_feed(
     events: Iterable[str | SceneEvent] = (),
     route: str = "full",
     audio: bool = True,
-    preset: str = "superfast",
+    preset: str = "ultrafast",
     crf: int = 20,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
@@ -403,7 +406,6 @@ def make_feed(
     masks.mkdir()
     labels: dict[str, list] = {"phase": [], "region": [], "cvs": [], "tools": [],
                                "classes_present": []}
-    n_cls = len(CLASSES)
     writer = _VideoWriter(out / "video.mp4", (w, h), fps, preset, crf)
     pending: deque[Future] = deque()
     with ThreadPoolExecutor(max_workers=1) as enc, ThreadPoolExecutor(max_workers=2) as io:
@@ -413,8 +415,7 @@ def make_feed(
                 fr = scene.render(i)
                 pending.append(enc.submit(writer.write, fr.rgb))
                 pending.append(io.submit(_write_mask, masks / f"{i:06d}.png", fr.mask))
-                counts = np.bincount(fr.mask.ravel(), minlength=256)[:n_cls]
-                labels["classes_present"].append([int(c) for c in np.flatnonzero(counts)])
+                labels["classes_present"].append(list(fr.classes))
                 labels["tools"].append([int(x in fr.tools) for x in TOOLS])
                 if scenario == "cholecystectomy":
                     labels["phase"].append(plan.phase_at(t)[0])

@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 
 from vision.errors import VisionError
-from vision.labels import CLASS_ID, REGIONS, SEGMENTS
+from vision.labels import CLASS_ID, CLASSES, REGIONS, SEGMENTS
 from vision.synth.events import SceneEvent
 from vision.synth.noise import blobs, fractal_noise
 from vision.synth.optics import add_glints, apply_gain, fov_mask, vignette
-from vision.synth.scene import SynthFrame, render_size, smoothstep, upsample
+from vision.synth.scene import SynthFrame, present_classes, render_size, smoothstep, upsample
 
 C = CLASS_ID
 
@@ -224,16 +224,23 @@ class BowelScene:
         self.vw, self.vh = render_size(size)
         rng = np.random.default_rng([seed, 11])
         self.tw, self.th = 720, 512
-        self.tex: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for s in {x.name for x in plan.segments}:
+        self.tex: dict[str, np.ndarray] = {}
+        for s in sorted({x.name for x in plan.segments}, key=SEGMENTS.index):
             srng = np.random.default_rng([seed, 12, SEGMENTS.index(s)])
-            self.tex[s] = _segment_texture(srng, LOOKS[s], self.th, self.tw)
+            rgb, gl = _segment_texture(srng, LOOKS[s], self.th, self.tw)
+            # glint strength rides along as the alpha channel: one remap per frame
+            self.tex[s] = np.dstack([rgb, np.clip(gl * 255, 0, 255).astype(np.uint8)])
         # polar coordinates on a grid twice the view; sliced per frame around the lumen centre
         h2, w2 = 2 * self.vh, 2 * self.vw
         yy, xx = np.mgrid[0:h2, 0:w2].astype(np.float32)
         dx, dy = xx - self.vw, (yy - self.vh) * 1.05
         self.rad = np.hypot(dx, dy) / (0.5 * self.vh) + 1e-3
-        self.ang = ((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * self.tw).astype(np.float32)
+        self.theta = np.arctan2(dy, dx).astype(np.float32)
+        self.ang = ((self.theta + np.pi) / (2 * np.pi) * self.tw).astype(np.float32)
+        self._geo: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.lumen_phase = rng.uniform(0, 2 * np.pi, 2)
+        for s in self.tex:
+            self._geometry(s)
         self.fov = fov_mask(self.vh, self.vw, "octagon")
         g = vignette(self.vh, self.vw, 0.45) * 128.0
         g[~self.fov] = 0
@@ -248,21 +255,39 @@ class BowelScene:
         y = 0.13 * math.sin(0.27 * t + w[2]) + 0.06 * math.sin(0.71 * t + w[3])
         return self.vw / 2 + x * self.vw * 0.5, self.vh / 2 + y * self.vh * 0.5
 
-    def _sample(self, seg: str, t: float, ox: int, oy: int, radius: float
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rad = self.rad[oy:oy + self.vh, ox:ox + self.vw]
+    def _geometry(self, seg: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per-segment static maps on the 2x grid: texture row of each pixel at zero travel,
+        light gain (uint8, x128), glint gain (uint8) and lumen mask. Cached."""
+        g = self._geo.get(seg)
+        if g is not None:
+            return g
+        look = LOOKS[seg]
+        a3 = 0.05 + 0.16 * look.triangular  # triangular haustra give a three-cornered lumen
+        p = self.lumen_phase
+        mod = 1.0 + a3 * np.sin(3 * self.theta + p[0]) + 0.04 * np.sin(5 * self.theta + p[1])
+        depth = look.radius * 1.2 / (self.rad * mod)  # depth units
+        light = 1.0 / (1.0 + (depth / 2.2) ** 2)
+        row = (depth * (self.th / 4.0)).astype(np.float32)
+        gain = np.clip(light * 160.0, 0, 255).astype(np.uint8)
+        spec = np.clip(np.clip(light * 1.6, 0, 1) * 230.0, 0, 255).astype(np.uint8)
+        g = (row, gain, spec, light < 0.12)
+        self._geo[seg] = g
+        return g
+
+    def _sample(self, seg: str, t: float, ox: int, oy: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Lit RGB, glint (uint8), lumen mask for segment ``seg`` at time ``t``."""
+        row, gain, spec, lumen = (a[oy:oy + self.vh, ox:ox + self.vw]
+                                  for a in self._geometry(seg))
         ang = self.ang[oy:oy + self.vh, ox:ox + self.vw]
         travel = 0.55 * t + 0.12 * math.sin(0.9 * t + self.wobble[4])
-        depth = radius * 1.2 / rad  # depth units
-        my = ((depth + travel) % 4.0) * (self.th / 4.0)
+        my = row + np.float32((travel % 4.0) * self.th / 4.0)
         rot = 0.03 * math.sin(0.4 * t + self.wobble[5]) * self.tw
         mx = ang + np.float32(rot)
-        tex, gl = self.tex[seg]
-        rgb = cv2.remap(tex, mx, my.astype(np.float32), cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_WRAP)
-        g = cv2.remap(gl, mx, my.astype(np.float32), cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_WRAP)
-        return rgb, g, depth
+        rgba = cv2.remap(self.tex[seg], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        rgb = apply_gain(np.ascontiguousarray(rgba[..., :3]), gain)
+        glint = cv2.multiply(np.ascontiguousarray(rgba[..., 3]), spec, scale=1.0 / 255.0)
+        return rgb, glint, lumen, gain
 
     def render(self, frame: int) -> SynthFrame:
         """Render frame ``frame`` (time = frame / fps) at the output size."""
@@ -272,29 +297,22 @@ class BowelScene:
         ox = int(np.clip(round(self.vw - cx), 0, self.vw))
         oy = int(np.clip(round(self.vh - cy), 0, self.vh))
         look = LOOKS[seg.name]
-        rgb, g, depth = self._sample(seg.name, t, ox, oy, look.radius)
-        # cross-fade into the next segment over its first 0.4 s
-        blend = 0.0
+        rgb, glint, lumen, _ = self._sample(seg.name, t, ox, oy)
+        # cross-fade from the previous segment over the first 0.4 s of a segment
         if i > 0 and t - seg.start_s < 0.4:
             prev = self.plan.segments[i - 1]
             blend = 1.0 - float(smoothstep((t - seg.start_s) / 0.4))
-            rgb2, g2, _ = self._sample(prev.name, t, ox, oy, LOOKS[prev.name].radius)
+            rgb2, glint2, _, _ = self._sample(prev.name, t, ox, oy)
             rgb = cv2.addWeighted(rgb, 1 - blend, rgb2, blend, 0)
-            g = g * (1 - blend) + g2 * blend
-        # illumination falls off with depth: dark lumen in the middle
-        light = 1.0 / (1.0 + (depth / 2.2) ** 2)
-        gain = np.clip(light * 160.0, 0, 255).astype(np.uint8)
-        rgb = apply_gain(rgb, gain)
-        lab = np.full((self.vh, self.vw), C["gi_tract"], np.uint8)
-        lumen = light < 0.12
-        lab[lumen] = C["lumen"]
-        spec = np.clip(g * np.clip(light * 1.6, 0, 1) * 230.0, 0, 255).astype(np.uint8)
-        rgb = add_glints(rgb, spec)
+            glint = cv2.addWeighted(glint, 1 - blend, glint2, blend, 0)
+        rgb = add_glints(rgb, glint)
+        lab = np.where(lumen, np.uint8(C["lumen"]), np.uint8(C["gi_tract"]))
         self._landmarks(rgb, lab, t, seg, (cx, cy), look)
         rgb = apply_gain(rgb, self.gain)
         lab[~self.fov] = C["background"]
         rgb_o, lab_o = upsample(rgb, lab, self.size)
-        return SynthFrame(rgb_o, lab_o, [], {"segment": seg.name, "lumen_centre": (cx, cy)})
+        return SynthFrame(rgb_o, lab_o, [], {"segment": seg.name, "lumen_centre": (cx, cy)},
+                          present_classes(lab, lab_o, len(CLASSES)))
 
     def _wall_point(self, centre: tuple[float, float], angle: float, r: float
                     ) -> tuple[float, float]:

@@ -27,6 +27,7 @@ from vision.synth.scene import (
     SynthFrame,
     gather,
     jitter_track,
+    present_classes,
     render_size,
     smoothstep,
     upsample,
@@ -246,7 +247,7 @@ def _polyline_at(pts: np.ndarray, s: float) -> np.ndarray:
     seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
     cum = np.concatenate([[0], np.cumsum(seg)])
     d = s * cum[-1]
-    i = int(np.clip(np.searchsorted(cum, d) - 1, 0, len(seg) - 1))
+    i = min(max(int(np.searchsorted(cum, d)) - 1, 0), len(seg) - 1)
     f = (d - cum[i]) / max(seg[i], 1e-9)
     return pts[i] + f * (pts[i + 1] - pts[i])
 
@@ -282,6 +283,8 @@ class CholecScene:
         gs = np.clip(gs * 1.8, 0, 1) ** 1.5
         self.glint = np.clip(gs * np.clip((gn - 0.45) * 3.0, 0, 1) + 0.12 * gn, 0, 1).astype(
             np.float32)
+        self.glint = cv2.resize(self.glint, (self.ww // 2, self.wh // 2),
+                                interpolation=cv2.INTER_AREA)
         self.smoke = fractal_noise(rng, 2 * self.vh, 2 * self.vw, 0.25 * self.vh, 4)
         yy, xx = np.mgrid[0:2 * self.vh, 0:2 * self.vw].astype(np.float32)
         self.smoke_blob = np.exp(-(((xx - self.vw) ** 2 + (yy - self.vh) ** 2)
@@ -305,9 +308,9 @@ class CholecScene:
                   "common_bile_duct": 0.025, "large_vessel": 0.035, "blood": 0.02,
                   "connective_tissue": 0.008, "liver_ligament": 0.025, "hepatic_vein": 0.012,
                   "clip": 0.006}
-        self.inv_round = np.full(256, 1.0 / (0.05 * self.wh), np.float32)
-        for k, v in radius.items():
-            self.inv_round[C[k]] = 1.0 / max(v * self.wh, 1.0)
+        self.inv_round = np.full(256, 1.0 / (0.025 * self.wh), np.float32)
+        for k, v in radius.items():  # distances are measured at half resolution
+            self.inv_round[C[k]] = 1.0 / max(v * self.wh / 2, 1.0)
         self._bleed_pos: dict[float, tuple[np.ndarray, str]] = {}
         for tb in plan.bleeding:
             self._bleed_pos[tb] = self._bleed_site(tb)
@@ -348,7 +351,7 @@ class CholecScene:
         j = self.jit[min(frame, len(self.jit) - 1)]
         lim_y = 0.5 - z / (2 * WORLD_SCALE) - 0.02
         lim_x = self.ww / self.wh / 2 - z * self.vw / self.vh / (2 * WORLD_SCALE) - 0.02
-        x, y = float(np.clip(x, -lim_x, lim_x)), float(np.clip(y, -lim_y, lim_y))
+        x, y = min(max(x, -lim_x), lim_x), min(max(y, -lim_y), lim_y)
         centre = (self.ww / 2 + x * self.wh + j[0] * 0.004 * self.vh,
                   self.wh / 2 + y * self.wh + j[1] * 0.004 * self.vh)
         roll = 0.05 * math.sin(2 * math.pi * t / 11.0) + float(j[2])
@@ -390,7 +393,7 @@ class CholecScene:
         if calot is None:
             return 1.0 if t >= self.plan.phases[0].end_s else 0.0
         p = (t - calot.start_s) / max(calot.end_s - calot.start_s, 1e-6)
-        p = float(np.clip(p, 0, 1))
+        p = min(max(float(p), 0.0), 1.0)
         if math.isinf(self.plan.cvs_times[2]):
             # clipping before CVS: dissection stops short of clearing the triangle
             p = min(p, 0.5)
@@ -550,12 +553,15 @@ class CholecScene:
             return self._cache[1]
         L, H, info = self._world(wt)
         rgb_w = gather(self.tex_flat, L, self.lut)
+        # shading is smooth: computed at half the world resolution, then upsampled
+        hw, hh = self.ww // 2, self.wh // 2
+        Lh = cv2.resize(L, (hw, hh), interpolation=cv2.INTER_NEAREST)
         # 1. rounded volumes: brightness rises from each region's edge to its inside
-        edge = np.zeros(L.shape, np.uint8)
-        edge[1:, :] |= L[1:, :] != L[:-1, :]
-        edge[:, 1:] |= L[:, 1:] != L[:, :-1]
+        edge = np.zeros(Lh.shape, np.uint8)
+        edge[1:, :] |= Lh[1:, :] != Lh[:-1, :]
+        edge[:, 1:] |= Lh[:, 1:] != Lh[:, :-1]
         d = cv2.distanceTransform(1 - edge, cv2.DIST_L2, 3)
-        z = np.minimum(d * self.inv_round[L], 1.0)
+        z = np.minimum(d * self.inv_round[Lh], 1.0)
         z = np.sqrt(z * (2.0 - z))  # circular cross-section
         # 2. light from the scope: nearer (higher) tissue is brighter; 3. oblique light
         sm = cv2.resize(H, (self.ww // 4, self.wh // 4), interpolation=cv2.INTER_AREA)
@@ -563,16 +569,18 @@ class CholecScene:
         gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(sm, cv2.CV_32F, 0, 1, ksize=3)
         tilt = np.clip(1.0 - 0.006 * (gx * 0.5 + gy * 0.8), 0.5, 1.3) * (0.75 + sm / 400.0)
-        tilt = cv2.resize(tilt, (self.ww, self.wh), interpolation=cv2.INTER_LINEAR)
-        shade = (0.5 + 0.5 * z) * tilt
-        rgb_w = apply_gain(rgb_w, np.clip(shade * 128.0, 0, 255).astype(np.uint8))
+        tilt = cv2.resize(tilt, (hw, hh), interpolation=cv2.INTER_LINEAR)
+        shade = cv2.convertScaleAbs((0.5 + 0.5 * z) * tilt, alpha=128.0)
+        rgb_w = apply_gain(rgb_w, cv2.resize(shade, (self.ww, self.wh),
+                                             interpolation=cv2.INTER_LINEAR))
         # wet glints on the crowns of convex surfaces; they slide a little with the camera
         centre, _, _ = self.camera_at(wt, int(wt * self.fps))
-        m = np.float32([[1, 0, -0.3 * (centre[0] - self.ww / 2)],
-                        [0, 1, -0.3 * (centre[1] - self.wh / 2)]])
-        g = cv2.warpAffine(self.glint, m, (self.ww, self.wh), borderMode=cv2.BORDER_WRAP)
-        spec = np.clip(g * self.wet[L] * z * z * 300.0, 0, 255).astype(np.uint8)
-        rgb_w = add_glints(rgb_w, spec)
+        m = np.float32([[1, 0, -0.15 * (centre[0] - self.ww / 2)],
+                        [0, 1, -0.15 * (centre[1] - self.wh / 2)]])
+        g = cv2.warpAffine(self.glint, m, (hw, hh), borderMode=cv2.BORDER_WRAP)
+        spec = cv2.convertScaleAbs(g * self.wet[Lh] * z * z, alpha=300.0)
+        rgb_w = add_glints(rgb_w, cv2.resize(spec, (self.ww, self.wh),
+                                             interpolation=cv2.INTER_LINEAR))
         self._cache = (wt, (rgb_w, L, info))
         return rgb_w, L, info
 
@@ -605,8 +613,8 @@ class CholecScene:
         hook = next((p_ for p_ in tool_state if p_.kind == "l_hook"), None)
         if dens > 0.01:
             cx, cy = (hook.tip if hook else (self.vw / 2, self.vh / 2))
-            ox = int(np.clip(self.vw - cx, 0, self.vw))
-            oy = int(np.clip(self.vh - cy + 0.1 * self.vh, 0, self.vh))
+            ox = int(min(max(self.vw - cx, 0), self.vw))
+            oy = int(min(max(self.vh - cy + 0.1 * self.vh, 0), self.vh))
             drift = int(t * 0.08 * self.vh) % self.vh
             fld = self.smoke[(np.arange(self.vh) + drift) % (2 * self.vh)][:, ox:ox + self.vw]
             fld = fld * self.smoke_blob[oy:oy + self.vh, ox:ox + self.vw]
@@ -615,13 +623,14 @@ class CholecScene:
         rgb = apply_gain(rgb, self.gain)
         lab[~self.fov] = C["background"]
         rgb_o, lab_o = upsample(rgb, lab, self.size)
+        present = present_classes(lab, lab_o, len(CLASSES))
         tools_present = set(tools)
         for cls_name, tool in (("grasper", "Grasper"), ("l_hook", "Hook"),
                                ("clip_applier", "Clipper"), ("scissors", "Scissors")):
-            if tool in tools_present and not (lab == C[cls_name]).any():
+            if tool in tools_present and C[cls_name] not in present:
                 tools_present.discard(tool)
         return SynthFrame(rgb_o, lab_o, [x for x in TOOLS if x in tools_present],
-                          {"centre": centre, "zoom": zoom, "roll": roll})
+                          {"centre": centre, "zoom": zoom, "roll": roll}, present)
 
     def view_of(self, t: float, frame: int, world_pt: np.ndarray) -> tuple[float, float]:
         """View pixel (render resolution) of a world point (world units) at time ``t``."""
@@ -706,7 +715,7 @@ class CholecScene:
                            "cystic_artery": (0.62, 0.3, 0.5)}[nxt[1]][k]
                     pts = d0 if nxt[1] == "cystic_duct" else ARTERY_PTS
                     tip = view(_polyline_at(pts, pos) + np.array([-0.015, -0.035]))
-                    opening = 0.22 * float(np.clip((nxt[0] - t) / 0.5, 0, 1))
+                    opening = 0.22 * min(max((nxt[0] - t) / 0.5, 0.0), 1.0)
                     add("clip_applier", (-0.12 * vw, 0.45 * vh), tip, opening, ramp=enter,
                         tool="Clipper")
                 else:

@@ -26,6 +26,7 @@ class SynthFrame:
     mask: np.ndarray
     tools: list[str] = field(default_factory=list)  # tool names visible (vision.labels.TOOLS)
     info: dict = field(default_factory=dict)
+    classes: list[int] = field(default_factory=list)  # class ids with >= 1 pixel in ``mask``
 
 
 def check_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -52,7 +53,10 @@ def render_size(size: tuple[int, int]) -> tuple[int, int]:
 
 def smoothstep(x: float | np.ndarray) -> float | np.ndarray:
     """Cubic ease 0 -> 1 on [0, 1] (clamped)."""
-    x = np.clip(x, 0.0, 1.0)
+    if isinstance(x, np.ndarray):
+        x = np.clip(x, 0.0, 1.0)
+    else:
+        x = min(max(float(x), 0.0), 1.0)
     return x * x * (3 - 2 * x)
 
 
@@ -111,6 +115,20 @@ def upsample(rgb: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[
         return rgb, mask
     return (cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR),
             cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST))
+
+
+def present_classes(lab_render: np.ndarray, lab_out: np.ndarray, n_classes: int) -> list[int]:
+    """Class ids (< n_classes) present in the output mask.
+
+    When the output is an exact integer upscale of the render (nearest), both hold the
+    same set, so the smaller map is counted.
+    """
+    hr, wr = lab_render.shape
+    ho, wo = lab_out.shape
+    exact = ho % hr == 0 and wo % wr == 0 and ho // hr == wo // wr
+    src = lab_render if exact else lab_out
+    counts = np.bincount(src.ravel(), minlength=256)[:n_classes]
+    return [int(c) for c in np.flatnonzero(counts)]
 
 
 def gather(tex_flat: np.ndarray, label: np.ndarray, lut: np.ndarray) -> np.ndarray:
