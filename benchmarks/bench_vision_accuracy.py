@@ -54,7 +54,8 @@ def evaluate_feed(pipe, feed: Path, acc, every: int = 1) -> int:
                 regions.index(r.region_name),
                 np.array(list(r.cvs.values())) if cholec else None,
                 np.array(fl["cvs"][i]) if cholec else None,
-                np.array(list(r.tools.values())), np.array(fl["tools"][i]))
+                np.array(list(r.tools.values())), np.array(fl["tools"][i]),
+                region_frame=regions.index(max(r.region_frame, key=r.region_frame.get)))
         n += 1
     return n
 

@@ -4,7 +4,8 @@
   resolution (truth masks resized with nearest neighbour); mIoU over ``ANATOMY_CLASSES``
   present in the truth.
 - phase: accuracy of the causally filtered phase on frames with a phase label.
-- bowel segment: region accuracy on frames whose true region is a bowel segment.
+- bowel segment: region accuracy on frames whose true region is a bowel segment (after the
+  causal region filter when one is given; ``_per_frame`` = single-frame output).
 - CVS: F1 per criterion on CVS-labelled frames, and their mean (macro F1).
 - tools: F1 per tool on tool-labelled frames, and their mean.
 """
@@ -60,7 +61,7 @@ class MetricAccumulator:
     def __init__(self) -> None:
         self.cm = np.zeros((len(CLASSES), len(CLASSES)), np.int64)
         self.phase: list[tuple[int, int, int]] = []  # (truth, filtered, frame-only)
-        self.region: list[tuple[int, int]] = []
+        self.region: list[tuple[int, int, int]] = []  # (truth, filtered, frame-only)
         self.cvs_p: list[np.ndarray] = []
         self.cvs_t: list[np.ndarray] = []
         self.tools_p: list[np.ndarray] = []
@@ -69,14 +70,16 @@ class MetricAccumulator:
     def add(self, labels: np.ndarray | None, mask: np.ndarray | None, phase_true: int,
             phase_filtered: int, phase_frame: int, region_true: int, region_pred: int,
             cvs_prob: np.ndarray | None, cvs_true: np.ndarray | None,
-            tools_prob: np.ndarray | None, tools_true: np.ndarray | None) -> None:
+            tools_prob: np.ndarray | None, tools_true: np.ndarray | None,
+            region_frame: int | None = None) -> None:
         """One frame; pass None / -1 for what it has no truth for."""
         if labels is not None and mask is not None:
             self.cm += confusion(labels, mask)
         if phase_true >= 0:
             self.phase.append((phase_true, phase_filtered, phase_frame))
         if region_true >= 0:
-            self.region.append((region_true, region_pred))
+            self.region.append((region_true, region_pred,
+                                region_pred if region_frame is None else region_frame))
         if cvs_true is not None and cvs_prob is not None:
             self.cvs_p.append(np.asarray(cvs_prob) >= 0.5)
             self.cvs_t.append(np.asarray(cvs_true) >= 0.5)
@@ -104,6 +107,7 @@ class MetricAccumulator:
             bowel = np.isin(r[:, 0], list(seg_ids))
             if bowel.any():
                 out["bowel_segment_acc"] = float((r[bowel, 0] == r[bowel, 1]).mean())
+                out["bowel_segment_acc_per_frame"] = float((r[bowel, 0] == r[bowel, 2]).mean())
                 out["bowel_frames"] = int(bowel.sum())
         if self.cvs_t:
             p, t = np.array(self.cvs_p), np.array(self.cvs_t)
@@ -121,7 +125,8 @@ class MetricAccumulator:
 
 
 def evaluate_frames(predict: Callable[[np.ndarray], dict[str, np.ndarray]], data,
-                    phase_filter: PhaseFilter | None = None, batch: int = 16) -> dict:
+                    phase_filter: PhaseFilter | None = None, batch: int = 16,
+                    region_filter: PhaseFilter | None = None) -> dict:
     """Metrics of ``predict`` (float32 [B, 3, H, W] -> deploy outputs) on LabelledFrames.
 
     Frames of each source video are filtered in time order with ``phase_filter``.
@@ -132,19 +137,25 @@ def evaluate_frames(predict: Callable[[np.ndarray], dict[str, np.ndarray]], data
         idx = np.flatnonzero(data.video == v)
         idx = idx[np.argsort(data.times[idx], kind="stable")]
         pf.reset()
+        if region_filter is not None:
+            region_filter.reset()
         for s in range(0, len(idx), batch):
             b = idx[s:s + batch]
             x = np.ascontiguousarray(data.images[b].transpose(0, 3, 1, 2), dtype=np.float32)
             out = predict(x)
             for j, k in enumerate(b):
                 filt = pf.update(out["phase"][j], float(data.times[k]))
+                reg = out["region"][j]
+                if region_filter is not None:
+                    reg = region_filter.update(reg, float(data.times[k]))
                 acc.add(
                     out["seg_labels"][j], data.masks[k], int(data.phase[k]), int(filt.argmax()),
                     int(out["phase"][j].argmax()), int(data.region[k]),
-                    int(out["region"][j].argmax()),
+                    int(reg.argmax()),
                     out["cvs"][j] if data.cvs_valid[k] else None,
                     data.cvs[k] if data.cvs_valid[k] else None,
                     out["tools"][j] if data.tools_valid[k] else None,
                     data.tools[k] if data.tools_valid[k] else None,
+                    region_frame=int(out["region"][j].argmax()),
                 )
     return acc.summary()

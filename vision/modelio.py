@@ -6,6 +6,7 @@ A model directory holds::
     model.pt         PyTorch state dict of EncoderNet (float32)
     model.onnx       exported DeployModel (written by vision.export)
     temporal.json    phase filter parameters (vision.temporal)
+    region_temporal.json  region / bowel-segment filter parameters (optional)
     metrics.json     validation metrics written by training / evaluation
     MODEL_CARD.md    data, metrics, limits
 """
@@ -23,6 +24,7 @@ CONFIG = "config.json"
 WEIGHTS = "model.pt"
 ONNX = "model.onnx"
 TEMPORAL = "temporal.json"
+REGION_TEMPORAL = "region_temporal.json"
 METRICS = "metrics.json"
 CARD = "MODEL_CARD.md"
 

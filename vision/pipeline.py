@@ -34,7 +34,8 @@ class VisionResult:
     """Everything the encoders say about one frame.
 
     Probabilities are dicts keyed by the label-table names. ``phase`` is after the causal
-    temporal filter, ``phase_frame`` is the single-frame output. ``label_map`` holds class
+    temporal filter, ``phase_frame`` is the single-frame output; likewise ``region`` (filtered
+    when the model ships a region filter) and ``region_frame``. ``label_map`` holds class
     ids at model output resolution covering ``fov_box`` (frame pixels). ``timing_ms`` has
     ``preprocess``, ``inference``, ``postprocess`` and ``total`` in milliseconds.
     """
@@ -51,6 +52,7 @@ class VisionResult:
     region: dict[str, float]
     label_map: np.ndarray
     embedding: np.ndarray
+    region_frame: dict[str, float] = field(default_factory=dict)
     timing_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -127,7 +129,7 @@ class VisionPipeline:
 
     def __init__(self, runtime: EncoderRuntime, phase_filter: PhaseFilter | None = None,
                  fov_crop: bool = True, findings: FindingsConfig | None = None,
-                 default_fps: float = 25.0) -> None:
+                 default_fps: float = 25.0, region_filter: PhaseFilter | None = None) -> None:
         self.runtime = runtime
         cfg = runtime.config
         self.classes = tuple(cfg.classes)
@@ -137,6 +139,7 @@ class VisionPipeline:
         self.regions = tuple(cfg.regions)
         self.input_size = tuple(cfg.input_size)
         self.phase_filter = phase_filter or PhaseFilter.uniform(len(self.phases))
+        self.region_filter = region_filter
         self.fov_crop = fov_crop
         self.findings_cfg = findings or FindingsConfig()
         self.default_dt = 1.0 / default_fps
@@ -156,12 +159,16 @@ class VisionPipeline:
         rt = create_runtime(runtime, d, threads=threads, **kwargs)
         tpath = d / modelio.TEMPORAL
         pf = PhaseFilter.load(tpath) if tpath.is_file() else None
-        return cls(rt, pf, fov_crop=fov_crop)
+        rpath = d / modelio.REGION_TEMPORAL
+        rf = PhaseFilter.load(rpath) if rpath.is_file() else None
+        return cls(rt, pf, fov_crop=fov_crop, region_filter=rf)
 
     def reset(self) -> None:
         """Clear the temporal state (call between videos)."""
         with self._lock:
             self.phase_filter.reset()
+            if self.region_filter is not None:
+                self.region_filter.reset()
             self._n = 0
             self._last_t = None
 
@@ -190,6 +197,9 @@ class VisionPipeline:
                                           self.findings_cfg)
             phase_frame = out["phase"][0]
             phase = self.phase_filter.update(phase_frame, float(timestamp_s))
+            region_frame = out["region"][0]
+            region = region_frame if self.region_filter is None else \
+                self.region_filter.update(region_frame, float(timestamp_s))
             res = VisionResult(
                 frame_id=frame_id if frame_id is not None else self._n,
                 timestamp_s=float(timestamp_s),
@@ -200,7 +210,8 @@ class VisionPipeline:
                 phase=dict(zip(self.phases, phase.tolist(), strict=True)),
                 phase_frame=dict(zip(self.phases, phase_frame.tolist(), strict=True)),
                 cvs=dict(zip(self.cvs_names, out["cvs"][0].tolist(), strict=True)),
-                region=dict(zip(self.regions, out["region"][0].tolist(), strict=True)),
+                region=dict(zip(self.regions, region.tolist(), strict=True)),
+                region_frame=dict(zip(self.regions, region_frame.tolist(), strict=True)),
                 label_map=labels,
                 embedding=out["embedding"][0],
             )

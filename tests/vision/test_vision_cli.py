@@ -38,7 +38,7 @@ def test_vision_cli_train_and_export(app: typer.Typer, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "wrote" in res.output and "val phase_acc" in res.output
     for name in (modelio.CONFIG, modelio.WEIGHTS, modelio.ONNX, modelio.TEMPORAL,
-                 modelio.METRICS, modelio.CARD):
+                 modelio.REGION_TEMPORAL, modelio.METRICS, modelio.CARD):
         assert (out / name).is_file(), name
     metrics = json.loads((out / modelio.METRICS).read_text())
     assert metrics["train_steps"] == 6 and metrics["val_frames"] == 8
@@ -60,6 +60,15 @@ def test_vision_cli_train_and_export(app: typer.Typer, tmp_path: Path) -> None:
     assert modelio.load_config(tmp_path / "tuned").input_size == (64, 64)
     card_info = json.loads((tmp_path / "tuned" / modelio.METRICS).read_text())["card_info"]
     assert card_info["init_from"] == str(out)
+    # refit both causal filters from truth.json and re-validate
+    from vision.train import refit_temporal
+
+    m = refit_temporal(out, [tmp_path / "train"], [tmp_path / "val"])
+    assert m["temporal"]["fitted_on"] == "train truth.json" and "phase_acc" in m["val"]
+    pipe = VisionPipeline.load(out)
+    assert pipe.region_filter is not None
+    r1 = pipe.process(np.full((60, 80, 3), 90, np.uint8), timestamp_s=0.0)
+    assert set(r1.region_frame) == set(r1.region)
 
 
 @pytest.mark.skipif(not Path("copilot/cli.py").is_file(), reason="copilot CLI not present")
