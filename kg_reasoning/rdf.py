@@ -225,3 +225,21 @@ def from_rdf_file(path: Path) -> KnowledgeGraph:
     except Exception as exc:  # rdflib raises many parser error types
         raise KGError(f"cannot parse RDF {path}: {exc.__class__.__name__}: {exc}") from exc
     return from_rdf(g)
+
+
+SHIPPED_TURTLE = Path(__file__).resolve().parent / "data" / "kg.ttl"
+
+
+def export_turtle(path: Path = SHIPPED_TURTLE) -> Path:
+    """Write the shipped graph (YAML compiled to RDF) as Turtle; returns the path."""
+    from kg_reasoning.loaders import load_default
+
+    path.write_text(load_default(fresh=True).to_turtle(), encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    out = export_turtle(Path(sys.argv[1]) if len(sys.argv) > 1 else SHIPPED_TURTLE)
+    print(f"wrote {out}")

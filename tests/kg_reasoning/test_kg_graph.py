@@ -239,3 +239,18 @@ def test_merge_by_id_adds_synonyms():
     a.merge(b)
     assert a.resolve("iecur").key == "liver"
     assert a.part_of_closure("lobe") == ["liver"]
+
+
+def test_shipped_turtle_is_in_sync_with_the_yaml(kg):
+    """kg_reasoning/data/kg.ttl (python -m kg_reasoning.rdf) equals the compiled YAML."""
+    from kg_reasoning.rdf import SHIPPED_TURTLE
+
+    back = load_turtle(SHIPPED_TURTLE)
+    assert {k: e.id for k, e in back.entities.items()} == {k: e.id for k, e in kg.entities.items()}
+    assert {k: set(e.synonyms) for k, e in back.entities.items()} == {
+        k: set(e.synonyms) for k, e in kg.entities.items()
+    }
+    assert {(f.s, f.p, f.o, f.side, f.order, f.source) for f in back.facts} == {
+        (f.s, f.p, f.o, f.side, f.order, f.source) for f in kg.facts
+    }
+    assert back.pathologies == kg.pathologies and back.cvs == kg.cvs
