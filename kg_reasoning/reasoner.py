@@ -153,10 +153,10 @@ class Answer:
         parts = []
         for i, s in enumerate(self.steps):
             lead = ordinals[i] if i < len(ordinals) else f"Step {i + 1}"
-            parts.append(
-                f"{lead}, {s.claim[0].lower()}{s.claim[1:]}" + ("" if s.ok else " (failed)")
-            )
-        return ". ".join(p.rstrip(".") for p in parts) + "."
+            claim = s.claim if s.claim.startswith("I ") else s.claim[0].lower() + s.claim[1:]
+            claim = claim.rstrip(".")
+            parts.append(f"{lead}, {claim}" + ("" if s.ok else ", and this step failed"))
+        return ". ".join(parts) + "."
 
 
 # ---------------------------------------------------------------------- evidence helpers
@@ -172,13 +172,13 @@ def fmt_time(t_s: float) -> str:
     return f"{m}:{s:02d}"
 
 
-def join_words(items: list[str]) -> str:
-    """ "a", "a and b", "a, b and c"."""
+def join_words(items: list[str], conj: str = "and") -> str:
+    """Join as "a", "a and b", "a, b and c" (or with ``conj`` = "or")."""
     if not items:
         return ""
     if len(items) == 1:
         return items[0]
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    return ", ".join(items[:-1]) + f" {conj} " + items[-1]
 
 
 def position_words(centroid: Any) -> str:
@@ -1259,7 +1259,9 @@ class Reasoner:
         steps = [s1, s2, s3]
         data = {"hypotheses": ranked, "region": region, "finding": name}
         if not s3.ok:
-            alts = join_words([h["label"] for h in hyps[:2]]) if hyps else "nothing in my graph"
+            alts = (
+                join_words([h["label"] for h in hyps[:2]], "or") if hyps else "nothing in my graph"
+            )
             return self._abstain(
                 q.intent,
                 f"{UNSURE}: I see {desc} {where}; it could be {alts}.",
@@ -1326,6 +1328,8 @@ class Reasoner:
         words = []
         if cues.get("pulsatile"):
             words.append("pulsatile")
+        if label == "blood":
+            return "bleeding"
         if label in ("large vessel",):
             return "a " + " ".join(["large", *words, "vessel"])
         return "a " + " ".join([*words, label]) if words else f"a {label}"
@@ -1361,10 +1365,19 @@ class Reasoner:
             for n in kg.neighbours(segment):
                 if n.relation in ("adjacent_to", "supplied_by"):
                     cands[n.key].append(n.fact)
-        for a in anchors:
+        near = ("adjacent_to", "contains", "contained_in", "supplied_by", "bounded_by", "bounds")
+        for a in anchors:  # vessels within two hops of the visible landmarks
             for n in kg.neighbours(a):
-                if n.relation in ("adjacent_to", "contains", "supplied_by", "bounded_by", "bounds"):
-                    cands[n.key].append(n.fact)
+                if n.relation not in near:
+                    continue
+                cands[n.key].append(n.fact)
+                for n2 in kg.neighbours(n.key):
+                    if n2.relation in near and n2.key not in anchors:
+                        if (
+                            kg.entities[n2.key].kind in VESSEL_KINDS
+                            and n2.fact not in cands[n2.key]
+                        ):
+                            cands[n2.key].append(n2.fact)
         hyps: list[dict[str, Any]] = []
         for key, fs in cands.items():
             e = kg.entities[key]
@@ -1435,9 +1448,8 @@ class Reasoner:
                         "article": "",
                         "score": round(m * (0.6 + 0.4 * share), 4),
                         "via": key,
-                        "why": f"The {self.say(e.key)} ({', '.join(why) or 'no cue'}) "
-                        "is next to the "
-                        f"{join_words([self.say(a) for a in anchors if a in linked])}.",
+                        "why": (f"The {self.say(e.key)} is {', '.join(why)}; " if why else "")
+                        + f"{self.fact_text(fs[0])}.".capitalize(),
                         "source": "",
                         "facts": fs,
                     }

@@ -132,3 +132,31 @@ def test_bad_ontology_files(tmp_path):
         load_obo(bad)
     with pytest.raises(KGError, match="unsupported"):
         load_knowledge([tmp_path / "x.csv"])
+
+
+def test_owl_rdfxml_loads_and_merges(tmp_path):
+    owl = tmp_path / "mini.owl"
+    classes = "".join(
+        f'<owl:Class rdf:about="http://purl.obolibrary.org/obo/{cid}"><rdfs:label>{label}'
+        f"</rdfs:label><oboInOwl:hasExactSynonym>{syn}</oboInOwl:hasExactSynonym>"
+        + (f'<rdfs:subClassOf rdf:resource="http://purl.obolibrary.org/obo/{sup}"/>' if sup else "")
+        + "</owl:Class>"
+        for cid, label, syn, sup in [
+            ("UBERON_0000062", "organ", "body organ", None),
+            ("UBERON_0002106", "spleen", "lien", "UBERON_0000062"),
+            ("UBERON_0002107", "liver", "iecur", "UBERON_0000062"),
+        ]
+    )
+    owl.write_text(
+        '<?xml version="1.0"?>\n<rdf:RDF xmlns:owl="http://www.w3.org/2002/07/owl#" '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns:rdfs="http://www.w3.org/2000/01/rdf-schema#" '
+        'xmlns:oboInOwl="http://www.geneontology.org/formats/oboInOwl#">'
+        '<owl:Ontology rdf:about="http://purl.obolibrary.org/obo/uberon.owl"/>'
+        f"{classes}</rdf:RDF>\n",
+        encoding="utf-8",
+    )
+    kg = load_knowledge([owl])
+    assert kg.resolve("lien").id == "UBERON:0002106"
+    assert kg.resolve("iecur").key == "liver"  # merged into the curated entity by id
+    assert any(f.p == "is_a" for f in kg.facts_about(kg.resolve("spleen").key))

@@ -118,6 +118,22 @@ def test_identify_known_class_in_laparoscopy(r):
     assert len(a.steps) == 3
 
 
+def test_laparoscopic_large_vessel_ranks_neighbours_of_visible_landmarks(r):
+    # a large NON-pulsatile vessel next to the gallbladder, cystic duct and bile duct: the
+    # graph's large veins near these landmarks are the portal vein (one hop from the bile
+    # duct) and the IVC (two hops); their scores are too close -> not sure, both named
+    obs = run("region", "abdominal_cavity", 0, 5)
+    obs += run("structure", "large_vessel", 0, 5, 0.8, pulsatile=False)
+    for name in ("gallbladder", "cystic_duct", "common_bile_duct"):
+        obs += run("structure", name, 0, 5, 0.8)
+    a = r.answer(Question("identify_structure", {"cue": "large_vessel"}), Timeline(obs))
+    hyps = a.data["hypotheses"]
+    assert [h["key"] for h in hyps[:2]] == ["portal_vein", "inferior_vena_cava"]
+    assert hyps[0]["score"] > hyps[1]["score"]
+    assert a.abstained and "portal vein or the inferior vena cava" in a.answer
+    assert "common bile duct lies in front of the portal vein" in a.steps[2].claim
+
+
 # ---------------------------------------------------------------- CVS
 def cvs_timeline(c1: float, c2: float, c3: float) -> Timeline:
     return Timeline(
