@@ -1120,6 +1120,9 @@ class Reasoner:
         window = tl.window(t0, now)
         structs = [o for o in window if o.kind == "structure"]
         found = self._detections(structs, set(targets))
+        if cue is None:  # "what is this?": an unexpected finding first, else the most salient
+            unexpected = [o for o in found if kg.entities[o.name].kind == "finding"]
+            found = unexpected if len(unexpected) >= cfg.min_frames else found
         # ---- step 1: detect
         if not targets:
             s1 = Step(f"I have no detector for a {cue_label}.", False, {})

@@ -134,6 +134,12 @@ def test_laparoscopic_large_vessel_ranks_neighbours_of_visible_landmarks(r):
     assert "common bile duct lies in front of the portal vein" in a.steps[2].claim
 
 
+def test_what_is_this_prefers_the_unexpected_finding(r, duodenoscopy):
+    extra = Timeline([*duodenoscopy, *run("structure", "gi_tract", 100, 110, 0.99)])
+    a = r.answer(Question("identify_structure", {}), extra)
+    assert "aortoduodenal fistula" in a.answer
+
+
 # ---------------------------------------------------------------- CVS
 def cvs_timeline(c1: float, c2: float, c3: float) -> Timeline:
     return Timeline(
