@@ -312,3 +312,22 @@ def test_cli_feed(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2
     assert r.stderr.startswith("error: bad event") and r.stderr.count("\n") == 1
+
+
+def test_make_demo_feed_generates_once(tmp_path, monkeypatch):
+    import copilot.feeds as feeds
+
+    small = {**feeds.DEMO_RECIPE, "seconds": 3.0, "size": (128, 96), "fps": 4.0}
+    monkeypatch.setattr(feeds, "DEMO_RECIPE", small)
+    monkeypatch.setattr(feeds, "make_feed", lambda out, **kw: calls.append(kw) or
+                        make_feed(out, **{**kw, "events": ["bleeding@2"]}))
+    calls: list[dict] = []
+    out = feeds.make_demo_feed(tmp_path / "demo")
+    assert (out / "video.mp4").is_file() and len(calls) == 1
+    assert calls[0]["scenario"] == "cholecystectomy"
+    # the recipe's events differ from what is on disk -> regenerated; same recipe -> reused
+    feeds.make_demo_feed(tmp_path / "demo")
+    assert len(calls) == 2
+    monkeypatch.setattr(feeds, "DEMO_RECIPE", {**small, "events": ("bleeding@2",)})
+    feeds.make_demo_feed(tmp_path / "demo")
+    assert len(calls) == 2
