@@ -636,7 +636,7 @@ def show_feed(feed_dir: str | Path, out_png: str | Path | None = None, n: int = 
     lut[255] = (128, 128, 128)
     tw = thumb_width
     th = int(round(tw * truth["height"] / truth["width"]))
-    text_h = 78
+    text_h = 96  # six lines of small text (14 px apart)
     cells = []
     fl = truth["frame_labels"]
     for i in idx:
@@ -683,7 +683,7 @@ def show_feed(feed_dir: str | Path, out_png: str | Path | None = None, n: int = 
                 _wrap.append(ln[:maxc])
                 ln = "  " + ln[maxc:]
             _wrap.append(ln)
-        _text(cell, _wrap[:6], 4, th + 13)
+        _text(cell, _wrap[:6], 4, th + 12)
         cells.append(cell)
     cols = 2 if len(cells) > 1 else 1
     rows = [np.concatenate(cells[r:r + cols] + [np.zeros_like(cells[0])] *

@@ -331,3 +331,19 @@ def test_make_demo_feed_generates_once(tmp_path, monkeypatch):
     monkeypatch.setattr(feeds, "DEMO_RECIPE", {**small, "events": ("bleeding@2",)})
     feeds.make_demo_feed(tmp_path / "demo")
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("scenario,seconds,fps", [("cholecystectomy", 0.5, 4.0),
+                                                  ("bowel-survey", 8.0, 2.0)])
+def test_tiny_feeds(tmp_path, scenario, seconds, fps):
+    """Very short or sparse feeds still give consistent truth (no speech fits in 0.5 s)."""
+    feed = make_feed(tmp_path / "f", scenario, seconds, seed=2, size=(96, 64), fps=fps)
+    t = load_truth(feed)
+    validate_truth(t)
+    assert t["n_frames"] == round(seconds * fps)
+    frames, _ = _decode(feed / "video.mp4")
+    assert len(frames) == t["n_frames"]
+    audio, sr = sf.read(str(feed / "audio.wav"))
+    assert abs(len(audio) / sr - t["duration_s"]) <= 1 / fps
+    covered = t["phases"] or t["segments"]
+    assert covered[0]["start_frame"] == 0 and covered[-1]["end_frame"] == t["n_frames"]

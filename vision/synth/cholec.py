@@ -278,8 +278,8 @@ class CholecScene:
         self.wet = np.zeros(256, np.float32)
         self.wet[: len(CLASSES)] = wetness_lut(CLASSES)
         gn = fractal_noise(rng, self.wh, self.ww, 0.06 * self.wh, 3, 0.5)
-        gs = blobs(rng, self.wh, self.ww, int(self.ww * self.wh / 1500) + 6,
-                   0.003 * self.wh, 0.011 * self.wh, 0.004 * self.wh)
+        gs = blobs(rng, self.wh, self.ww, int(self.ww * self.wh / 2600) + 6,
+                   0.004 * self.wh, 0.014 * self.wh, 0.004 * self.wh)
         gs = np.clip(gs * 1.8, 0, 1) ** 1.5
         self.glint = np.clip(gs * np.clip((gn - 0.45) * 3.0, 0, 1) + 0.12 * gn, 0, 1).astype(
             np.float32)
@@ -301,6 +301,9 @@ class CholecScene:
         self.win_harm = rng.uniform(-1, 1, (4, 2)) * np.array([0.12, 3.0])
         self.blood_harm = rng.uniform(-1, 1, (5, 2)) * np.array([0.07, 3.0])
         self.strands = rng.uniform(-1, 1, (7, 4))
+        self.loops = [(float(rng.uniform(-0.7, 0.7)), float(rng.uniform(0.33, 0.5)),
+                       float(rng.uniform(0.12, 0.22)), float(rng.uniform(0.06, 0.09)),
+                       float(rng.uniform(-25, 25))) for _ in range(4)]
         self._cache: tuple[float, tuple[np.ndarray, np.ndarray, dict]] | None = None
         # rounding radius per class (world pixels): large organs bulge, tubes are cylinders
         radius = {"liver": 0.09, "gallbladder": 0.07, "gi_tract": 0.07, "fat": 0.035,
@@ -424,7 +427,13 @@ class CholecScene:
         # bowel at the bottom, omentum over part of it
         ygi = 0.2 + 0.05 * np.sin(4 * X + 1.0)
         fill(np.concatenate([np.stack([X, ygi], 1), [[X[-1], 0.6], [X[0], 0.6]]]), C["gi_tract"],
-             140)
+             130)
+        # bowel loops (duodenum, hepatic flexure) bulging at different heights
+        for (lx, ly, ax, ay, ang), hgt in zip(self.loops, (150, 170, 160, 145), strict=True):
+            cv2.ellipse(L, tuple(int(v) for v in self._px(np.array([lx, ly]))),
+                        (int(ax * wh), int(ay * wh)), ang, 0, 360, C["gi_tract"], -1)
+            cv2.ellipse(H, tuple(int(v) for v in self._px(np.array([lx, ly]))),
+                        (int(ax * wh), int(ay * wh)), ang, 0, 360, hgt, -1)
         om = _noisy_ring(np.array([0.42, 0.36]), 0.12, self.calot_harm * 0.8)
         om[:, 0] = 0.42 + (om[:, 0] - 0.42) * 1.8
         fill(om, C["fat"], 150)

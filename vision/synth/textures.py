@@ -46,8 +46,8 @@ def tissue_textures(
 
     # gallbladder: pale green-blue-white wall with thin serosal vessels
     v = ridges(rng, h, w, 45 * s, 0.025)
-    a = _mix((150, 172, 150), 0.6 * n2 + 0.4 * fine, 0.28)
-    a = _lerp(a, (200, 206, 180), 0.45 * n1)
+    a = _mix((136, 156, 128), 0.6 * n2 + 0.4 * fine, 0.3)
+    a = _lerp(a, (196, 200, 172), 0.4 * n1)
     a = _lerp(a, (90, 120, 110), 0.25 * np.clip(1 - n1 * 2, 0, 1))
     a = _lerp(a, (170, 60, 70), 0.65 * v)
     v2 = ridges(rng, h, w, 20 * s, 0.02)
@@ -98,7 +98,9 @@ def tissue_textures(
     tex["large_vessel"] = _u8(_mix((120, 28, 92), 0.5 * n1 + 0.5 * fine, 0.2))
 
     # blood: deep glossy red, darker where thick
-    tex["blood"] = _u8(_mix((150, 8, 10), 0.6 * n2 + 0.4 * fine, 0.35))
+    a = _mix((118, 6, 9), 0.6 * n2 + 0.4 * fine, 0.4)
+    a = _lerp(a, (70, 2, 6), 0.4 * np.clip(n1 - 0.4, 0, 1) * 2)
+    tex["blood"] = _u8(a)
 
     # clips: titanium, nearly flat bright metal
     tex["clip"] = _u8(_mix((214, 214, 224), fine, 0.08))
