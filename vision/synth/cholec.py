@@ -587,7 +587,9 @@ class CholecScene:
         m = np.float32([[1, 0, -0.15 * (centre[0] - self.ww / 2)],
                         [0, 1, -0.15 * (centre[1] - self.wh / 2)]])
         g = cv2.warpAffine(self.glint, m, (hw, hh), borderMode=cv2.BORDER_WRAP)
-        spec = cv2.convertScaleAbs(g * self.wet[Lh] * z * z, alpha=300.0)
+        z2 = z * z
+        # sharp glints plus a broad wet sheen on the crown of each bulge
+        spec = cv2.convertScaleAbs(self.wet[Lh] * z2 * (g + 0.05 * z2 * z2), alpha=300.0)
         rgb_w = add_glints(rgb_w, cv2.resize(spec, (self.ww, self.wh),
                                              interpolation=cv2.INTER_LINEAR))
         self._cache = (wt, (rgb_w, L, info))

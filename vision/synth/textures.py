@@ -59,7 +59,7 @@ def tissue_textures(
     lob = blobs(rng, h, w, int(h * w / (r * r * 6)) + 80, 0.9 * r, 1.6 * r, 0.35 * r)
     lob2 = blobs(rng, h, w, int(h * w / (r * r * 14)) + 40, 1.5 * r, 2.6 * r, 0.5 * r)
     lb = np.clip(0.65 * lob + 0.5 * lob2, 0, 1)
-    a = _mix((214, 176, 96), 0.55 * lb + 0.25 * n2 + 0.2 * fine, 0.38)
+    a = _mix((206, 168, 100), 0.55 * lb + 0.25 * n2 + 0.2 * fine, 0.38)
     a = _lerp(a, (236, 214, 150), 0.3 * lb ** 2)
     a = _lerp(a, (170, 90, 60), 0.25 * (1 - lb) * n1)
     tex["fat"] = _u8(a)
@@ -89,7 +89,7 @@ def tissue_textures(
     tex["liver_ligament"] = _u8(_mix((226, 204, 150), 0.7 * st + 0.3 * fine, 0.25))
 
     # hepatic vein: dark blue
-    tex["hepatic_vein"] = _u8(_mix((55, 62, 120), 0.5 * n2 + 0.5 * fine, 0.3))
+    tex["hepatic_vein"] = _u8(_mix((72, 58, 104), 0.5 * n2 + 0.5 * fine, 0.3))
 
     # ducts and vessels (tubes get cylindrical shading from the renderer)
     tex["cystic_duct"] = _u8(_mix((238, 228, 200), 0.5 * n2 + 0.5 * fine, 0.15))
