@@ -208,7 +208,9 @@ def _chole_script(truth: dict, labels: dict, fps: float, extra: dict) -> list[Li
                       priority=2))
     vessel = [e for e in ev if e["kind"] == "large_vessel"]
     if vessel:
-        lines.append(Line(vessel[0]["time_s"] + 1.0, "surgeon", "copilot, what is this large "
+        t_v = _first_time_present(labels, fps, "large_vessel", vessel[0]["time_s"] + 0.5, 2.5)
+        lines.append(Line(t_v if t_v is not None else vessel[0]["time_s"] + 1.0, "surgeon",
+                          "copilot, what is this large "
                           "vessel?", True, "identify_structure", {"cue": "large_vessel"},
                           ["right_hepatic_artery"], priority=0))
     bleed = [e for e in ev if e["kind"] == "bleeding_onset"]
@@ -244,13 +246,14 @@ def _bowel_script(truth: dict, labels: dict, fps: float, extra: dict) -> list[Li
         lines.append(Line(d3["start_s"] + 0.2, "surgeon",
                           "copilot, what lies behind the third part of the duodenum?", True,
                           "relation_query", {"relation": "posterior", "structure": "duodenum_d3"},
-                          ["abdominal_aorta", "inferior_vena_cava"], voice="surgeon_fast",
-                          priority=0))
+                          ["abdominal_aorta", "inferior_vena_cava"], voice="surgeon_fast"))
     vessel = [e for e in ev if e["kind"] == "large_vessel"]
     if vessel:
         loc = vessel[0]["location"]
         facts = ["aortoduodenal_fistula"] if loc in ("duodenum_d3", "duodenum_d4") else [loc]
-        lines.append(Line(vessel[0]["time_s"] + 0.8, "surgeon", "copilot, what is this large "
+        t_v = _first_time_present(labels, fps, "large_vessel", vessel[0]["time_s"] + 0.3, 2.5)
+        lines.append(Line(t_v if t_v is not None else vessel[0]["time_s"] + 0.8, "surgeon",
+                          "copilot, what is this large "
                           "vessel?", True, "identify_structure", {"cue": "large_vessel"}, facts,
                           priority=0))
     return lines

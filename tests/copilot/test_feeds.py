@@ -34,7 +34,7 @@ INTENTS = {"outline_structure", "hide_overlay", "show_overlay", "identify_struct
 
 CHOLE_EVENTS = ["large_vessel@3", "clip_before_cvs@8.5", "bleeding@13",
                 "skip_phase:CleaningCoagulation"]
-BOWEL_EVENTS = ["large_vessel@9", "brief_segment:jejunum"]
+BOWEL_EVENTS = ["large_vessel@7.5", "brief_segment:jejunum"]
 
 
 @pytest.fixture(scope="session")
@@ -218,6 +218,14 @@ def test_utterances_truth(chole, bowel):
         w = audio[: len(audio) // 320 * 320].reshape(-1, 320)
         assert (np.sqrt((w ** 2).mean(1)) > 1e-3).all()
     assert {"relation_query", "identify_structure", "cvs_status", "outline_structure"} <= seen
+    # "what is this large vessel?" is asked while the vessel is in view
+    for feed in (chole, bowel):
+        t = load_truth(feed)
+        pres = t["frame_labels"]["classes_present"]
+        for u in t["utterances"]:
+            if u["intent"] == "identify_structure":
+                f0 = int(u["start_s"] * t["fps"])
+                assert CLASS_ID["large_vessel"] in pres[f0], feed.name
     lines = {u["intent"]: u for u in load_truth(bowel)["utterances"] if u["addressed"]}
     assert lines["identify_structure"]["expected_facts"] == ["aortoduodenal_fistula"]
     assert lines["relation_query"]["slots"] == {"relation": "posterior",
