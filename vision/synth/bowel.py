@@ -173,8 +173,8 @@ def _segment_texture(rng: np.random.Generator, look: SegmentLook, th: int, tw: i
     phase = (depth + tri + wig) * freq
     frac = phase - np.floor(phase)
     # fold profile: a bright crest with a dark shadow just beyond it (light from the scope)
-    crest = np.exp(-((frac - 0.35) / 0.09) ** 2)
-    shadow = np.exp(-((frac - 0.5) / 0.08) ** 2)
+    crest = np.exp(-((frac - 0.35) / 0.13) ** 2)
+    shadow = np.exp(-((frac - 0.56) / 0.1) ** 2)
     n1 = _wrap_noise(rng, th, tw, tw / 6)
     n2 = _wrap_noise(rng, th, tw, tw / 40)
     base = np.asarray(look.colour, np.float32)
@@ -225,11 +225,15 @@ class BowelScene:
         rng = np.random.default_rng([seed, 11])
         self.tw, self.th = 720, 512
         self.tex: dict[str, np.ndarray] = {}
+        self.tex_far: dict[str, np.ndarray] = {}
         for s in sorted({x.name for x in plan.segments}, key=SEGMENTS.index):
             srng = np.random.default_rng([seed, 12, SEGMENTS.index(s)])
             rgb, gl = _segment_texture(srng, LOOKS[s], self.th, self.tw)
             # glint strength rides along as the alpha channel: one remap per frame
             self.tex[s] = np.dstack([rgb, np.clip(gl * 255, 0, 255).astype(np.uint8)])
+            # far away the folds crowd together: sample a blurred copy there (no aliasing)
+            self.tex_far[s] = cv2.GaussianBlur(self.tex[s], (0, 0), sigmaX=2.0, sigmaY=14.0,
+                                               borderType=cv2.BORDER_WRAP)
         # polar coordinates on a grid twice the view; sliced per frame around the lumen centre
         h2, w2 = 2 * self.vh, 2 * self.vw
         yy, xx = np.mgrid[0:h2, 0:w2].astype(np.float32)
@@ -237,7 +241,7 @@ class BowelScene:
         self.rad = np.hypot(dx, dy) / (0.5 * self.vh) + 1e-3
         self.theta = np.arctan2(dy, dx).astype(np.float32)
         self.ang = ((self.theta + np.pi) / (2 * np.pi) * self.tw).astype(np.float32)
-        self._geo: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._geo: dict[str, tuple[np.ndarray, ...]] = {}
         self.lumen_phase = rng.uniform(0, 2 * np.pi, 2)
         for s in self.tex:
             self._geometry(s)
@@ -255,9 +259,9 @@ class BowelScene:
         y = 0.13 * math.sin(0.27 * t + w[2]) + 0.06 * math.sin(0.71 * t + w[3])
         return self.vw / 2 + x * self.vw * 0.5, self.vh / 2 + y * self.vh * 0.5
 
-    def _geometry(self, seg: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _geometry(self, seg: str) -> tuple[np.ndarray, ...]:
         """Per-segment static maps on the 2x grid: texture row of each pixel at zero travel,
-        light gain (uint8, x128), glint gain (uint8) and lumen mask. Cached."""
+        light gain (uint8, x128), glint gain (uint8), lumen mask, far-texture weight. Cached."""
         g = self._geo.get(seg)
         if g is not None:
             return g
@@ -270,21 +274,25 @@ class BowelScene:
         row = (depth * (self.th / 4.0)).astype(np.float32)
         gain = np.clip(light * 160.0, 0, 255).astype(np.uint8)
         spec = np.clip(np.clip(light * 1.6, 0, 1) * 230.0, 0, 255).astype(np.uint8)
-        g = (row, gain, spec, light < 0.12)
+        far = np.clip((depth - 1.5) / 3.0, 0.0, 1.0).astype(np.float32)
+        g = (row, gain, spec, light < 0.12, far)
         self._geo[seg] = g
         return g
 
     def _sample(self, seg: str, t: float, ox: int, oy: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Lit RGB, glint (uint8), lumen mask for segment ``seg`` at time ``t``."""
-        row, gain, spec, lumen = (a[oy:oy + self.vh, ox:ox + self.vw]
-                                  for a in self._geometry(seg))
+        row, gain, spec, lumen, far = (a[oy:oy + self.vh, ox:ox + self.vw]
+                                       for a in self._geometry(seg))
         ang = self.ang[oy:oy + self.vh, ox:ox + self.vw]
         travel = 0.55 * t + 0.12 * math.sin(0.9 * t + self.wobble[4])
         my = row + np.float32((travel % 4.0) * self.th / 4.0)
         rot = 0.03 * math.sin(0.4 * t + self.wobble[5]) * self.tw
         mx = ang + np.float32(rot)
         rgba = cv2.remap(self.tex[seg], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        rgba_far = cv2.remap(self.tex_far[seg], mx, my, cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_WRAP)
+        rgba = cv2.blendLinear(rgba, rgba_far, 1.0 - far, far)
         rgb = apply_gain(np.ascontiguousarray(rgba[..., :3]), gain)
         glint = cv2.multiply(np.ascontiguousarray(rgba[..., 3]), spec, scale=1.0 / 255.0)
         return rgb, glint, lumen, gain
