@@ -300,11 +300,13 @@ class _VideoWriter:
         self.stream.options = {"preset": preset, "crf": str(crf), "threads": "4"}
 
     def write(self, rgb: np.ndarray) -> None:
+        """Encode one RGB uint8 (H, W, 3) frame."""
         frame = self.av.VideoFrame.from_ndarray(rgb, format="rgb24")
         for pkt in self.stream.encode(frame):
             self.container.mux(pkt)
 
     def close(self) -> None:
+        """Flush the encoder and finish the MP4."""
         for pkt in self.stream.encode():
             self.container.mux(pkt)
         self.container.close()

@@ -45,6 +45,7 @@ class Voice:
     amplitude: int = 120
 
     def as_dict(self) -> dict:
+        """The fields as a JSON-ready dict."""
         return asdict(self)
 
 
@@ -114,10 +115,12 @@ def _band(rng: np.random.Generator, n: int, lo: float, hi: float, sr: int) -> np
 
 
 def _env(n: int, sr: int, attack: float = 0.02, release: float = 0.05) -> np.ndarray:
+    """Linear attack / release envelope of ``n`` samples (times in seconds)."""
     e = np.ones(n, np.float32)
-    a, r = max(1, int(attack * sr)), max(1, int(release * sr))
-    e[:a] *= np.linspace(0, 1, min(a, n), dtype=np.float32)[:n] if n >= a else 1
-    e[-r:] *= np.linspace(1, 0, min(r, n), dtype=np.float32)
+    a = min(n, max(1, int(attack * sr)))
+    r = min(n, max(1, int(release * sr)))
+    e[:a] *= np.linspace(0, 1, a, dtype=np.float32)
+    e[n - r:] *= np.linspace(1, 0, r, dtype=np.float32)
     return e
 
 
@@ -134,6 +137,7 @@ class Soundscape:
     cautery_rms: float = 0.05
 
     def as_dict(self) -> dict:
+        """The fields as a JSON-ready dict."""
         return asdict(self)
 
 

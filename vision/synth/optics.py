@@ -13,9 +13,9 @@ import numpy as np
 def fov_mask(h: int, w: int, kind: str = "circle", radius: float = 0.62) -> np.ndarray:
     """Boolean (h, w) mask of the scope's field of view.
 
-    ``circle``: a disc of ``radius`` times the frame width... scaled to the diagonal, clipped
-    by the frame (the usual laparoscope look with dark corners); ``octagon``: a cut-corner
-    rectangle (some endoscopy processors).
+    ``circle``: a disc whose radius is ``radius`` x half the frame diagonal, clipped by the
+    frame (the usual laparoscope look: dark corners); ``octagon``: a cut-corner rectangle
+    (as shown by many endoscopy processors).
     """
     m = np.zeros((h, w), np.uint8)
     cx, cy = w / 2.0, h / 2.0
@@ -25,8 +25,7 @@ def fov_mask(h: int, w: int, kind: str = "circle", radius: float = 0.62) -> np.n
                         [0, c]], np.float32)
         cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1, cv2.LINE_AA)
     else:
-        r = radius * np.hypot(w, h) / 2.0 * 1.0
-        r = min(r, 0.5 * np.hypot(w, h) * 0.78)
+        r = min(radius, 0.78) * np.hypot(w, h) / 2.0
         cv2.circle(m, (int(round(cx)), int(round(cy))), int(round(r)), 1, -1, cv2.LINE_8)
     return m.astype(bool)
 
