@@ -592,6 +592,8 @@ class CholecScene:
         spec = cv2.convertScaleAbs(self.wet[Lh] * z2 * (g + 0.05 * z2 * z2), alpha=300.0)
         rgb_w = add_glints(rgb_w, cv2.resize(spec, (self.ww, self.wh),
                                              interpolation=cv2.INTER_LINEAR))
+        # soften the polygon edges a little (tissue boundaries are not vector-sharp)
+        rgb_w = cv2.GaussianBlur(rgb_w, (3, 3), 0.7)
         self._cache = (wt, (rgb_w, L, info))
         return rgb_w, L, info
 
