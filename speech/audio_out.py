@@ -1,0 +1,314 @@
+"""Spoken output: a priority queue (safety alert > answer > information), hold while the surgeon
+speaks, barge-in ("copilot stop" cancels), "repeat that", and a timeline WAV for offline runs.
+
+``AudioOut`` owns one worker thread that synthesises (TTS) and plays messages through a
+``Sink`` in blocks of ``block_s`` seconds, checking between blocks whether to stop, pause for
+the surgeon, or yield to a safety alert. The queue is bounded: when full, the oldest
+information message is dropped (counted in ``dropped``); alerts are never dropped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+
+import numpy as np
+
+from speech.audio import SAMPLE_RATE, resample, write_wav
+from speech.errors import SpeechError
+from speech.tts import TTS
+
+log = logging.getLogger(__name__)
+
+
+class Priority(IntEnum):
+    """Lower value = more urgent."""
+
+    ALERT = 0
+    ANSWER = 1
+    INFO = 2
+
+
+@dataclass(order=True)
+class Message:
+    """Something to say. Ordered by (priority, sequence)."""
+
+    priority: Priority
+    seq: int
+    text: str = field(compare=False)
+    t_enqueued: float = field(compare=False, default=0.0)
+    trace_id: str = field(compare=False, default="")
+
+
+@dataclass
+class Played:
+    """A record of one playback: what, when (clock seconds), and how it ended."""
+
+    text: str
+    priority: Priority
+    t_start: float
+    t_end: float
+    outcome: str  # "done", "stopped", "preempted"
+    first_audio_s: float = 0.0
+
+
+class Sink:
+    """Where audio goes. ``write(block, rate)`` blocks for about the block's duration."""
+
+    def write(self, block: np.ndarray, rate: int) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the device."""
+
+
+class NullSink(Sink):
+    """Discards audio but takes real time (``speed`` x faster), for tests and headless runs."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.speed = speed
+        self.samples = 0
+
+    def write(self, block: np.ndarray, rate: int) -> None:
+        self.samples += len(block)
+        time.sleep(len(block) / rate / self.speed)
+
+
+class SoundDeviceSink(Sink):
+    """Loudspeaker through sounddevice (pip extra ``mic``)."""
+
+    def __init__(self, device: int | str | None = None) -> None:
+        try:
+            import sounddevice as sd
+        except (ImportError, OSError) as exc:
+            raise SpeechError(f"audio output needs sounddevice: pip install '.[mic]' ({exc})"
+                              ) from None
+        self._sd = sd
+        self.device = device
+        self._stream = None
+        self._rate = 0
+
+    def write(self, block: np.ndarray, rate: int) -> None:
+        if self._stream is None or rate != self._rate:
+            self.close()
+            self._stream = self._sd.OutputStream(samplerate=rate, channels=1, dtype="float32",
+                                                 device=self.device)
+            self._stream.start()
+            self._rate = rate
+        self._stream.write(np.asarray(block, np.float32).reshape(-1, 1))
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+
+
+class AudioOut:
+    """Priority speech output with hold, barge-in and repeat (see the module docstring)."""
+
+    def __init__(self, tts: TTS, sink: Sink, max_queue: int = 16, block_s: float = 0.05,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.tts = tts
+        self.sink = sink
+        self.max_queue = max_queue
+        self.block_s = block_s
+        self.clock = clock
+        self._heap: list[Message] = []
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._stop_current = threading.Event()
+        self._user_speaking = threading.Event()
+        self._closed = False
+        self.current: Message | None = None
+        self.last_spoken: Message | None = None
+        self.history: list[Played] = []
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="audio-out", daemon=True)
+        self._thread.start()
+
+    # -- control -------------------------------------------------------------------------
+    def say(self, text: str, priority: Priority = Priority.ANSWER, trace_id: str = "") -> bool:
+        """Queue ``text``; False if it was refused (queue full of more urgent messages)."""
+        msg = Message(Priority(priority), next(self._seq), text, self.clock(), trace_id)
+        with self._cv:
+            if len(self._heap) >= self.max_queue:
+                victims = [m for m in self._heap if m.priority >= msg.priority
+                           and m.priority != Priority.ALERT]
+                if not victims:
+                    self.dropped += 1
+                    log.error("speech queue full: refused %r", text[:40])
+                    return False
+                worst = max(victims)  # least urgent, newest
+                self._heap.remove(worst)
+                heapq.heapify(self._heap)
+                self.dropped += 1
+                log.warning("speech queue full: dropped %r", worst.text[:40])
+            heapq.heappush(self._heap, msg)
+            if (self.current is not None and msg.priority == Priority.ALERT
+                    and self.current.priority > Priority.ALERT):
+                self._preempt = True
+                self._stop_current.set()
+            self._cv.notify_all()
+        return True
+
+    def stop(self) -> None:
+        """Barge-in: cut the current message and drop queued answers / information."""
+        with self._cv:
+            self._heap = [m for m in self._heap if m.priority == Priority.ALERT]
+            heapq.heapify(self._heap)
+            self._preempt = False
+            self._stop_current.set()
+            self._cv.notify_all()
+
+    def repeat(self) -> bool:
+        """Say the last spoken message again (as an answer); False if nothing was said."""
+        last = self.last_spoken
+        if last is None:
+            return False
+        return self.say(last.text, max(Priority.ANSWER, last.priority), last.trace_id)
+
+    def user_speaking(self, speaking: bool) -> None:
+        """The VAD says the surgeon started / stopped speaking: hold new output meanwhile."""
+        with self._cv:
+            if speaking:
+                self._user_speaking.set()
+            else:
+                self._user_speaking.clear()
+            self._cv.notify_all()
+
+    def pending(self) -> list[str]:
+        """Queued texts, most urgent first."""
+        with self._cv:
+            return [m.text for m in sorted(self._heap)]
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Block until nothing is queued or playing; False on timeout."""
+        end = time.monotonic() + timeout_s
+        with self._cv:
+            while self._heap or self.current is not None:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+        return True
+
+    def close(self) -> None:
+        """Stop the worker and release the sink."""
+        with self._cv:
+            self._closed = True
+            self._stop_current.set()
+            self._cv.notify_all()
+        self._thread.join(timeout=5)
+        self.sink.close()
+
+    # -- worker --------------------------------------------------------------------------
+    _preempt = False
+
+    def _next(self) -> Message | None:
+        with self._cv:
+            while not self._closed and (not self._heap or (
+                    self._user_speaking.is_set() and self._heap[0].priority != Priority.ALERT)):
+                self._cv.wait(0.1)
+            if self._closed:
+                return None
+            msg = heapq.heappop(self._heap)
+            self.current = msg
+            self._stop_current.clear()
+            self._preempt = False
+            return msg
+
+    def _run(self) -> None:
+        while True:
+            msg = self._next()
+            if msg is None:
+                return
+            t0 = self.clock()
+            outcome = "done"
+            first = 0.0
+            try:
+                t_syn = time.perf_counter()
+                speech = self.tts.synthesize(msg.text)
+                first = speech.first_audio_s or (time.perf_counter() - t_syn)
+                block = max(1, int(self.block_s * speech.rate))
+                audio = speech.audio
+                for i in range(0, len(audio), block):
+                    if self._stop_current.is_set():
+                        outcome = "preempted" if self._preempt else "stopped"
+                        break
+                    # Hold: the surgeon started talking over us; pause an answer / info.
+                    while (self._user_speaking.is_set() and msg.priority != Priority.ALERT
+                           and not self._stop_current.is_set()):
+                        time.sleep(0.02)
+                    self.sink.write(audio[i : i + block], speech.rate)
+            except Exception as exc:  # TTS / device failure must not kill the worker
+                log.error("speech output failed for %r: %s", msg.text[:40], exc)
+                outcome = f"error: {exc}"
+            with self._cv:
+                self.history.append(Played(msg.text, msg.priority, t0, self.clock(), outcome,
+                                           first))
+                if outcome == "preempted":  # say it again after the alert
+                    heapq.heappush(self._heap, msg)
+                elif outcome == "done":
+                    self.last_spoken = msg
+                self.current = None
+                self._cv.notify_all()
+
+
+class TimelineWavWriter:
+    """The copilot's own speech placed on the feed's time line, for offline runs.
+
+    ``add(t_s, pcm, rate)`` puts audio at ``t_s`` seconds; if it would overlap the previous
+    utterance it starts when that one ends (a loudspeaker plays one thing at a time); the
+    actual start is returned. ``save(path, duration_s)`` writes 16 kHz mono PCM16, optionally
+    mixed over the feed's own audio (``under``) so a run can be listened to.
+    """
+
+    def __init__(self, max_duration_s: float = 4 * 3600.0) -> None:
+        self.max_samples = int(max_duration_s * SAMPLE_RATE)
+        self.items: list[tuple[int, np.ndarray]] = []
+        self._end = 0
+
+    def add(self, t_s: float, pcm: np.ndarray, rate: int = SAMPLE_RATE) -> float:
+        """Place ``pcm`` (float or int16) at ``t_s``; returns the start actually used (s)."""
+        if t_s < 0:
+            raise SpeechError(f"negative time {t_s}")
+        x = np.asarray(pcm)
+        if x.dtype == np.int16:
+            x = x.astype(np.float32) / 32768.0
+        x = resample(x.astype(np.float32).reshape(-1), rate)
+        start = max(int(round(t_s * SAMPLE_RATE)), self._end)
+        if start + len(x) > self.max_samples:
+            raise SpeechError("timeline WAV longer than its limit")
+        self.items.append((start, x))
+        self._end = start + len(x)
+        return start / SAMPLE_RATE
+
+    def render(self, duration_s: float | None = None, under: np.ndarray | None = None,
+               under_gain: float = 0.5) -> np.ndarray:
+        """The mixed timeline as float32 16 kHz."""
+        n = self._end if duration_s is None else int(round(duration_s * SAMPLE_RATE))
+        if under is not None:
+            n = max(n, len(under)) if duration_s is None else n
+        out = np.zeros(n, np.float32)
+        if under is not None:
+            m = min(n, len(under))
+            out[:m] += under_gain * under[:m]
+        for start, x in self.items:
+            if start >= n:
+                continue
+            seg = x[: n - start]
+            out[start : start + len(seg)] += seg
+        return np.clip(out, -1, 1)
+
+    def save(self, path: str | Path, duration_s: float | None = None,
+             under: np.ndarray | None = None) -> Path:
+        """Write the timeline WAV (the copilot's own speech: no consent needed)."""
+        return write_wav(path, self.render(duration_s, under))

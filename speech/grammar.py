@@ -1,0 +1,242 @@
+"""The recogniser's grammar: JSGF built from command templates and slot spoken forms.
+
+Inputs are plain data handed in by the caller (the copilot takes them from the command
+catalogue and the knowledge graph), so this module knows no intents:
+
+- ``templates``: sentences with ``{slot}`` placeholders, e.g.
+  ``"outline the {structure} in {colour}"``;
+- ``slot_forms``: slot name -> spoken forms, e.g. ``{"colour": ["red", "green"]}``;
+- ``wake_words``: spoken forms of the wake word (``["copilot"]``).
+
+Words missing from the pocketsphinx dictionary get a pronunciation from a small curated
+surgical lexicon, or else from espeak-ng's phonemes mapped to ARPAbet.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from speech.errors import SpeechError
+
+_SLOT = re.compile(r"\{(\w+)\}")
+_WORD = re.compile(r"^[a-z][a-z']*$")
+
+#: Curated pronunciations (ARPAbet) for surgical words absent from CMUdict.
+SURGICAL_LEXICON: dict[str, str] = {
+    "ampulla": "AE M P UH L AH",
+    "caecum": "S IY K AH M",
+    "cecum": "S IY K AH M",
+    "calot": "K AE L OW",
+    "calots": "K AE L OW Z",
+    "caudate": "K AO D EY T",
+    "celiac": "S IY L IY AE K",
+    "coeliac": "S IY L IY AE K",
+    "falciform": "F AE L S IH F AO R M",
+    "fundus": "F AH N D AH S",
+    "gastroduodenal": "G AE S T R OW D UW AH D IY N AH L",
+    "hartmanns": "HH AA R T M AH N Z",
+    "hartmann": "HH AA R T M AH N",
+    "hepatocystic": "HH EH P AH T OW S IH S T IH K",
+    "ileum": "IH L IY AH M",
+    "jejunum": "JH AH JH UW N AH M",
+    "ligamentum": "L IH G AH M EH N T AH M",
+    "omentum": "OW M EH N T AH M",
+    "papilla": "P AH P IH L AH",
+    "pulsatile": "P AH L S AH T AY L",
+    "pylorus": "P AY L AO R AH S",
+    "quadrate": "K W AA D R EY T",
+    "teres": "T EH R IY Z",
+    "laparoscopic": "L AE P ER AH S K AA P IH K",
+    "cholecystectomy": "K OW L AH S IH S T EH K T AH M IY",
+}
+
+#: First words of ordinary theatre talk, competing with the wake word (see ``GrammarSpec``).
+#: Words that sound like "copilot" (cop, copy, pilot) and words that start command bodies
+#: (what, where, did, show, stop ...) are deliberately absent.
+DEFAULT_WAKE_COMPETITORS: tuple[str, ...] = tuple(
+    "the a i we could you lets it that this okay so and pass give hold turn check "
+    "count keep please he she how hi oh no yes now they there then"
+    .split()
+)
+
+# espeak-ng (en-us, ``-x``) phoneme mnemonics -> ARPAbet.
+_ESPEAK_TO_ARPA: dict[str, str] = {
+    "a": "AE", "a#": "AH", "@": "AH", "@L": "AH L", "@3": "ER", "3": "ER", "3:": "ER",
+    "A:": "AA", "A@": "AA R", "A": "AA", "aa": "AA", "aI": "AY", "aU": "AW", "E": "EH",
+    "e@": "EH R", "eI": "EY", "I": "IH", "I2": "IH", "I#": "IH", "i": "IY", "i:": "IY",
+    "i@": "IH R", "i@3": "IH R", "O": "AO", "O:": "AO", "O@": "AO R", "OI": "OY",
+    "oU": "OW", "o@": "AO R", "U": "UH", "u:": "UW", "U@": "UH R", "V": "AH", "0": "AA",
+    "e": "EH", "aI@": "AY ER", "aU@": "AW ER", "IR": "IH R", "VR": "ER",
+    "b": "B", "d": "D", "f": "F", "g": "G", "h": "HH", "k": "K", "l": "L", "m": "M",
+    "n": "N", "p": "P", "r": "R", "s": "S", "t": "T", "v": "V", "w": "W", "z": "Z",
+    "dZ": "JH", "tS": "CH", "S": "SH", "Z": "ZH", "T": "TH", "D": "DH", "N": "NG",
+    "j": "Y", "t#": "T", "d#": "D", "n-": "N", "l-": "L", "r-": "R", "?": "T", "*": "T",
+    "L": "L", "x": "K", "m-": "M",
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def espeak_pronunciation(word: str) -> str | None:
+    """ARPAbet pronunciation of ``word`` from espeak-ng's phonemes, or None if unavailable."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        return None
+    out = subprocess.run(
+        [exe, "-q", "-x", "--sep=_", "-v", "en-us", "--", word],
+        capture_output=True, text=True, timeout=10,
+    ).stdout
+    phones: list[str] = []
+    for tok in out.replace("\n", " ").replace(" ", "_").split("_"):
+        tok = tok.strip("',%=")
+        if not tok:
+            continue
+        arpa = _ESPEAK_TO_ARPA.get(tok)
+        if arpa is None:
+            arpa = _ESPEAK_TO_ARPA.get(tok.rstrip("#:"))
+        if arpa:
+            phones.extend(arpa.split())
+    return " ".join(phones) or None
+
+
+@functools.lru_cache(maxsize=4)
+def _cmudict(path: str) -> frozenset[str]:
+    words = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                words.add(line.split()[0])
+    return frozenset(words)
+
+
+def normalise(text: str) -> str:
+    """Lower case, letters/apostrophes only, single spaces."""
+    text = text.lower().replace("-", " ")
+    return " ".join(re.sub(r"[^a-z' ]", " ", text).split())
+
+
+@dataclass
+class GrammarSpec:
+    """What the recogniser accepts: wake words + templates with slots filled by spoken forms."""
+
+    templates: Sequence[str]
+    slot_forms: dict[str, Sequence[str]]
+    wake_words: Sequence[str] = ("copilot",)
+    wake_optional: bool = False
+    extra_words: dict[str, str] = field(default_factory=dict)
+    #: Words that compete with the wake word at the start of an utterance (chatter's first
+    #: words): if one of them wins, the utterance was not addressed to the copilot.
+    wake_competitors: Sequence[str] = ()
+    competitor_weight: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not self.templates:
+            raise SpeechError("grammar needs at least one command template")
+        for t in self.templates:
+            for slot in _SLOT.findall(t):
+                if not self.slot_forms.get(slot):
+                    raise SpeechError(f"template {t!r} uses slot {{{slot}}} with no spoken forms")
+
+    def words(self) -> set[str]:
+        """Every word the grammar can produce."""
+        ws: set[str] = set()
+        for t in self.templates:
+            ws.update(normalise(_SLOT.sub(" ", t)).split())
+        for slot in self._used_slots():
+            for form in self.slot_forms[slot]:
+                ws.update(normalise(form).split())
+        for w in [*self.wake_words, *self.wake_competitors]:
+            ws.update(normalise(w).split())
+        return ws
+
+    def _used_slots(self) -> list[str]:
+        used: list[str] = []
+        for t in self.templates:
+            for s in _SLOT.findall(t):
+                if s not in used:
+                    used.append(s)
+        return used
+
+    def pronunciations(self, dict_path: str | Path) -> dict[str, str]:
+        """ARPAbet for words absent from the dictionary at ``dict_path``; SpeechError if none."""
+        known = _cmudict(str(dict_path))
+        extra: dict[str, str] = {}
+        for w in sorted(self.words()):
+            if w in known:
+                continue
+            pron = self.extra_words.get(w) or SURGICAL_LEXICON.get(w) or espeak_pronunciation(w)
+            if not pron:
+                raise SpeechError(f"no pronunciation for grammar word {w!r}")
+            extra[w] = pron
+        return extra
+
+    def to_jsgf(self, name: str = "copilot", wake: bool = True) -> str:
+        """The JSGF text: ``<command> = <wake> <body>`` (wake optional / absent as configured)."""
+        slot_rules = []
+        for slot in self._used_slots():
+            forms = sorted({normalise(f) for f in self.slot_forms[slot] if normalise(f)})
+            slot_rules.append(f"<{slot}> = ({' | '.join(forms)});")
+        bodies = []
+        for t in self.templates:
+            parts = []
+            pos = 0
+            for m in _SLOT.finditer(t):
+                lit = normalise(t[pos : m.start()])
+                if lit:
+                    parts.append(lit)
+                parts.append(f"<{m.group(1)}>")
+                pos = m.end()
+            lit = normalise(t[pos:])
+            if lit:
+                parts.append(lit)
+            bodies.append(" ".join(parts))
+        bodies = sorted(set(bodies))
+        wake_forms = sorted({normalise(w) for w in self.wake_words if normalise(w)})
+        lines = ["#JSGF V1.0;", f"grammar {name};"]
+        if wake:
+            wake_ref = "[<wake>]" if self.wake_optional else "<wake>"
+            lines.append(f"public <command> = {wake_ref} <body>;")
+            if self.wake_competitors:
+                comp = sorted({normalise(w) for w in self.wake_competitors} - set(wake_forms))
+                lines.append(f"<wake> = (/1.0/ ({' | '.join(wake_forms)}) | "
+                             f"/{self.competitor_weight:g}/ ({' | '.join(comp)}));")
+            else:
+                lines.append(f"<wake> = ({' | '.join(wake_forms)});")
+        else:
+            lines.append("public <command> = <body>;")
+        lines.append(f"<body> = ({' | '.join(bodies)});")
+        lines.extend(slot_rules)
+        return "\n".join(lines) + "\n"
+
+    def _regex(self) -> re.Pattern[str]:
+        if getattr(self, "_compiled", None) is None:
+            alts = []
+            for t in self.templates:
+                out, pos = [], 0
+                for m in _SLOT.finditer(t):
+                    out.append(re.escape(normalise(t[pos : m.start()])))
+                    forms = sorted({normalise(f) for f in self.slot_forms[m.group(1)]}, key=len,
+                                   reverse=True)
+                    out.append("(?:" + "|".join(re.escape(f) for f in forms if f) + ")")
+                    pos = m.end()
+                out.append(re.escape(normalise(t[pos:])))
+                alts.append(r"\s*".join(x for x in out if x).replace(r"\ ", r"\s+"))
+            wake = "|".join(re.escape(normalise(w)) for w in self.wake_words)
+            self._compiled = re.compile(rf"^(?:(?:{wake})\s+)?(?:{'|'.join(alts)})$")
+        return self._compiled
+
+    def matches(self, text: str) -> bool:
+        """True when ``text`` is a complete sentence of the grammar (wake word optional)."""
+        return bool(self._regex().match(normalise(text)))
+
+    @classmethod
+    def from_sentences(cls, sentences: Iterable[str], wake_words: Sequence[str] = ("copilot",)
+                       ) -> GrammarSpec:
+        """A grammar of literal sentences (no slots), e.g. for tests."""
+        return cls(templates=list(dict.fromkeys(normalise(s) for s in sentences)), slot_forms={},
+                   wake_words=wake_words)

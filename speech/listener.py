@@ -1,0 +1,159 @@
+"""The listening pipeline: audio chunks -> VAD -> (wake word + ASR per utterance) -> transcripts.
+
+Per utterance found by the VAD, the wake-word spotter and the recogniser are fed the same
+chunks while the person speaks, so at the end of speech only the final search remains. An
+utterance is a command when the recogniser accepts it *and* the wake word was heard (or
+push-to-talk was down). The speaker score, when a voice print is enrolled, is attached.
+No audio is kept unless ``keep_audio`` (a consent flag) is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from speech.asr import ASR, Transcript, Utterance
+from speech.audio import SAMPLE_RATE, chunks
+from speech.speaker import SpeakerEncoder, VoicePrint
+from speech.vad import Segmenter, VadEvent
+from speech.wakeword import WakeSession, WakeWord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ListenerStats:
+    """Counters and timings (seconds) for benchmarks and the slower-than-real-time log."""
+
+    chunks: int = 0
+    vad_s: float = 0.0
+    asr_s: float = 0.0
+    wake_s: float = 0.0
+    speaker_s: float = 0.0
+    utterances: int = 0
+    finals: list[float] = field(default_factory=list)  # end-of-speech event -> transcript
+
+
+class Listener:
+    """Feeds chunks through VAD, wake word, ASR (+ speaker score); yields ``Transcript``s.
+
+    ``on_speech(bool)`` is called when the VAD opens / closes an utterance (``AudioOut``
+    holds its output while the surgeon speaks). Every utterance yields a transcript;
+    ``accepted`` says whether it is a command, ``reason`` why not.
+    """
+
+    def __init__(self, segmenter: Segmenter, asr: ASR, wake: WakeWord | None = None,
+                 speaker: SpeakerEncoder | None = None, voice_print: VoicePrint | None = None,
+                 on_speech: Callable[[bool], None] | None = None,
+                 keep_audio: bool = False) -> None:
+        self.seg = segmenter
+        self.asr = asr
+        self.wake = wake
+        self.speaker = speaker if voice_print is not None else None
+        self.voice_print = voice_print
+        self.on_speech = on_speech
+        self.keep_audio = keep_audio
+        self.stats = ListenerStats()
+        self._utt: Utterance | None = None
+        self._wake: WakeSession | None = None
+        self._buf: list[np.ndarray] = []
+
+    def _feed(self, audio: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        if self._wake is not None:
+            self._wake.feed(audio)
+        t1 = time.perf_counter()
+        assert self._utt is not None
+        self._utt.feed(audio)
+        t2 = time.perf_counter()
+        self.stats.wake_s += t1 - t0
+        self.stats.asr_s += t2 - t1
+        if self.speaker is not None or self.keep_audio:
+            self._buf.append(audio)
+
+    def _handle(self, ev: VadEvent) -> Transcript | None:
+        if ev.kind == "start":
+            self._utt = self.asr.start(ev.t_s)
+            self._wake = self.wake.start(ev.t_s) if self.wake is not None else None
+            self._buf = []
+            if self.on_speech:
+                self.on_speech(True)
+            assert ev.audio is not None
+            self._feed(ev.audio)
+            return None
+        if ev.kind == "speech" and self._utt is not None:
+            assert ev.audio is not None
+            self._feed(ev.audio)
+            return None
+        if ev.kind == "end" and self._utt is not None:
+            t0 = time.perf_counter()
+            tr = self._utt.finish()
+            t1 = time.perf_counter()
+            woke = self._wake.finish().detected if self._wake is not None else True
+            t2 = time.perf_counter()
+            self.stats.asr_s += t1 - t0
+            self.stats.wake_s += t2 - t1
+            tr.wake = woke
+            if tr.accepted and not woke:
+                tr.accepted = False
+                tr.reason = "wake word not heard"
+            if self.speaker is not None and self.voice_print is not None and tr.accepted:
+                audio = np.concatenate(self._buf) if self._buf else np.zeros(0, np.float32)
+                try:
+                    tr.speaker_score = self.speaker.score(self.voice_print, audio)
+                except Exception as exc:  # too short etc.: no score, the gate will ask
+                    log.info("no speaker score: %s", exc)
+                self.stats.speaker_s += time.perf_counter() - t2
+            self.stats.finals.append(time.perf_counter() - t0)
+            self.stats.utterances += 1
+            self._utt = None
+            self._wake = None
+            if not self.keep_audio:
+                self._buf = []
+            if self.on_speech:
+                self.on_speech(False)
+            return tr
+        return None
+
+    def push(self, chunk: np.ndarray) -> list[Transcript]:
+        """Process one 512-sample chunk; return transcripts of utterances that ended."""
+        t0 = time.perf_counter()
+        events = self.seg.push(chunk)
+        self.stats.vad_s += time.perf_counter() - t0
+        self.stats.chunks += 1
+        out = []
+        for ev in events:
+            tr = self._handle(ev)
+            if tr is not None:
+                out.append(tr)
+        return out
+
+    def flush(self) -> list[Transcript]:
+        """End of stream: close an open utterance."""
+        out = []
+        for ev in self.seg.flush():
+            tr = self._handle(ev)
+            if tr is not None:
+                out.append(tr)
+        return out
+
+    def run(self, source: Iterable[np.ndarray]) -> Iterator[Transcript]:
+        """Consume a chunk source; yield transcripts as utterances end."""
+        for c in source:
+            yield from self.push(c)
+        yield from self.flush()
+
+    def process(self, audio: np.ndarray) -> list[Transcript]:
+        """Whole 16 kHz signal in, all transcripts out (offline)."""
+        return list(self.run(chunks(audio)))
+
+    @property
+    def real_time_factor(self) -> float:
+        """Processing seconds per audio second so far."""
+        audio_s = self.stats.chunks * 512 / SAMPLE_RATE
+        busy = self.stats.vad_s + self.stats.asr_s + self.stats.wake_s + self.stats.speaker_s
+        return busy / audio_s if audio_s else 0.0

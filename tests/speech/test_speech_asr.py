@@ -1,0 +1,94 @@
+"""Real espeak-ng speech in OR noise through the real pocketsphinx grammar recogniser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from speech.asr import PocketsphinxASR, create_asr
+from speech.errors import SpeechError
+from speech.grammar import GrammarSpec
+from speech.listener import Listener
+from speech.vad import Segmenter, SileroVAD
+
+
+def test_speech_grammar_covers_catalogue(grammar, catalogue):
+    jsgf = grammar.to_jsgf()
+    assert jsgf.startswith("#JSGF V1.0;")
+    assert "<structure> =" in jsgf and "cystic duct" in jsgf
+    # every catalogue sentence is a grammar sentence, and chatter is not
+    for text, _intent, _slots in catalogue.expand(max_per_intent=3, wake_word=True):
+        assert grammar.matches(text), text
+    assert not grammar.matches("copilot make me a coffee")
+    assert not grammar.matches("outline the cystic duct in")
+
+
+def test_speech_oov_words_get_pronunciations(asr):
+    # surgical words missing from CMUdict come from the curated lexicon / espeak-ng
+    assert "hepatocystic" in asr.extra_words
+    assert asr.extra_words["jejunum"].split()[0] == "JH"
+
+
+def test_speech_commands_recognised_in_noise(asr_ptt, command_samples, catalogue):
+    correct = 0
+    for s in command_samples:
+        tr = asr_ptt.transcribe(s.audio)
+        parse = catalogue.parse(tr.text) if tr.accepted else None
+        got = (parse.intent, parse.slots) if parse else None
+        correct += got == s.truth
+        assert 0.0 <= tr.confidence <= 1.0
+        assert tr.end_s > tr.start_s
+    assert correct >= len(command_samples) - 1, f"{correct}/{len(command_samples)} at 15 dB"
+
+
+def test_speech_chatter_rejected_commands_kept(asr, chatter_samples, command_samples):
+    for s in chatter_samples:
+        tr = asr.transcribe(s.audio)
+        assert not tr.accepted, (s.text, tr.text)
+        assert tr.reason
+    kept = [asr.transcribe(s.audio) for s in command_samples]
+    pairs = zip(kept, command_samples, strict=True)
+    assert sum(t.accepted and t.text == s.text for t, s in pairs) >= 2
+
+
+def test_speech_listener_streams_utterances(asr, command_samples, chatter_samples):
+    """Commands and chatter in one stream: VAD finds each, only commands are accepted."""
+    gap = np.zeros(8000, np.float32)
+    stream = np.concatenate([command_samples[0].audio, gap, chatter_samples[0].audio, gap,
+                             command_samples[2].audio])
+    listener = Listener(Segmenter(SileroVAD()), asr)
+    trs = listener.process(stream)
+    accepted = [t for t in trs if t.accepted]
+    assert len(trs) >= 3
+    assert [t.text for t in accepted] == [command_samples[0].text, command_samples[2].text], [
+        (t.text, t.reason) for t in trs]
+    assert accepted[0].end_s < accepted[1].start_s
+    assert listener.real_time_factor > 0
+    assert len(listener.stats.finals) == len(trs)
+
+
+def test_speech_asr_bad_config():
+    with pytest.raises(SpeechError, match="unknown ASR backend"):
+        create_asr("nope")
+    with pytest.raises(SpeechError, match="no spoken forms"):
+        GrammarSpec(["outline the {structure}"], {})
+    with pytest.raises(SpeechError, match="not a CTranslate2"):
+        create_asr("faster-whisper", model_dir="/nonexistent")
+
+
+def test_speech_asr_silence_and_noise_only(asr):
+    tr = asr.transcribe(np.zeros(16000, np.float32))
+    assert not tr.accepted
+    rng = np.random.default_rng(0)
+    tr = asr.transcribe((0.05 * rng.standard_normal(24000)).astype(np.float32))
+    assert not tr.accepted
+
+
+def test_speech_small_grammar_without_competitors():
+    g = GrammarSpec.from_sentences(["stop", "repeat that"])
+    asr = PocketsphinxASR(g)
+    from speech.testset import TEST_VOICES, make_sample
+
+    s = make_sample("copilot repeat that", TEST_VOICES[3], 20.0, seed=9)
+    tr = asr.transcribe(s.audio)
+    assert tr.accepted and tr.text == "copilot repeat that"
