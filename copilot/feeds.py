@@ -387,6 +387,10 @@ def make_feed(
     if seed < 0:
         raise CopilotError(f"seed must be >= 0, got {seed}")
     w, h = parse_size(size)
+    if isinstance(events, str | SceneEvent):
+        events = [events]
+    if isinstance(skip_segments, str):
+        skip_segments = [skip_segments]
     evs = [parse_event(e) for e in events]
     evs += [SceneEvent("skip_segment", arg=s) for s in skip_segments]
     if scenario == "cholecystectomy" and any(e.kind.endswith("_segment") for e in evs):

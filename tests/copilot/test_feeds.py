@@ -265,6 +265,15 @@ def test_determinism(tmp_path):
         assert np.array_equal(cv2.imread(str(a / name), -1), cv2.imread(str(b / name), -1))
 
 
+def test_ntsc_rate_and_single_string_arguments(tmp_path):
+    feed = make_feed(tmp_path / "n", "bowel-survey", 6, seed=1, size=(128, 96), fps=29.97,
+                     skip_segments="ileum", events="large_vessel@3", route="upper", audio=False)
+    t = load_truth(feed)
+    frames, info = _decode(feed / "video.mp4")
+    assert len(frames) == t["n_frames"] == 180 and info["rate"] == pytest.approx(29.97)
+    assert [e["kind"] for e in t["events"]] == ["large_vessel", "segment_missed"]
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(CopilotError, match="bad event"):
         parse_event("bleeding")
