@@ -292,7 +292,7 @@ class CholecScene:
         self.breath = (fractal_noise(rng, self.vh, self.vw, 0.5 * self.vh, 2) - 0.5,
                        fractal_noise(rng, self.vh, self.vw, 0.5 * self.vh, 2) - 0.5)
         self.fov = fov_mask(self.vh, self.vw, "circle", 0.74)
-        g = vignette(self.vh, self.vw, 0.55) * 150.0
+        g = vignette(self.vh, self.vw, 0.65, 1.8) * 160.0
         g[~self.fov] = 0
         self.gain = np.clip(g, 0, 255).astype(np.uint8)
         self.cam = Camera((self.vw, self.vh))
@@ -633,7 +633,10 @@ class CholecScene:
             fld = fld * self.smoke_blob[oy:oy + self.vh, ox:ox + self.vw]
             rgb = add_smoke(rgb, fld * 1.6, dens)
         # optics: vignetting, field stop
-        rgb = apply_gain(rgb, self.gain)
+        # the scope's own light: closer (zoomed in) tissue is brighter
+        k = min(max((0.8 / zoom) ** 0.5, 0.9), 1.15)
+        gain = self.gain if abs(k - 1) < 0.01 else cv2.convertScaleAbs(self.gain, alpha=k)
+        rgb = apply_gain(rgb, gain)
         lab[~self.fov] = C["background"]
         rgb_o, lab_o = upsample(rgb, lab, self.size)
         present = present_classes(lab, lab_o, len(CLASSES))
