@@ -217,7 +217,11 @@ class PiperTTS(TTS):
                  "scales": self.scales}
         if "sid" in self.inputs:
             feeds["sid"] = np.array([self.speaker_id], np.int64)
-        audio = self.session.run(None, feeds)[0]
+        feeds = {k: v for k, v in feeds.items() if k in self.inputs}
+        try:
+            audio = self.session.run(None, feeds)[0]
+        except Exception as exc:
+            raise SpeechError(f"Piper voice failed: {str(exc).splitlines()[0][:200]}") from None
         yield np.asarray(audio, np.float32).reshape(-1)
 
 

@@ -125,7 +125,7 @@ class Segmenter:
     """
 
     def __init__(self, vad: VAD, on: float = 0.5, off: float = 0.35, min_on: int = 2,
-                 hangover_s: float = 0.35, preroll_s: float = 0.5, max_s: float = 12.0) -> None:
+                 hangover_s: float = 0.25, preroll_s: float = 0.5, max_s: float = 12.0) -> None:
         self.vad = vad
         self.on, self.off, self.min_on = on, off, min_on
         self.hang_chunks = max(1, int(round(hangover_s / CHUNK_S)))

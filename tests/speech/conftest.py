@@ -48,7 +48,10 @@ def asr(grammar):
     """Default recogniser: the wake word competes with chatter's first words in the grammar."""
     from speech.asr import PocketsphinxASR
 
-    return PocketsphinxASR(grammar)
+    a = PocketsphinxASR(grammar)
+    a.warm_up(make_sample("we are going to need another port here", CHATTER_VOICES[3], 15.0,
+                          seed=77).audio)
+    return a
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +60,10 @@ def asr_ptt():
     from copilot.cli_speech import catalogue_grammar
     from speech.asr import PocketsphinxASR
 
-    return PocketsphinxASR(catalogue_grammar(wake_optional=True, competitors=False))
+    a = PocketsphinxASR(catalogue_grammar(wake_optional=True, competitors=False))
+    a.warm_up(make_sample("we are going to need another port here", CHATTER_VOICES[3], 15.0,
+                          seed=77).audio)
+    return a
 
 
 @pytest.fixture(scope="session")
