@@ -117,6 +117,8 @@ def register(app: typer.Typer) -> None:
             print(f"no speech: {problem}")
             return
         listener = build_listener(asr, model_dir, wake, voice_print=voice_print)
+        if hasattr(listener.asr, "warm_up"):  # adapt the cepstral mean on the file (offline)
+            listener.asr.warm_up(x[: 10 * 16000])
         n = 0
         for tr in listener.process(x):
             if not tr.accepted and not all_utterances:

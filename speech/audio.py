@@ -5,8 +5,10 @@ Everything inside ``speech`` works on float32 mono PCM at 16 kHz in [-1, 1] (``S
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
 import queue
 import threading
 import time
@@ -68,6 +70,23 @@ def float_to_pcm16(x: np.ndarray) -> bytes:
     return (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
+@contextlib.contextmanager
+def _quiet_c_stderr() -> Iterator[None]:
+    """Silence C libraries (libsndfile / mpg123 / ffmpeg) writing to fd 2 on corrupt input."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _decode_with_av(path: Path) -> tuple[np.ndarray, int]:
     import av
 
@@ -109,11 +128,13 @@ def load_audio_with_info(path: str | Path) -> tuple[np.ndarray, AudioInfo]:
     import soundfile as sf
 
     try:
-        data, rate = sf.read(str(p), dtype="float32", always_2d=True)
+        with _quiet_c_stderr():
+            data, rate = sf.read(str(p), dtype="float32", always_2d=True)
         channels = data.shape[1]
     except Exception:
         # Not a soundfile format (e.g. MP4): try the container decoder.
-        data, rate = _decode_with_av(p)
+        with _quiet_c_stderr():
+            data, rate = _decode_with_av(p)
         channels = 1
         data = data[:, None]
     if data.shape[0] == 0:
