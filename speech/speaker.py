@@ -153,6 +153,37 @@ class PyannoteEncoder(SpeakerEncoder):
         return (e / (np.linalg.norm(e) + 1e-9)).astype(np.float32)
 
 
+class PyannoteDiarizer:
+    """Who spoke when, with a pyannote.audio pipeline from a local directory (optional).
+
+    ``pipeline_dir`` holds the pipeline's ``config.yaml`` (and the models it points to); it is
+    never fetched from a hub. ``diarize(audio)`` -> [(start_s, end_s, speaker)].
+    """
+
+    def __init__(self, pipeline_dir: str | Path, device: str = "cpu") -> None:
+        pa = require("pyannote.audio", "pyannote", "pyannote diarization")
+        cfg = Path(pipeline_dir) / "config.yaml"
+        if not cfg.exists():
+            raise SpeechError(f"pyannote pipeline config not found: {cfg}")
+        try:
+            self.pipeline = pa.Pipeline.from_pretrained(str(cfg))
+        except Exception as exc:
+            raise SpeechError(f"{cfg}: cannot load pyannote pipeline ({exc})") from None
+        import torch
+
+        self.pipeline.to(torch.device(device))
+
+    def diarize(self, audio: np.ndarray) -> list[tuple[float, float, str]]:
+        """Speaker turns of 16 kHz audio."""
+        import torch
+
+        wav = torch.from_numpy(np.asarray(audio, np.float32))[None]
+        out = self.pipeline({"waveform": wav, "sample_rate": SAMPLE_RATE})
+        ann = getattr(out, "speaker_diarization", out)
+        return [(float(t.start), float(t.end), str(who))
+                for t, _, who in ann.itertracks(yield_label=True)]
+
+
 def create_speaker(name: str = "resemblyzer", **cfg) -> SpeakerEncoder:  # noqa: ANN003
     """Build a speaker encoder by registry name."""
     return SPEAKER_BACKENDS.create(name, **cfg)

@@ -195,3 +195,45 @@ def test_speech_make_sample_snr():
     s = make_sample("copilot stop", TEST_VOICES[2], 5.0, seed=1)
     assert s.speech_end_s > s.speech_start_s
     assert np.max(np.abs(s.audio)) <= 1.0
+
+
+def test_speech_listener_scores_speaker_and_gate_decides(asr, command_samples):
+    """Enrolled voice vs another voice through the listener; the gate holds a state change."""
+    from speech.listener import Listener
+    from speech.speaker import create_speaker
+    from speech.vad import Segmenter
+
+    enc = create_speaker("resemblyzer")
+    cmd = command_samples[2]
+    me = cmd.voice
+    other = next(v for v in TEST_VOICES if v != me)
+    vp = enc.enroll([speak("copilot show the coverage map", me),
+                     speak("copilot what phase are we in", me)], "surgeon")
+    lis = Listener(Segmenter(SileroVAD()), asr, speaker=enc, voice_print=vp)
+    # said twice: the recogniser's live cepstral mean adapts to a new voice over an utterance
+    mine = [t for t in lis.process(np.concatenate([cmd.audio, cmd.audio])) if t.accepted]
+    theirs_audio = make_sample(cmd.text, other, 15.0, seed=3).audio
+    theirs = [t for t in lis.process(np.concatenate([theirs_audio] * 2)) if t.accepted]
+    assert mine and mine[0].speaker_score is not None
+    gate = SpeakerGate(vp, threshold=0.75)
+    # Resemblyzer barely separates espeak variants in OR noise (see the benchmark's EER), so
+    # the gate's decision must follow the score: accept above the threshold, else confirm.
+    for t in mine + theirs:
+        assert -1.0 <= t.speaker_score <= 1.0
+        want = "accept" if t.speaker_score >= 0.75 else "confirm"
+        assert gate.decide("mute_alerts", t.speaker_score).action == want
+        assert gate.decide("cvs_status", t.speaker_score).action == "accept"
+    assert theirs, "the other voice's command was not recognised either time"
+
+
+def test_speech_optional_backends_name_their_extra():
+    import importlib.util
+
+    from speech.speaker import PyannoteDiarizer, create_speaker
+
+    if importlib.util.find_spec("pyannote") is not None:
+        pytest.skip("pyannote.audio is installed")
+    with pytest.raises(SpeechError, match=r"pip install '\.\[pyannote\]'"):
+        PyannoteDiarizer("/nonexistent")
+    with pytest.raises(SpeechError, match="pyannote"):
+        create_speaker("pyannote", model_dir="/nonexistent")
