@@ -1,4 +1,18 @@
 """Audio sources, VAD, wake word, ASR, speaker check, TTS and audio output.
 
-A leaf package: imports neither ``vision``, ``kg_reasoning`` nor ``copilot``.
+A leaf package: imports neither ``vision``, ``kg_reasoning`` nor ``copilot``; the recogniser's
+vocabulary is handed in as data (``speech.grammar.GrammarSpec``).
+
+- ``speech.audio``: ``load_audio`` (any file / rate / channels -> 16 kHz mono float32),
+  ``FileSource``, ``PushSource`` (web UI chunks), ``MicrophoneSource`` (extra ``mic``).
+- ``speech.vad``: ``SileroVAD`` (ONNX Runtime, 32 ms chunks), ``Segmenter``.
+- ``speech.wakeword``: ``KeyphraseWakeWord`` (pocketsphinx), ``PushToTalk``.
+- ``speech.asr``: ``PocketsphinxASR`` (grammar, default), ``FasterWhisperASR`` (extra
+  ``whisper``), ``Transcript``; registry ``ASR_BACKENDS`` / ``create_asr``.
+- ``speech.listener``: ``Listener`` (VAD -> wake -> ASR -> speaker score).
+- ``speech.speaker``: ``ResemblyzerEncoder``, ``VoicePrint``, ``SpeakerGate``,
+  ``PyannoteEncoder`` / ``PyannoteDiarizer`` (optional, local dirs).
+- ``speech.tts``: ``EspeakTTS`` (default), ``PiperTTS``, ``CoquiTTS``; ``create_tts``.
+- ``speech.audio_out``: ``AudioOut`` (priority, hold, barge-in, repeat), ``TimelineWavWriter``.
+- ``speech.testset``: espeak-ng test voices and synthetic OR noise for tests / benchmarks.
 """

@@ -276,7 +276,8 @@ class MicrophoneSource(AudioSource):
             import sounddevice as sd
         except (ImportError, OSError) as exc:
             raise SpeechError(
-                f"microphone needs sounddevice + PortAudio: pip install '.[mic]' ({exc})"
+                f"microphone needs sounddevice + PortAudio: pip install '.[mic]' and "
+                f"apt-get install libportaudio2 ({exc})"
             ) from None
         self._sd = sd
         self._q: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=maxsize)
