@@ -1,7 +1,8 @@
 """Vision latency, side by side in one run: PyTorch eager vs ONNX Runtime vs the whole stage.
 
 Measures, on real frames decoded from a synthetic feed, at the model's default input size
-(256x256), interleaving the variants round-robin so machine noise hits all of them alike:
+(256x256), interleaving the variants round-robin (rotating their order every iteration) so
+machine noise and cache effects hit all of them alike:
 
 - ``torch_eager``: the deploy model in PyTorch eager mode (CPU, ``--threads``)
 - ``ort_session_run``: the bare ``InferenceSession.run`` on a preprocessed input
@@ -103,20 +104,29 @@ def run(model_dir: Path | None, threads: int, iters: int, feed: Path | None) -> 
     pipe.reset()
     t_torch, t_ort, t_stage, parts = [], [], [], {"preprocess": [], "inference": [],
                                                  "postprocess": []}
-    for k in range(iters):
-        x, f = inputs[k % len(inputs)], frames[k % len(frames)]
-        t0 = time.perf_counter()
+    def do_torch(x, f, k):
+        t = time.perf_counter()
         torch_rt.run(x)
-        t1 = time.perf_counter()
+        t_torch.append(time.perf_counter() - t)
+
+    def do_ort(x, f, k):
+        t = time.perf_counter()
         sess.run(names, {"image": x})
-        t2 = time.perf_counter()
+        t_ort.append(time.perf_counter() - t)
+
+    def do_stage(x, f, k):
+        t = time.perf_counter()
         r = pipe.process(f, timestamp_s=k / 8.0)
-        t3 = time.perf_counter()
-        t_torch.append(t1 - t0)
-        t_ort.append(t2 - t1)
-        t_stage.append(t3 - t2)
+        t_stage.append(time.perf_counter() - t)
         for p in parts:
             parts[p].append(r.timing_ms[p] / 1e3)
+
+    variants = [do_torch, do_ort, do_stage]
+    for k in range(iters):
+        x, f = inputs[k % len(inputs)], frames[k % len(frames)]
+        # rotate the order, so that each variant follows each other one equally often
+        for i in range(3):
+            variants[(k + i) % 3](x, f, k)
     # sustained throughput of the stage alone, back to back
     pipe.reset()
     n_tp = max(50, iters // 2)

@@ -27,6 +27,22 @@ from benchmarks.bench_vision import RESULTS, machine_info
 from benchmarks.vision_feeds import TEST_SEEDS, make_split
 
 
+def generator_commit(feeds_dir: Path | None = None) -> str | None:
+    """Commit of the feed generator that wrote ``feeds_dir`` (its GENERATOR_COMMIT file),
+    else the last git commit touching vision/synth or copilot/feeds.py."""
+    import subprocess
+
+    if feeds_dir is not None and (feeds_dir / "GENERATOR_COMMIT").is_file():
+        return (feeds_dir / "GENERATOR_COMMIT").read_text().strip()
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%h", "--", "vision/synth",
+                              "copilot/feeds.py"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent.parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def evaluate_feed(pipe, feed: Path, acc, every: int = 1) -> int:
     """Run the pipeline over one feed, adding each frame to ``acc``; returns frames used."""
     from vision.datasets.common import decode_video_frames
@@ -112,6 +128,7 @@ def main() -> None:
         "targets": targets,
         "pass": {k: (summary.get(k) is not None and summary[k] >= v) for k, v in targets.items()},
         "machine": machine,
+        "generator_commit": generator_commit(a.feeds_dir),
         "command": "python -m benchmarks.bench_vision_accuracy " + " ".join(sys.argv[1:]),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -121,7 +138,8 @@ def main() -> None:
         "",
         f"Command: `{res['command']}`  ",
         f"Model: `{d}` via {res['runtime']}; {frames} frames from {len(feeds)} test feeds "
-        f"(seeds {', '.join(map(str, TEST_SEEDS))} of both scenarios; never used in training).",
+        f"(seeds {', '.join(map(str, TEST_SEEDS))} of both scenarios; never used in training); "
+        f"feed generator at commit {res['generator_commit']}.",
         "",
         "| metric | value | target | pass |",
         "| --- | --- | --- | --- |",
@@ -142,9 +160,12 @@ def main() -> None:
 
         metrics = json.loads((d / modelio.METRICS).read_text())
         metrics["test"] = summary
-        (d / modelio.METRICS).write_text(json.dumps(metrics, indent=1))
-        info = metrics.get("card_info", {})
+        info = metrics.setdefault("card_info", {})
         info["test_metrics"] = summary
+        info["seed_policy"] = (
+            "train seeds 1-10, validation seeds 101-102, test seeds 901-903 of both scenarios "
+            "(benchmarks/vision_feeds.py: 60 s, 8 fps, 320x240); feed generator at commit "
+            f"{res['generator_commit']}")
         info["test_feeds"] = feed_seeds(feeds)
         write_model_card(d, metrics, info)
     print(json.dumps({k: summary.get(k) for k in targets}))

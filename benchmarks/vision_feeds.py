@@ -63,6 +63,16 @@ def main() -> None:
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--split", default="all", choices=["train", "val", "test", "all"])
     a = ap.parse_args()
+    from benchmarks.bench_vision_accuracy import generator_commit
+
+    a.out_dir.mkdir(parents=True, exist_ok=True)
+    marker = a.out_dir / "GENERATOR_COMMIT"
+    commit = generator_commit()
+    if marker.is_file() and commit and marker.read_text().strip() != commit:
+        print(f"warning: {a.out_dir} holds feeds from generator {marker.read_text().strip()}, "
+              f"the generator is now at {commit}; existing feeds are reused")
+    elif commit and not marker.is_file():
+        marker.write_text(commit + "\n")
     splits = {"train": TRAIN_SEEDS, "val": VAL_SEEDS, "test": TEST_SEEDS}
     for name, seeds in splits.items():
         if a.split in (name, "all"):

@@ -144,6 +144,9 @@ class VisionPipeline:
         self.findings_cfg = findings or FindingsConfig()
         self.default_dt = 1.0 / default_fps
         self._lock = threading.Lock()
+        self.fov_every = 10
+        self._fov: CropBox | None = None
+        self._fov_shape: tuple | None = None
         self._n = 0
         self._last_t: float | None = None
 
@@ -171,6 +174,7 @@ class VisionPipeline:
                 self.region_filter.reset()
             self._n = 0
             self._last_t = None
+            self._fov = None
 
     def process(self, frame_rgb: np.ndarray, frame_id: int | None = None,
                 timestamp_s: float | None = None) -> VisionResult:
@@ -181,7 +185,11 @@ class VisionPipeline:
         """
         with self._lock:
             t0 = time.perf_counter()
-            x, box = preprocess(frame_rgb, self.input_size, self.fov_crop)
+            # the endoscope's field of view moves rarely: search it every fov_every frames
+            reuse = self._fov if (self._n % self.fov_every and self._fov_shape ==
+                                  frame_rgb.shape) else None
+            x, box = preprocess(frame_rgb, self.input_size, self.fov_crop, reuse)
+            self._fov, self._fov_shape = box, frame_rgb.shape
             t1 = time.perf_counter()
             out = self.runtime.run(x)
             t2 = time.perf_counter()

@@ -18,31 +18,71 @@ from vision.preprocess import CropBox
 SKIP_CLASSES: frozenset[str] = frozenset({"background"})
 
 
-@dataclass
 class StructureFinding:
     """One segmented structure in one frame.
 
     ``mask`` is boolean at model output resolution; ``to_frame`` maps its pixel (u, v) to
     frame pixels: x = x0 + u * sx, y = y0 + v * sy. Polygons are int32 [N, 2] (x, y) in frame
     pixels. ``area_fraction`` is of the field of view; ``centroid`` is (x, y) normalised to
-    the frame (0..1); ``confidence`` is the mean softmax probability over the mask (0..1).
+    the frame (0..1); ``confidence`` is the mean softmax probability over the mask (0..1);
+    ``bbox`` is (x0, y0, x1, y1) in frame pixels. ``mask`` and ``polygons`` are computed on
+    first access (most frames never draw most structures), then cached.
     """
 
-    name: str
-    class_id: int
-    mask: np.ndarray
-    to_frame: tuple[float, float, float, float]  # x0, y0, sx, sy
-    polygons: list[np.ndarray]
-    area_fraction: float
-    centroid: tuple[float, float]
-    confidence: float
-    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
-    pixels: int = 0
+    __slots__ = ("name", "class_id", "to_frame", "area_fraction", "centroid", "confidence",
+                 "bbox", "pixels", "_labels", "_epsilon", "_mask", "_polygons")
+
+    def __init__(self, name: str, class_id: int, labels: np.ndarray,
+                 to_frame: tuple[float, float, float, float], area_fraction: float,
+                 centroid: tuple[float, float], confidence: float,
+                 bbox: tuple[int, int, int, int], pixels: int, epsilon: float = 0.75) -> None:
+        self.name = name
+        self.class_id = class_id
+        self.to_frame = to_frame
+        self.area_fraction = area_fraction
+        self.centroid = centroid
+        self.confidence = confidence
+        self.bbox = bbox
+        self.pixels = pixels
+        self._labels = labels
+        self._epsilon = epsilon
+        self._mask: np.ndarray | None = None
+        self._polygons: list[np.ndarray] | None = None
+
+    def __repr__(self) -> str:
+        return (f"StructureFinding({self.name!r}, area={self.area_fraction:.3f}, "
+                f"centroid=({self.centroid[0]:.2f}, {self.centroid[1]:.2f}), "
+                f"confidence={self.confidence:.2f})")
 
     @property
     def area(self) -> float:
         """Alias of ``area_fraction``."""
         return self.area_fraction
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Boolean [Ho, Wo] mask at model output resolution."""
+        if self._mask is None:
+            self._mask = self._labels == self.class_id
+        return self._mask
+
+    @property
+    def polygons(self) -> list[np.ndarray]:
+        """Outer contours as int32 [N, 2] (x, y) arrays in frame pixels."""
+        if self._polygons is None:
+            x0, y0, sx, sy = self.to_frame
+            contours, _ = cv2.findContours(self.mask.view(np.uint8), cv2.RETR_EXTERNAL,
+                                           cv2.CHAIN_APPROX_SIMPLE)
+            polys = []
+            for cnt in contours:
+                if self._epsilon > 0 and len(cnt) > 8:
+                    cnt = cv2.approxPolyDP(cnt, self._epsilon, True)
+                p = cnt.reshape(-1, 2).astype(np.float32)
+                p[:, 0] = x0 + (p[:, 0] + 0.5) * sx
+                p[:, 1] = y0 + (p[:, 1] + 0.5) * sy
+                polys.append(np.round(p).astype(np.int32))
+            self._polygons = polys
+        return self._polygons
 
     def full_mask(self, frame_hw: tuple[int, int]) -> np.ndarray:
         """Boolean mask at frame size (nearest-neighbour upscaling into the FOV box)."""
@@ -99,39 +139,31 @@ def structure_findings(labels: np.ndarray, conf: np.ndarray, box: CropBox,
     fh, fw = frame_hw
     total = float(mh * mw)
     out = []
-    for cid in np.flatnonzero(counts[:n] >= cfg.min_pixels):
+    present = np.flatnonzero(counts >= cfg.min_pixels)
+    for cid in present:
         name = classes[cid]
         if name in cfg.skip:
             continue
         c = float(conf_sum[cid] / counts[cid])
         if c < cfg.min_confidence:
             continue
-        mask = labels == cid
-        m8 = mask.view(np.uint8)
-        contours, _ = cv2.findContours(m8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        polys = []
-        for cnt in contours:
-            if cfg.polygon_epsilon > 0 and len(cnt) > 8:
-                cnt = cv2.approxPolyDP(cnt, cfg.polygon_epsilon, True)
-            p = cnt.reshape(-1, 2).astype(np.float32)
-            p[:, 0] = box.x0 + (p[:, 0] + 0.5) * sx
-            p[:, 1] = box.y0 + (p[:, 1] + 0.5) * sy
-            polys.append(np.round(p).astype(np.int32))
-        bx, by, bw, bh = cv2.boundingRect(m8)
+        cols_on = np.flatnonzero(col_hist[cid])
+        rows_on = np.flatnonzero(row_hist[cid])
         cx = box.x0 + (x_sum[cid] / counts[cid] + 0.5) * sx
         cy = box.y0 + (y_sum[cid] / counts[cid] + 0.5) * sy
         out.append(StructureFinding(
             name=name,
             class_id=int(cid),
-            mask=mask,
+            labels=labels,
             to_frame=(float(box.x0), float(box.y0), sx, sy),
-            polygons=polys,
             area_fraction=float(counts[cid] / total),
             centroid=(float(cx / fw), float(cy / fh)),
             confidence=c,
-            bbox=(int(box.x0 + bx * sx), int(box.y0 + by * sy),
-                  int(round(box.x0 + (bx + bw) * sx)), int(round(box.y0 + (by + bh) * sy))),
+            bbox=(int(box.x0 + cols_on[0] * sx), int(box.y0 + rows_on[0] * sy),
+                  int(round(box.x0 + (cols_on[-1] + 1) * sx)),
+                  int(round(box.y0 + (rows_on[-1] + 1) * sy))),
             pixels=int(counts[cid]),
+            epsilon=cfg.polygon_epsilon,
         ))
     return out
 

@@ -80,11 +80,16 @@ def to_input(image_rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image_rgb.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
-def preprocess(frame_rgb: np.ndarray, size: tuple[int, int], fov_crop: bool = True
-               ) -> tuple[np.ndarray, CropBox]:
-    """Crop the field of view, resize to ``size`` (w, h), return the model input and the box."""
+def preprocess(frame_rgb: np.ndarray, size: tuple[int, int], fov_crop: bool = True,
+               box: CropBox | None = None) -> tuple[np.ndarray, CropBox]:
+    """Crop the field of view, resize to ``size`` (w, h), return the model input and the box.
+
+    ``box``: a field-of-view box found on an earlier frame of the same video (skips the
+    search); ignored when it does not fit the frame.
+    """
     check_frame(frame_rgb)
     h, w = frame_rgb.shape[:2]
-    box = find_fov(frame_rgb) if fov_crop else CropBox(0, 0, w, h)
+    if box is None or box.x1 > w or box.y1 > h:
+        box = find_fov(frame_rgb) if fov_crop else CropBox(0, 0, w, h)
     crop = frame_rgb[box.y0:box.y1, box.x0:box.x1]
     return to_input(resize_rgb(crop, size)), box

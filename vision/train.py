@@ -416,7 +416,10 @@ def write_model_card(out_dir: Path, metrics: dict, info: dict) -> None:
         f"depths {list(cfg.depths)}, LR-ASPP-style decoder ({cfg.decoder_channels} ch); "
         f"{n_params:,} parameters; random init (no pretrained weights).",
         f"- Input {cfg.input_size[0]}x{cfg.input_size[1]} RGB (field of view cropped, then "
-        f"resized); segmentation output {cfg.output_size[0]}x{cfg.output_size[1]}.",
+        f"resized); segmentation output {cfg.output_size[0]}x{cfg.output_size[1]}. "
+        "256x256 is the default because the stage must sustain >= 25 inferences/s on 2 CPU "
+        "cores shared with decoding (see benchmarks/results/vision_latency.md) and the "
+        "laparoscopic field of view is round, so a square input keeps its aspect.",
         f"- Heads: segmentation ({len(cfg.classes)} classes of vision.labels.CLASSES), tool "
         f"presence ({len(cfg.tools)}), phase ({len(cfg.phases)}, then a causal continuous-time "
         f"HMM filter, temporal.json), CVS criteria ({len(cfg.cvs_criteria)}), region / bowel "
@@ -469,6 +472,12 @@ def write_model_card(out_dir: Path, metrics: dict, info: dict) -> None:
     lines += [
         f"Training: {metrics.get('train_steps')} steps in {metrics.get('train_seconds')} s on "
         "CPU. Per-class IoU and F1 are in metrics.json.",
+    ]
+    if info.get("init_from"):
+        lines += ["", f"Initialised from the weights of `{info['init_from']}`."]
+    if info.get("training_note"):
+        lines += ["", info["training_note"]]
+    lines += [
         "",
         "## Limits",
         "",
