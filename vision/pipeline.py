@@ -66,6 +66,12 @@ class VisionResult:
         return max(self.region, key=self.region.get)
 
     @property
+    def laparoscopic(self) -> bool:
+        """True when the region head says abdominal cavity: only then are ``phase`` and
+        ``cvs`` meaningful (they were trained on cholecystectomy frames only)."""
+        return self.region_name == "abdominal_cavity"
+
+    @property
     def cvs_met(self) -> dict[str, bool]:
         """Each CVS criterion thresholded at 0.5."""
         return {k: v >= 0.5 for k, v in self.cvs.items()}

@@ -36,3 +36,4 @@ def test_vision_default_model_loads_and_runs() -> None:
     r = pipe.process(rgb, frame_id=7, timestamp_s=0.0)
     assert r.frame_id == 7 and r.label_map.shape == (128, 128)
     assert abs(sum(r.phase.values()) - 1) < 1e-4
+    assert r.laparoscopic == (r.region_name == "abdominal_cavity")
