@@ -12,6 +12,7 @@ at 15 dB plus the real two-speaker sample.wav from the pyannote.audio wheel (dow
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import os
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     from kg_reasoning.catalogue import load_catalogue
     from speech.asr import PocketsphinxASR
     from speech.audio import chunks
-    from speech.listener import Listener
+    from speech.listener import Listener, decide_wake
     from speech.speaker import create_speaker, equal_error_rate
     from speech.testset import (
         CHATTER_VOICES,
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
     per_snr_rows = []
     asr_wall = asr_cpu = audio_s = 0.0
     for snr in (15.0, 5.0):
-        res = {"grammar_wake": 0, "push_to_talk": 0, "keyphrase_gate": 0}
+        res = {"grammar_wake": 0, "push_to_talk": 0, "keyphrase_gate": 0, "wake_both": 0,
+               "wake_either": 0}
         errors = []
         for i, (text, intent, slots) in enumerate(sents):
             s = make_sample(text, TEST_VOICES[i % len(TEST_VOICES)], snr, seed=i,
@@ -168,6 +170,8 @@ def main(argv: list[str] | None = None) -> dict:
             audio_s += len(s.audio) / 16000
             tp = asr_ptt.transcribe(s.audio)
             hit = kws.detect(s.audio).detected
+            for pol in ("both", "either"):
+                res[f"wake_{pol}"] += correct(decide_wake(copy.deepcopy(tw), hit, pol), s.truth)
             res["grammar_wake"] += correct(tw, s.truth)
             res["push_to_talk"] += correct(tp, s.truth)
             res["keyphrase_gate"] += correct(tp, s.truth) and hit
@@ -187,7 +191,8 @@ def main(argv: list[str] | None = None) -> dict:
         for i, t in enumerate(chatter):
             negs.append(make_sample(t, CHATTER_VOICES[(i + j) % len(CHATTER_VOICES)], 15.0,
                                     seed=2000 + 100 * j + i))
-    fa = {"grammar_wake": 0, "push_to_talk": 0, "keyphrase_gate": 0}
+    fa = {"grammar_wake": 0, "push_to_talk": 0, "keyphrase_gate": 0, "wake_both": 0,
+          "wake_either": 0}
     fa_examples = []
     neg_audio_s = 0.0
     neg_speech_s = 0.0
@@ -196,9 +201,12 @@ def main(argv: list[str] | None = None) -> dict:
         neg_speech_s += s.speech_end_s - s.speech_start_s
         tw = asr_wake.transcribe(s.audio)
         tp = asr_ptt.transcribe(s.audio)
+        hit = kws.detect(s.audio).detected
+        for pol in ("both", "either"):
+            fa[f"wake_{pol}"] += decide_wake(copy.deepcopy(tw), hit, pol).accepted
         fa["grammar_wake"] += tw.accepted
         fa["push_to_talk"] += tp.accepted
-        fa["keyphrase_gate"] += tp.accepted and kws.detect(s.audio).detected
+        fa["keyphrase_gate"] += tp.accepted and hit
         if tw.accepted:
             fa_examples.append({"said": s.text, "heard": tw.text})
     real = pyannote_sample()
@@ -215,6 +223,9 @@ def main(argv: list[str] | None = None) -> dict:
                                           and t.text)
             else:
                 fa["grammar_wake"] += acc_w
+                for pol in ("both", "either"):
+                    lis_p = Listener(Segmenter(SileroVAD()), asr, kws, wake_policy=pol)
+                    fa[f"wake_{pol}"] += sum(t.accepted for t in lis_p.process(audio))
             fa_examples += [{"said": "(sample.wav)", "heard": t.text} for t in trs
                             if t.accepted and name == "grammar_wake"]
         neg_audio_s += len(audio) / 16000
@@ -335,7 +346,9 @@ def markdown(r: dict) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for k, name in (("grammar_wake", "grammar wake slot (default)"),
-                    ("keyphrase_gate", "keyphrase spotting gate"),
+                    ("wake_either", "wake slot OR keyphrase spotter"),
+                    ("wake_both", "wake slot AND keyphrase spotter"),
+                    ("keyphrase_gate", "keyphrase spotting gate, no wake slot"),
                     ("push_to_talk", "push-to-talk (no wake check)")):
         out.append(f"| {name} | {a15[k]:.1%} | {a5[k]:.1%} | "
                    f"{fa['per_10_min_of_speech'][k]} ({fa['counts'][k]}) | >= 95 %, >= 90 %, "

@@ -220,6 +220,12 @@ class _PsUtterance(Utterance):
         text = normalise(hyp.hypstr)
         woke = text.startswith(a._wake_prefixes)
         complete = a.grammar.matches(text) and woke
+        # The command body alone (after a competitor word in the wake slot), so that a wake
+        # word spotted by the keyphrase search can still rescue it (Listener wake policy).
+        body = text.split(" ", 1)[1] if (not woke and " " in text) else ""
+        body_ok = complete or (bool(body) and a.grammar.matches(body))
+        scores["wake_slot"] = float(woke)
+        scores["body_complete"] = float(body_ok)
         # Confidence: share of N-best entries (the lattice's alternatives) that agree with
         # the best hypothesis, times completeness; a crowded lattice means an unsure decode.
         if text not in nbest:

@@ -18,6 +18,7 @@ import numpy as np
 
 from speech.asr import ASR, Transcript, Utterance
 from speech.audio import SAMPLE_RATE, chunks
+from speech.errors import SpeechError
 from speech.speaker import SpeakerEncoder, VoicePrint
 from speech.vad import Segmenter, VadEvent
 from speech.wakeword import WakeSession, WakeWord
@@ -38,18 +39,52 @@ class ListenerStats:
     finals: list[float] = field(default_factory=list)  # end-of-speech event -> transcript
 
 
+def decide_wake(tr: Transcript, spotted: bool | None, policy: str = "both",
+                wake_word: str = "copilot") -> Transcript:
+    """Combine the grammar's wake slot (in ``tr``) with a keyphrase spotter's ``spotted``.
+
+    ``spotted`` None: no spotter, the recogniser's decision stands. See ``Listener``.
+    """
+    if spotted is None:
+        return tr
+    slot = bool(tr.scores.get("wake_slot", 1.0))
+    body = bool(tr.scores.get("body_complete", float(tr.accepted)))
+    if policy == "both":
+        ok = tr.accepted and spotted
+    elif policy == "either":
+        ok = body and (slot or spotted)
+    else:
+        ok = body and spotted
+    if ok and not slot and " " in tr.text:  # rescued: the competitor word was the wake word
+        tr.text = wake_word + " " + tr.text.split(" ", 1)[1]
+    if not ok and tr.accepted:
+        tr.reason = "wake word not heard"
+    elif ok:
+        tr.reason = ""
+    tr.accepted = ok
+    return tr
+
+
 class Listener:
     """Feeds chunks through VAD, wake word, ASR (+ speaker score); yields ``Transcript``s.
 
     ``on_speech(bool)`` is called when the VAD opens / closes an utterance (``AudioOut``
     holds its output while the surgeon speaks). Every utterance yields a transcript;
     ``accepted`` says whether it is a command, ``reason`` why not.
+
+    ``wake_policy`` (with a keyphrase ``wake`` backend): "both" = the grammar's wake slot and
+    the keyphrase spotter must agree; "either" = one of them suffices (a spotted wake word
+    rescues a command whose wake slot lost to a chatter word); "keyphrase" = the spotter
+    alone decides. Without ``wake`` the ASR's own decision stands.
     """
 
     def __init__(self, segmenter: Segmenter, asr: ASR, wake: WakeWord | None = None,
                  speaker: SpeakerEncoder | None = None, voice_print: VoicePrint | None = None,
                  on_speech: Callable[[bool], None] | None = None,
-                 keep_audio: bool = False) -> None:
+                 keep_audio: bool = False, wake_policy: str = "both") -> None:
+        if wake_policy not in ("both", "either", "keyphrase"):
+            raise SpeechError(f"unknown wake policy {wake_policy!r}: both, either or keyphrase")
+        self.wake_policy = wake_policy
         self.seg = segmenter
         self.asr = asr
         self.wake = wake
@@ -98,9 +133,8 @@ class Listener:
             self.stats.asr_s += t1 - t0
             self.stats.wake_s += t2 - t1
             tr.wake = woke
-            if tr.accepted and not woke:
-                tr.accepted = False
-                tr.reason = "wake word not heard"
+            decide_wake(tr, woke if self.wake is not None else None, self.wake_policy,
+                        getattr(self.wake, "phrase", "copilot"))
             if self.speaker is not None and self.voice_print is not None and tr.accepted:
                 audio = np.concatenate(self._buf) if self._buf else np.zeros(0, np.float32)
                 try:

@@ -92,3 +92,26 @@ def test_speech_small_grammar_without_competitors():
     s = make_sample("copilot repeat that", TEST_VOICES[3], 20.0, seed=9)
     tr = asr.transcribe(s.audio)
     assert tr.accepted and tr.text == "copilot repeat that"
+
+
+def test_speech_wake_policies():
+    from speech.asr import Transcript
+    from speech.listener import decide_wake
+
+    def tr(text, slot, body):
+        return Transcript(text, 1.0, accepted=slot and body,
+                          scores={"wake_slot": float(slot), "body_complete": float(body)})
+
+    # wake slot lost to a chatter word, but the keyphrase spotter heard "copilot": rescued
+    t = decide_wake(tr("keep show overlays", False, True), True, "either")
+    assert t.accepted and t.text == "copilot show overlays"
+    assert not decide_wake(tr("keep show overlays", False, True), True, "both").accepted
+    assert not decide_wake(tr("keep show overlays", False, True), False, "either").accepted
+    # chatter forced into "copilot ..." but no wake word spotted
+    t = decide_wake(tr("copilot show overlays", True, True), False, "both")
+    assert not t.accepted and t.reason == "wake word not heard"
+    assert decide_wake(tr("copilot show overlays", True, True), False, "either").accepted
+    assert decide_wake(tr("the show overlays", False, True), True, "keyphrase").accepted
+    assert decide_wake(tr("copilot show", True, False), None).accepted is False
+    with pytest.raises(SpeechError, match="wake policy"):
+        Listener(Segmenter(SileroVAD()), None, wake_policy="maybe")  # type: ignore[arg-type]
