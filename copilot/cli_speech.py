@@ -35,7 +35,8 @@ def catalogue_grammar(wake_optional: bool = False, competitors: bool = True) -> 
 
 def build_listener(asr: str = "pocketsphinx", model_dir: Path | None = None,
                    wake: str = "grammar", wake_threshold: float | None = None,
-                   voice_print: Path | None = None, on_speech: Any = None) -> Any:
+                   voice_print: Path | None = None, on_speech: Any = None,
+                   wake_policy: str = "both") -> Any:
     """Compose VAD + wake word + ASR (+ speaker check) from backend names."""
     from speech.asr import create_asr
     from speech.listener import Listener
@@ -45,7 +46,8 @@ def build_listener(asr: str = "pocketsphinx", model_dir: Path | None = None,
 
     if asr == "pocketsphinx":
         recogniser = create_asr("pocketsphinx", grammar=catalogue_grammar(
-            wake_optional=wake in ("none", "push-to-talk"), competitors=wake == "grammar"))
+            wake_optional=wake in ("none", "push-to-talk"),
+            competitors=wake in ("grammar", "pocketsphinx")))
     elif asr == "faster-whisper":
         if model_dir is None:
             raise SpeechError("faster-whisper needs --model-dir (a CTranslate2 Whisper model)")
@@ -65,7 +67,7 @@ def build_listener(asr: str = "pocketsphinx", model_dir: Path | None = None,
     vp = VoicePrint.load(voice_print) if voice_print else None
     speaker = create_speaker("resemblyzer") if vp is not None else None
     return Listener(Segmenter(SileroVAD()), recogniser, wake_word, speaker, vp,
-                    on_speech=on_speech)
+                    on_speech=on_speech, wake_policy=wake_policy)
 
 
 def _describe(tr: Any, parse: Any) -> dict[str, Any]:
@@ -98,8 +100,11 @@ def register(app: typer.Typer) -> None:
         model_dir: Path | None = typer.Option(None, help="CTranslate2 Whisper model directory "
                                               "(faster-whisper)."),
         wake: str = typer.Option("grammar", help="Wake word check: grammar (the recogniser's "
-                                 "wake slot vs chatter words; default), pocketsphinx (keyphrase "
-                                 "spotting) or none (every utterance is addressed)."),
+                                 "wake slot vs chatter words; default), pocketsphinx (also a "
+                                 "keyphrase spotter, see --wake-policy) or none (every "
+                                 "utterance is addressed)."),
+        wake_policy: str = typer.Option("both", help="With --wake pocketsphinx: both (slot and "
+                                        "spotter agree), either, or keyphrase (spotter only)."),
         voice_print: Path | None = typer.Option(None, help="Voice print (.npz from `copilot "
                                                 "enroll`) to score each command's speaker."),
         all_utterances: bool = typer.Option(False, "--all", help="Also print rejected "
@@ -116,7 +121,8 @@ def register(app: typer.Typer) -> None:
         if problem:
             print(f"no speech: {problem}")
             return
-        listener = build_listener(asr, model_dir, wake, voice_print=voice_print)
+        listener = build_listener(asr, model_dir, wake, voice_print=voice_print,
+                                  wake_policy=wake_policy)
         if hasattr(listener.asr, "warm_up"):  # adapt the cepstral mean on the file (offline)
             listener.asr.warm_up(x[: 10 * 16000])
         n = 0
