@@ -34,7 +34,7 @@ def catalogue_grammar(wake_optional: bool = False, competitors: bool = True) -> 
 
 
 def build_listener(asr: str = "pocketsphinx", model_dir: Path | None = None,
-                   wake: str = "grammar", wake_threshold: float | None = None,
+                   wake: str = "pocketsphinx", wake_threshold: float | None = None,
                    voice_print: Path | None = None, on_speech: Any = None,
                    wake_policy: str = "both") -> Any:
     """Compose VAD + wake word + ASR (+ speaker check) from backend names."""
@@ -99,10 +99,10 @@ def register(app: typer.Typer) -> None:
                                 "faster-whisper."),
         model_dir: Path | None = typer.Option(None, help="CTranslate2 Whisper model directory "
                                               "(faster-whisper)."),
-        wake: str = typer.Option("grammar", help="Wake word check: grammar (the recogniser's "
-                                 "wake slot vs chatter words; default), pocketsphinx (also a "
-                                 "keyphrase spotter, see --wake-policy) or none (every "
-                                 "utterance is addressed)."),
+        wake: str = typer.Option("pocketsphinx", help="Wake word check: pocketsphinx (the "
+                                 "grammar's wake slot plus a keyphrase spotter, see "
+                                 "--wake-policy; default), grammar (wake slot only) or none "
+                                 "(every utterance is addressed)."),
         wake_policy: str = typer.Option("both", help="With --wake pocketsphinx: both (slot and "
                                         "spotter agree), either, or keyphrase (spotter only)."),
         voice_print: Path | None = typer.Option(None, help="Voice print (.npz from `copilot "
@@ -201,7 +201,8 @@ def register(app: typer.Typer) -> None:
         seconds: float = typer.Option(0.0, help="Stop after this many seconds (0 = forever)."),
         device: str | None = typer.Option(None, help="Input device (index or name)."),
         voice_print: Path | None = typer.Option(None, help="Voice print to score speakers."),
-        wake: str = typer.Option("grammar", help="Wake word: grammar, pocketsphinx or none."),
+        wake: str = typer.Option("pocketsphinx", help="Wake word: pocketsphinx, grammar or "
+                                 "none."),
         asr: str = typer.Option("pocketsphinx", help="ASR backend."),
         model_dir: Path | None = typer.Option(None, help="Whisper model dir (faster-whisper)."),
     ) -> None:
