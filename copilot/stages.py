@@ -1,0 +1,199 @@
+"""Analysis stages that plug into the video loop, and their registry by name.
+
+- ``none``: no analysis (passthrough + status line).
+- ``heuristic``: a cheap, model-free colour analysis (bleeding-like red regions, specular
+  highlights): real image processing, used to exercise the runtime and as a fallback.
+- ``model``: the vision encoders (``vision.pipeline.VisionPipeline``) with a runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from copilot.clock import SYSTEM_CLOCK, Clock
+from copilot.errors import CopilotError
+from copilot.messages import Finding, Message, OverlayUpdate, VideoFrame
+from copilot.overlay import AnnotationSet, Box, LabelMap, Outline, Text
+from copilot.runtime import Stage
+from vision.labels import CLASS_COLOURS, CLASSES
+
+
+class HeuristicVisionStage(Stage):
+    """Finds saturated red regions (blood-like) and specular highlights by colour.
+
+    Works at ``width`` px wide (default 320) so it costs a few ms per frame.
+    """
+
+    name = "vision"
+
+    def __init__(self, clock: Clock = SYSTEM_CLOCK, width: int = 320) -> None:
+        self.clock = clock
+        self.width = width
+
+    def process(self, msg: Message) -> list[Message] | None:
+        if not isinstance(msg, VideoFrame):
+            return None
+        img = msg.image
+        h, w = img.shape[:2]
+        s = self.width / w
+        small = cv2.resize(img, (self.width, max(1, int(h * s))), interpolation=cv2.INTER_AREA)
+        hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+        red = ((hsv[..., 0] < 6) | (hsv[..., 0] > 174)) & (hsv[..., 1] > 170) & (hsv[..., 2] > 60)
+        spec = (hsv[..., 2] > 245) & (hsv[..., 1] < 40)
+        out: list[Message] = []
+        items: list[Any] = []
+        now = self.clock.now_ns()
+        for name, mask, colour in (("red_region", red, (255, 60, 60)), ("specular", spec, None)):
+            m = mask.astype(np.uint8)
+            area = float(m.mean())
+            if area < 0.002:
+                continue
+            contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            contours = sorted(contours, key=cv2.contourArea, reverse=True)[:3]
+            polys = [(c[:, 0, :] / s).astype(np.int32) for c in contours if len(c) >= 3]
+            ys, xs = np.nonzero(m)
+            centroid = (float(xs.mean() / m.shape[1]), float(ys.mean() / m.shape[0]))
+            out.append(
+                Finding(
+                    t_ns=now,
+                    trace_id=msg.trace_id,
+                    media_t_s=msg.media_t_s,
+                    frame_id=msg.frame_id,
+                    source=self.name,
+                    kind="structure",
+                    name=name,
+                    score=min(1.0, area * 20),
+                    attrs={"area": area, "centroid": centroid},
+                )
+            )
+            if colour is not None and polys:
+                items.append(Outline(polys, colour, label=f"{name} {area * 100:.1f}%"))
+            elif polys:
+                for p in polys:
+                    x0, y0 = p.min(axis=0)
+                    x1, y1 = p.max(axis=0)
+                    items.append(Box((x0, y0, x1, y1), (255, 255, 255)))
+        items.append(Text(f"analysed #{msg.frame_id}", (8, 22)))
+        ann = AnnotationSet(source=self.name, frame_id=msg.frame_id, t_ns=now, items=items)
+        out.append(
+            OverlayUpdate(
+                t_ns=now,
+                trace_id=msg.trace_id,
+                media_t_s=msg.media_t_s,
+                frame_id=msg.frame_id,
+                annotations=ann,
+            )
+        )
+        return out
+
+
+PALETTE = np.array([CLASS_COLOURS[c] for c in CLASSES], dtype=np.uint8)
+
+
+class ModelVisionStage(Stage):
+    """The vision encoders through a runtime; emits findings and the segmentation overlay."""
+
+    name = "vision"
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        runtime: str = "onnxruntime",
+        threads: int = 1,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.model_dir = model_dir
+        self.runtime = runtime
+        self.threads = threads
+        self.clock = clock
+        self.pipeline: Any = None
+        self.highlights: dict[str, tuple[int, int, int]] = {}
+
+    def setup(self) -> None:
+        try:
+            from vision.pipeline import VisionPipeline
+        except ImportError as exc:
+            raise CopilotError(f"the vision model stage is not available: {exc}") from None
+        self.pipeline = VisionPipeline.load(
+            self.model_dir, runtime=self.runtime, threads=self.threads
+        )
+
+    def process(self, msg: Message) -> list[Message] | None:
+        if not isinstance(msg, VideoFrame):
+            return None
+        res = self.pipeline.process(msg.image)
+        now = self.clock.now_ns()
+        base = {"t_ns": now, "trace_id": msg.trace_id, "media_t_s": msg.media_t_s}
+        out: list[Message] = []
+        items: list[Any] = []
+        for f in getattr(res, "structures", []):
+            out.append(
+                Finding(
+                    **base,
+                    frame_id=msg.frame_id,
+                    source=self.name,
+                    kind="structure",
+                    name=f.name,
+                    score=float(f.confidence),
+                    attrs={"area": float(f.area), "centroid": tuple(f.centroid)},
+                )
+            )
+            if f.name in self.highlights:
+                items.append(Outline(list(f.polygons), self.highlights[f.name], label=f.name))
+        for kind, names, probs in (
+            ("phase", getattr(res, "phase_names", ()), getattr(res, "phase_probs", None)),
+            ("region", getattr(res, "region_names", ()), getattr(res, "region_probs", None)),
+        ):
+            if probs is not None and len(probs):
+                k = int(np.argmax(probs))
+                out.append(
+                    Finding(
+                        **base,
+                        frame_id=msg.frame_id,
+                        source=self.name,
+                        kind=kind,
+                        name=str(names[k]),
+                        score=float(probs[k]),
+                    )
+                )
+        caption = ""
+        if any(isinstance(m, Finding) and m.kind == "phase" for m in out):
+            ph = next(m for m in out if isinstance(m, Finding) and m.kind == "phase")
+            caption = f"phase: {ph.name} ({ph.score:.2f})"
+        label_map = None
+        if getattr(res, "label_map", None) is not None:
+            label_map = LabelMap(np.asarray(res.label_map, dtype=np.uint8), PALETTE)
+        ann = AnnotationSet(
+            source=self.name,
+            frame_id=msg.frame_id,
+            t_ns=now,
+            label_map=label_map,
+            items=items,
+            caption=caption,
+        )
+        out.append(OverlayUpdate(**base, frame_id=msg.frame_id, annotations=ann))
+        return out
+
+
+StageFactory = Callable[[], Stage]
+
+
+def vision_stage_factory(
+    kind: str,
+    model_dir: Path | None = None,
+    runtime: str = "onnxruntime",
+    clock: Clock = SYSTEM_CLOCK,
+) -> StageFactory | None:
+    """The factory for analysis stage ``kind`` (none, heuristic, model); None for none."""
+    if kind == "none":
+        return None
+    if kind == "heuristic":
+        return lambda: HeuristicVisionStage(clock=clock)
+    if kind == "model":
+        return lambda: ModelVisionStage(model_dir=model_dir, runtime=runtime, clock=clock)
+    raise CopilotError(f"unknown vision stage {kind!r}; choose none, heuristic or model")
