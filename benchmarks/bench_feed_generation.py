@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.machine import machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_S = 60.0
@@ -38,34 +38,6 @@ def _events(specs: list[str], seconds: float) -> list[str]:
             s = f"{head}{round(float(frac.rstrip('}')) * seconds, 2):g}"
         out.append(s)
     return out
-
-
-def machine_info() -> dict:
-    """CPU model / count, load, Python and library versions."""
-    import av
-    import cv2
-    import numpy as np
-
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "pyav": av.__version__,
-        "espeak_ng": shutil.which("espeak-ng"),
-    }
 
 
 def run(seconds: float, repeats: int, size: tuple[int, int], fps: float) -> dict:

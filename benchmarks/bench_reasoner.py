@@ -14,7 +14,6 @@ Run: ``python -m benchmarks.bench_reasoner [--repeats 30] [--semantic]``; writes
 from __future__ import annotations
 
 import argparse
-import importlib.metadata as md
 import json
 import os
 import platform
@@ -23,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.machine import machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -98,13 +99,6 @@ def stats_ms(xs: list[float]) -> dict[str, float]:
         "mean_ms": round(statistics.fmean(ms), 3),
         "n": len(ms),
     }
-
-
-def version(pkg: str) -> str | None:
-    try:
-        return md.version(pkg)
-    except md.PackageNotFoundError:
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,17 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         "answers": answers,
         "semantic": semantic,
         "pass": {"reasoner_p95": overall["p95_ms"] <= 20.0, "kg_load": max(loads) <= 1.0},
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "python": platform.python_version(),
-            "rdflib": version("rdflib"),
-            "pronto": version("pronto"),
-            "pyyaml": version("pyyaml"),
-            "sentence_transformers": version("sentence-transformers"),
-            "torch": version("torch"),
-        },
+        "machine": machine_info(
+            extra_libs=("rdflib", "pronto", "pyyaml", "sentence-transformers")
+        ),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "reasoner.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -16,7 +16,6 @@ import copy
 import io
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -30,20 +29,14 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def machine() -> dict:
-    """Machine and library description."""
-    import importlib.metadata as md
+    """Machine and library description (benchmarks.machine) plus espeak-ng's version."""
+    from benchmarks.machine import machine_info
 
-    libs = {}
-    for name in ("pocketsphinx", "silero-vad", "onnxruntime", "Resemblyzer", "numpy", "torch",
-                 "faster-whisper", "ctranslate2"):
-        try:
-            libs[name] = md.version(name)
-        except md.PackageNotFoundError:
-            libs[name] = None
+    m = machine_info(extra_libs=("silero-vad", "Resemblyzer", "ctranslate2"))
     espeak = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "python": sys.version.split()[0], "libs": libs, "espeak_ng": espeak.strip(),
-            "load_avg_at_start": os.getloadavg()}
+    m["espeak_ng"] = espeak.strip()
+    m["load_avg_at_start"] = os.getloadavg()
+    return m
 
 
 def pyannote_sample() -> tuple[np.ndarray, list[tuple[float, float, str]]] | None:

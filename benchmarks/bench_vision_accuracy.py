@@ -23,7 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.bench_vision import RESULTS, machine_info
+from benchmarks.bench_vision import RESULTS
+from benchmarks.machine import machine_info
 from benchmarks.vision_feeds import TEST_SEEDS, make_split
 
 

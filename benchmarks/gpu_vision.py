@@ -65,7 +65,7 @@ def main() -> None:
     """CLI entry."""
     import torch
 
-    from benchmarks.bench_vision import machine_info
+    from benchmarks.machine import machine_info
     from vision import modelio
 
     ap = argparse.ArgumentParser(description="vision GPU latency")
