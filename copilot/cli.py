@@ -26,6 +26,9 @@ _COMMAND_MODULES = (
     "copilot.cli_vision",
     "copilot.cli_speech",
     "copilot.cli_ask",
+    "copilot.cli_report",
+    "copilot.cli_bench",
+    "copilot.cli_ui",
 )
 
 

@@ -84,6 +84,8 @@ class Transcript(Message):
     nbest: list[tuple[str, float]] = field(default_factory=list)
     speaker: str | None = None
     speaker_score: float | None = None
+    accepted: bool = True  # False: not a command (no wake word / out of grammar); text empty
+    reason: str = ""
 
 
 @dataclass(kw_only=True, slots=True)

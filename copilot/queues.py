@@ -49,12 +49,15 @@ class QueueStats:
 class EdgeQueue(Generic[T]):
     """A bounded queue with a policy; thread-safe; ``close()`` wakes every waiter."""
 
-    def __init__(self, name: str, policy: Policy | str, maxsize: int) -> None:
+    def __init__(
+        self, name: str, policy: Policy | str, maxsize: int, warn_when_full: bool = True
+    ) -> None:
         if maxsize < 1:
             raise ValueError(f"edge {name!r}: maxsize must be >= 1")
         self.name = name
         self.policy = Policy(policy)
         self.maxsize = maxsize
+        self.warn_when_full = warn_when_full  # False: backpressure is by design (offline video)
         self.stats = QueueStats()
         self._cond = threading.Condition()
         self._items: deque[T] = deque()
@@ -90,7 +93,8 @@ class EdgeQueue(Generic[T]):
                     self.stats.alarms += 1
                     if not self._alarm_active:
                         self._alarm_active = True
-                        log.warning("edge %s full (%d): producer waits", self.name, self.maxsize)
+                        say = log.warning if self.warn_when_full else log.debug
+                        say("edge %s full (%d): producer waits", self.name, self.maxsize)
                     ok = self._cond.wait_for(
                         lambda: self._closed or len(self._items) < self.maxsize, timeout
                     )

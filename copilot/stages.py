@@ -96,7 +96,12 @@ PALETTE = np.array([CLASS_COLOURS[c] for c in CLASSES], dtype=np.uint8)
 
 
 class ModelVisionStage(Stage):
-    """The vision encoders through a runtime; emits findings and the segmentation overlay."""
+    """The vision encoders through a runtime; emits findings and the segmentation overlay.
+
+    Findings come from ``brain.findings_from_result`` when the copilot's brain provides the
+    adapter (it owns the mapping to the perception timeline), else from a built-in mapping.
+    Phase and CVS are only reported when the region head says abdominal cavity.
+    """
 
     name = "vision"
 
@@ -106,13 +111,14 @@ class ModelVisionStage(Stage):
         runtime: str = "onnxruntime",
         threads: int = 1,
         clock: Clock = SYSTEM_CLOCK,
+        brain: Any = None,
     ) -> None:
         self.model_dir = model_dir
         self.runtime = runtime
         self.threads = threads
         self.clock = clock
+        self.brain = brain
         self.pipeline: Any = None
-        self.highlights: dict[str, tuple[int, int, int]] = {}
 
     def setup(self) -> None:
         try:
@@ -123,60 +129,47 @@ class ModelVisionStage(Stage):
             self.model_dir, runtime=self.runtime, threads=self.threads
         )
 
+    def findings(self, res: Any, msg: VideoFrame, now: int) -> list[Message]:
+        """Findings of one result (the brain's adapter when there is one)."""
+        adapter = getattr(self.brain, "findings_from_result", None)
+        if adapter is None:
+            try:
+                from copilot.brain import findings_from_result as adapter
+            except ImportError:
+                adapter = None
+        if adapter is not None:
+            return list(adapter(res, msg.frame_id, msg.media_t_s or 0.0))
+        base = {"t_ns": now, "trace_id": msg.trace_id, "media_t_s": msg.media_t_s}
+        out: list[Message] = []
+        for f in res.structures:
+            out.append(Finding(**base, frame_id=msg.frame_id, source=self.name,
+                               kind="structure", name=f.name, score=float(f.confidence),
+                               attrs={"area": float(f.area), "centroid": tuple(f.centroid)}))
+        region = res.region_name
+        out.append(Finding(**base, frame_id=msg.frame_id, source=self.name, kind="region",
+                           name=region, score=float(res.region[region])))
+        if res.laparoscopic:
+            out.append(Finding(**base, frame_id=msg.frame_id, source=self.name, kind="phase",
+                               name=res.phase_name, score=float(res.phase[res.phase_name])))
+        return out
+
     def process(self, msg: Message) -> list[Message] | None:
         if not isinstance(msg, VideoFrame):
             return None
-        res = self.pipeline.process(msg.image)
+        res = self.pipeline.process(msg.image, frame_id=msg.frame_id, timestamp_s=msg.media_t_s)
         now = self.clock.now_ns()
-        base = {"t_ns": now, "trace_id": msg.trace_id, "media_t_s": msg.media_t_s}
-        out: list[Message] = []
-        items: list[Any] = []
-        for f in getattr(res, "structures", []):
-            out.append(
-                Finding(
-                    **base,
-                    frame_id=msg.frame_id,
-                    source=self.name,
-                    kind="structure",
-                    name=f.name,
-                    score=float(f.confidence),
-                    attrs={"area": float(f.area), "centroid": tuple(f.centroid)},
-                )
-            )
-            if f.name in self.highlights:
-                items.append(Outline(list(f.polygons), self.highlights[f.name], label=f.name))
-        for kind, names, probs in (
-            ("phase", getattr(res, "phase_names", ()), getattr(res, "phase_probs", None)),
-            ("region", getattr(res, "region_names", ()), getattr(res, "region_probs", None)),
-        ):
-            if probs is not None and len(probs):
-                k = int(np.argmax(probs))
-                out.append(
-                    Finding(
-                        **base,
-                        frame_id=msg.frame_id,
-                        source=self.name,
-                        kind=kind,
-                        name=str(names[k]),
-                        score=float(probs[k]),
-                    )
-                )
-        caption = ""
-        if any(isinstance(m, Finding) and m.kind == "phase" for m in out):
-            ph = next(m for m in out if isinstance(m, Finding) and m.kind == "phase")
-            caption = f"phase: {ph.name} ({ph.score:.2f})"
-        label_map = None
-        if getattr(res, "label_map", None) is not None:
-            label_map = LabelMap(np.asarray(res.label_map, dtype=np.uint8), PALETTE)
+        out = self.findings(res, msg, now)
+        if res.laparoscopic:
+            caption = f"phase: {res.phase_name} ({res.phase[res.phase_name]:.2f})"
+        else:
+            caption = f"view: {res.region_name} ({res.region[res.region_name]:.2f})"
+        label_map = LabelMap(np.asarray(res.frame_label_map(), dtype=np.uint8), PALETTE)
         ann = AnnotationSet(
-            source=self.name,
-            frame_id=msg.frame_id,
-            t_ns=now,
-            label_map=label_map,
-            items=items,
+            source=self.name, frame_id=msg.frame_id, t_ns=now, label_map=label_map,
             caption=caption,
         )
-        out.append(OverlayUpdate(**base, frame_id=msg.frame_id, annotations=ann))
+        out.append(OverlayUpdate(t_ns=now, trace_id=msg.trace_id, media_t_s=msg.media_t_s,
+                                 frame_id=msg.frame_id, annotations=ann))
         return out
 
 
@@ -188,6 +181,8 @@ def vision_stage_factory(
     model_dir: Path | None = None,
     runtime: str = "onnxruntime",
     clock: Clock = SYSTEM_CLOCK,
+    threads: int = 1,
+    brain: Any = None,
 ) -> StageFactory | None:
     """The factory for analysis stage ``kind`` (none, heuristic, model); None for none."""
     if kind == "none":
@@ -195,5 +190,6 @@ def vision_stage_factory(
     if kind == "heuristic":
         return lambda: HeuristicVisionStage(clock=clock)
     if kind == "model":
-        return lambda: ModelVisionStage(model_dir=model_dir, runtime=runtime, clock=clock)
+        return lambda: ModelVisionStage(model_dir=model_dir, runtime=runtime, threads=threads,
+                                        clock=clock, brain=brain)
     raise CopilotError(f"unknown vision stage {kind!r}; choose none, heuristic or model")

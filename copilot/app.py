@@ -1,0 +1,1002 @@
+"""The copilot's runtime: one video loop that never waits for analysis, plus the listeners.
+
+``Copilot.compose()`` wires (Holoscan style) the stages and their edges::
+
+    source --decode--> [video edge] --compose + sinks--> annotated.mp4 / window / UI
+                   \\--> [latest slot] --vision (supervised)--> annotations + brain
+    audio  --feeder--> [audio edge, lossless] --speech (supervised)--> brain --> AudioOut
+    brain alerts ----------------------------------------------------------> AudioOut
+
+Edge policies: the video edge is lossless in ``fast`` mode (offline: every frame is written)
+and latest-wins in ``realtime`` mode (drops counted); analysis always reads the newest frame
+from a one-item slot, so a slow, hung or crashing analysis stage never holds the picture.
+Audio is lossless with an alarm when full. Every step writes trace spans on one clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from copilot.clock import SYSTEM_CLOCK, Clock
+from copilot.errors import CopilotError
+from copilot.messages import (
+    Alert,
+    Answer,
+    AudioChunk,
+    Control,
+    Finding,
+    Message,
+    OverlayUpdate,
+    VideoFrame,
+)
+from copilot.messages import Transcript as TranscriptMsg
+from copilot.overlay import AnnotationStore, Compositor, Status
+from copilot.queues import Closed, EdgeQueue, LatestSlot, Policy
+from copilot.runtime import (
+    FaultSpec,
+    FaultyStage,
+    InjectedFault,
+    RestartPolicy,
+    Stage,
+    StageHealth,
+    StageRunner,
+    Watchdog,
+    take_from,
+)
+from copilot.sinks import FrameSink, Mp4Sink, WindowSink
+from copilot.tracing import Tracer
+
+log = logging.getLogger(__name__)
+
+MODES = ("fast", "realtime")
+#: Stages a fault can be injected into (``--inject-fault STAGE:KIND``).
+FAULT_STAGES = ("decode", "vision", "speech", "brain", "overlay", "writer", "tts")
+AUDIO_CHUNK = 512  # samples at 16 kHz (32 ms), what the VAD takes
+
+
+def quiet_native_logs() -> None:
+    """Silence FFmpeg / OpenCV chatter on stderr (errors reach the user as one line)."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    try:
+        import av.logging
+
+        av.logging.set_level(av.logging.PANIC)
+    except Exception:  # noqa: BLE001 - logging tweak only
+        pass
+
+
+@dataclass
+class RunConfig:
+    """Everything ``copilot run`` can be told. Times in seconds."""
+
+    source: str
+    out: Path | None = None
+    mode: str = "fast"  # fast | realtime
+    speed: float = 1.0  # realtime replay speed factor (1.0 = as recorded)
+    decoder: str | None = None  # pyav | decord | opencv (None: measured default)
+    vision: str = "auto"  # auto | model | heuristic | none
+    model_dir: Path | None = None
+    runtime: str = "onnxruntime"
+    vision_threads: int = 1
+    speech: str = "auto"  # auto (when the feed has audio) | on | off
+    audio: Path | None = None  # an audio file to replay with the video
+    mic: bool = False  # live microphone (pip extra "mic")
+    speak: bool = False  # play the copilot's speech on the loudspeaker
+    asr: str = "pocketsphinx"
+    asr_model_dir: Path | None = None
+    wake: str = "pocketsphinx"
+    voice_print: Path | None = None
+    faults: list[str] = field(default_factory=list)
+    trace: Path | None = None
+    max_seconds: float | None = None
+    window: bool = False
+    stale_after: int = 15  # frames before analysis drawings are marked stale
+    hang_s: float = 2.0  # watchdog: a call longer than this is a hang
+    consent: bool = False  # store the microphone audio (never without consent)
+    report: bool = True
+    blur_out_of_body: bool = False
+
+    def check(self) -> None:
+        """Raise CopilotError with one line when the configuration is inconsistent."""
+        if self.mode not in MODES:
+            raise CopilotError(f"unknown mode {self.mode!r}: use --fast or --realtime")
+        if self.speed <= 0:
+            raise CopilotError("--speed must be > 0")
+        if self.vision not in ("auto", "model", "heuristic", "none"):
+            raise CopilotError(f"unknown --vision {self.vision!r}: auto, model, heuristic or none")
+        if self.speech not in ("auto", "on", "off"):
+            raise CopilotError(f"unknown --speech {self.speech!r}: auto, on or off")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise CopilotError("--max-seconds must be > 0")
+
+
+@dataclass
+class RunResult:
+    """What a run did: frame counts, outputs (name -> path), health, wall time (s)."""
+
+    frames_in: int
+    frames_out: int
+    dropped: int
+    exit_code: int
+    outputs: dict[str, Path]
+    wall_s: float
+    health: dict[str, dict[str, Any]]
+    error: str = ""
+    fps: float = 0.0
+    alerts: int = 0
+    answers: int = 0
+
+
+@dataclass
+class ResolvedSource:
+    """A SOURCE argument split into its parts."""
+
+    video: str | int
+    audio: Path | None = None
+    truth: Path | None = None
+    scenario: str | None = None
+    live: bool = False
+
+
+def resolve_source(spec: str, audio: Path | None = None) -> ResolvedSource:
+    """A file, a feed folder (video.mp4 [+ audio.wav, truth.json]), a camera index or a URL."""
+    if spec.isdigit():
+        return ResolvedSource(int(spec), audio, live=True)
+    if "://" in spec and not spec.startswith("file://"):
+        return ResolvedSource(spec, audio, live=True)
+    p = Path(spec.removeprefix("file://"))
+    if p.is_dir():
+        video = p / "video.mp4"
+        if not video.exists():
+            raise CopilotError(f"{p} is a folder without video.mp4 (make one: copilot feed make)")
+        wav = p / "audio.wav"
+        truth = p / "truth.json"
+        scenario = None
+        if truth.exists():
+            try:
+                scenario = json.loads(truth.read_text()).get("scenario")
+            except (OSError, ValueError) as exc:
+                raise CopilotError(f"{truth}: not readable JSON ({exc})") from None
+        return ResolvedSource(
+            str(video), audio or (wav if wav.exists() else None),
+            truth if truth.exists() else None, scenario,
+        )
+    if not p.exists():
+        raise CopilotError(f"source not found: {spec}")
+    return ResolvedSource(str(p), audio)
+
+
+def resolve_out(out: Path | None) -> tuple[Path | None, Path | None]:
+    """(output folder or None, annotated video path or None) from ``--out``."""
+    if out is None:
+        return None, None
+    out = Path(out)
+    if out.suffix.lower() == ".mp4":
+        if out.parent and not out.parent.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+        return None, out
+    if out.exists() and not out.is_dir():
+        raise CopilotError(f"--out {out} exists and is not a folder (give a folder or a .mp4)")
+    out.mkdir(parents=True, exist_ok=True)
+    return out, out / "annotated.mp4"
+
+
+class InlineStage:
+    """Health, faults and watchdog support for a step that runs inside the video path.
+
+    The decode, overlay and writer steps cannot be moved off the video thread, so an injected
+    fault is applied at the step's boundary: ``raise`` (the first try of every 20th call fails:
+    a step that crashes repeatedly) is caught, logged and retried with backoff, so the frame
+    is not lost; ``slow`` sleeps; ``hang`` blocks until the watchdog
+    declares the step hung and releases it (the recovery a restart gives a worker stage).
+    """
+
+    def __init__(self, name: str, tracer: Tracer, clock: Clock, fault: FaultSpec | None,
+                 t0_ns: int, stop: threading.Event) -> None:
+        self.name = name
+        self.health = StageHealth(name, state="ok")
+        self.tracer = tracer
+        self.clock = clock
+        self.fault = fault
+        self.t0_ns = t0_ns
+        self.stop_event = stop
+        self._release = threading.Event()
+        self.restart = RestartPolicy(base_s=0.01, cap_s=0.2)
+        self._fired_hang = False
+        self._calls = 0
+
+    def replace_hung(self) -> None:
+        """Called by the watchdog: release the hung step (counts as a restart)."""
+        self.health.hangs += 1
+        self.health.restarts += 1
+        self.health.busy_since_ns = None
+        self.tracer.event(self.name, "replaced")
+        self._release.set()
+
+    def _fault(self, attempt: int) -> None:
+        f = self.fault
+        if f is None or (self.clock.now_ns() - self.t0_ns) / 1e9 < f.after_s:
+            return
+        if f.kind == "raise":
+            # crash repeatedly: the first try of every 20th call fails
+            self._calls += attempt == 0
+            if attempt == 0 and self._calls % 20 == 1:
+                raise InjectedFault(f"injected fault: {self.name} raised")
+        if f.kind == "slow":
+            self.clock.sleep(f.slow_s)
+        elif f.kind == "hang" and not self._fired_hang:
+            # hang once: until the watchdog notices (then behave again, like a fresh worker)
+            self._fired_hang = True
+            self.health.busy_since_ns = self.clock.now_ns()
+            self._release.clear()
+            while not self._release.wait(0.05) and not self.stop_event.is_set():
+                pass
+            self.health.state = "ok"
+
+    def call(self, fn: Callable[[], Any], attempts: int = 8) -> Any:
+        """Run ``fn`` (after the fault hook) with retries; re-raises after ``attempts``."""
+        for attempt in range(attempts):
+            try:
+                self._fault(attempt)
+                self.health.busy_since_ns = self.clock.now_ns()
+                out = fn()
+                self.health.busy_since_ns = None
+                self.health.processed += 1
+                if self.health.state != "ok":
+                    self.health.state = "ok"
+                return out
+            except InjectedFault as exc:
+                self.health.busy_since_ns = None
+                self.health.errors += 1
+                self.health.state = "restarting"
+                self.health.last_error = str(exc)
+                self.tracer.event(self.name, "error", error=str(exc))
+                if attempt + 1 >= attempts:
+                    raise
+                self.clock.sleep(self.restart.delay(attempt))
+                self.health.restarts += 1
+                self.tracer.event(self.name, "restart", attempt=attempt + 1)
+        return None  # pragma: no cover
+
+
+class ListenerStage(Stage):
+    """Audio chunks -> VAD -> wake word + ASR -> transcript messages (speech.listener)."""
+
+    name = "speech"
+
+    def __init__(self, app: Copilot) -> None:
+        self.app = app
+        self.listener: Any = None
+
+    def setup(self) -> None:
+        from copilot.cli_speech import build_listener
+
+        cfg = self.app.cfg
+        self.listener = build_listener(
+            asr=cfg.asr, model_dir=cfg.asr_model_dir, wake=cfg.wake,
+            voice_print=cfg.voice_print, on_speech=self.app.on_user_speaking,
+        )
+
+    def process(self, msg: Message) -> list[Message] | None:
+        if not isinstance(msg, AudioChunk):
+            return None
+        out: list[Message] = []
+        for tr in self.listener.push(msg.pcm):
+            out.append(self.app.transcript_message(tr))
+        return out or None
+
+    def flush(self) -> list[Message]:
+        """End of the audio: close an open utterance."""
+        if self.listener is None:
+            return []
+        return [self.app.transcript_message(tr) for tr in self.listener.flush()]
+
+
+class TimelineSpeechSink:
+    """Where the copilot's voice goes: the feed time line (copilot_speech.wav), optionally a
+    loudspeaker. Records the first-audio time of every message on the runtime clock."""
+
+    def __init__(self, app: Copilot, speaker: Any | None, pace: float | None) -> None:
+        from speech.audio_out import TimelineWavWriter
+
+        self.app = app
+        self.writer = TimelineWavWriter()
+        self.speaker = speaker
+        self.pace = pace  # None: no sleeping (fast mode); else real time / pace
+        self._seq: int | None = None
+        self._pos_s = 0.0
+
+    def write(self, block: np.ndarray, rate: int) -> None:
+        cur = self.app.audio_out.current if self.app.audio_out else None
+        if cur is not None and cur.seq != self._seq:
+            self._seq = cur.seq
+            self._pos_s = self.app.speech_media_start(cur.trace_id)
+            self._pos_s = self.writer.add(self._pos_s, np.zeros(0, np.float32), rate)
+        self.writer.add(self._pos_s, block, rate)
+        self._pos_s += len(block) / rate
+        if self.speaker is not None:
+            self.speaker.write(block, rate)
+        elif self.pace:
+            time.sleep(len(block) / rate / self.pace)
+
+    def close(self) -> None:
+        if self.speaker is not None:
+            self.speaker.close()
+
+
+class Copilot:
+    """The running copilot. Build with a RunConfig, call ``run()`` (blocks) or ``start()``."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        clock: Clock = SYSTEM_CLOCK,
+        extra_sinks: list[FrameSink] | None = None,
+        on_message: Callable[[Message], None] | None = None,
+    ) -> None:
+        cfg.check()
+        quiet_native_logs()
+        self.cfg = cfg
+        self.clock = clock
+        self.extra_sinks = list(extra_sinks or [])
+        self.on_message = on_message
+        self.src = resolve_source(cfg.source, cfg.audio)
+        self.out_dir, self.video_out = resolve_out(cfg.out)
+        faults = [FaultSpec.parse(f) for f in cfg.faults]
+        for f in faults:
+            if f.stage not in FAULT_STAGES:
+                raise CopilotError(
+                    f"bad --inject-fault {f.stage}:{f.kind}: STAGE must be one of "
+                    f"{', '.join(FAULT_STAGES)}"
+                )
+        self.faults = {f.stage: f for f in faults}
+        self.stop_event = threading.Event()
+        self.tracer = Tracer(cfg.trace, clock)
+        self.store = AnnotationStore()
+        self.compositor = Compositor(stale_after=cfg.stale_after)
+        self.outputs: dict[str, Path] = {}
+        self.frames_in = 0
+        self.frames_out = 0
+        self.media_t_s = 0.0  # media time of the newest decoded frame
+        self.video_done = threading.Event()
+        self.error = ""
+        self.runners: list[StageRunner] = []
+        self.inline: dict[str, InlineStage] = {}
+        self.audio_out: Any = None
+        self.speech_sink: TimelineSpeechSink | None = None
+        self.brain: Any = None
+        self.session: Any = None
+        self._answers = 0
+        self._alerts = 0
+        self._pending_findings: dict[int, list[Finding]] = {}
+        self._trigger: dict[str, tuple[float, int]] = {}  # trace id -> (media s, clock ns)
+        self._audio_t0_ns: int | None = None
+        self._lock = threading.Lock()
+        self._fps_ema = 0.0
+        self._last_out_ns: int | None = None
+        self._last_latency_ms: float | None = None
+        self.t0_ns = clock.now_ns()
+        self.source: Any = None
+        self.composed = False
+
+    # -- wiring ------------------------------------------------------------------------------
+    def compose(self) -> None:
+        """Open the source and create edges, stages, sinks; nothing runs yet."""
+        from vision.sources import open_source
+
+        cfg = self.cfg
+        self.source = open_source(self.src.video, cfg.decoder)
+        info = self.source.info
+        self.fps = info.fps
+        live = info.live
+        realtime = cfg.mode == "realtime"
+        policy = Policy.LATEST if (realtime or live) else Policy.LOSSLESS
+        self.video_edge: EdgeQueue[VideoFrame] = EdgeQueue(
+            "video", policy, 4 if realtime else 8, warn_when_full=False)
+        self.analysis_slot: LatestSlot[VideoFrame] = LatestSlot("analysis")
+        self.audio_edge: EdgeQueue[AudioChunk] = EdgeQueue("audio", Policy.LOSSLESS, 256)
+        self.sinks: list[FrameSink] = list(self.extra_sinks)
+        if self.video_out is not None:
+            self.sinks.append(Mp4Sink(self.video_out))
+        if cfg.window:
+            self.sinks.append(WindowSink())
+        for name in ("decode", "overlay", "writer"):
+            self.inline[name] = InlineStage(
+                name, self.tracer, self.clock, self.faults.get(name), self.t0_ns, self.stop_event
+            )
+        self._make_session()
+        self._make_brain()
+        self._make_vision()
+        self._make_speech()
+        self.watchdog = Watchdog(
+            [*self.runners, *self.inline.values()],  # type: ignore[list-item]
+            self.tracer, self.clock, hang_s=cfg.hang_s,
+        )
+        self.composed = True
+
+    def _wrap(self, factory: Callable[[], Stage], name: str) -> Callable[[], Stage]:
+        spec = self.faults.get(name)
+        if spec is None:
+            return factory
+        return lambda: FaultyStage(factory(), spec, self.clock, self.t0_ns, self.stop_event)
+
+    def _make_session(self) -> None:
+        if self.out_dir is None:
+            return
+        try:
+            from copilot.session import SessionLog
+        except ImportError:
+            log.warning("session log not available in this build")
+            return
+        self.session = SessionLog(self.out_dir / "session.jsonl")
+        self.outputs["session"] = self.out_dir / "session.jsonl"
+        self.session_write("start", source=str(self.cfg.source), mode=self.cfg.mode,
+                           scenario=self.src.scenario, config=_jsonable(self.cfg.__dict__),
+                           fps=self.source.info.fps, width=self.source.info.width,
+                           height=self.source.info.height, n_frames=self.source.info.n_frames)
+
+    def session_write(self, kind: str, **rec: Any) -> None:
+        """Append one record to session.jsonl (no-op without a session)."""
+        if self.session is None:
+            return
+        try:
+            self.session.write(kind, **rec)
+        except Exception as exc:  # noqa: BLE001 - the log must never stop the video
+            log.error("session log write failed: %s", exc)
+
+    def _make_brain(self) -> None:
+        if self.cfg.vision == "none" and not self._speech_wanted():
+            return
+        try:
+            from copilot.brain import Brain
+        except ImportError:
+            log.warning("the copilot brain is not available in this build")
+            return
+        self.brain = Brain(scenario=self.src.scenario, session=self.session, clock=self.clock,
+                           tracer=self.tracer)
+
+    def _make_vision(self) -> None:
+        from copilot.stages import vision_stage_factory
+
+        kind = self.cfg.vision
+        if kind == "auto":
+            kind = "model"
+            try:
+                from vision.pipeline import check_model_tables
+
+                check_model_tables(self.cfg.model_dir)
+            except Exception as exc:  # noqa: BLE001 - fall back with the reason logged
+                log.warning("no vision model (%s): using the heuristic stage", exc)
+                kind = "heuristic"
+        factory = vision_stage_factory(kind, self.cfg.model_dir, self.cfg.runtime, self.clock,
+                                       threads=self.cfg.vision_threads, brain=self.brain)
+        if factory is None:
+            return
+        self.runners.append(StageRunner(
+            "vision", self._wrap(factory, "vision"), take_from(self.analysis_slot),
+            self._on_vision, self.tracer, self.clock, stop_event=self.stop_event,
+        ))
+
+    def _speech_wanted(self) -> bool:
+        if self.cfg.speech == "off":
+            return False
+        if self.cfg.speech == "on":
+            return True
+        return self.src.audio is not None or self.cfg.mic
+
+    def _make_speech(self) -> None:
+        cfg = self.cfg
+        if not self._speech_wanted():
+            return
+        if cfg.speech == "on" and self.src.audio is None and not cfg.mic:
+            raise CopilotError("--speech on needs audio: a feed folder with audio.wav, "
+                               "--audio FILE or --mic")
+        from speech.audio_out import AudioOut
+        from speech.tts import create_tts
+
+        self.listener_stage_holder: list[ListenerStage] = []
+
+        def factory() -> Stage:
+            st = ListenerStage(self)
+            self.listener_stage_holder.append(st)
+            return st
+
+        self.runners.append(StageRunner(
+            "speech", self._wrap(factory, "speech"), take_from(self.audio_edge),
+            self._on_speech, self.tracer, self.clock, stop_event=self.stop_event,
+        ))
+        speaker = None
+        if cfg.speak:
+            from speech.audio_out import SoundDeviceSink
+
+            speaker = SoundDeviceSink()
+        pace = cfg.speed if cfg.mode == "realtime" else None
+        self.speech_sink = TimelineSpeechSink(self, speaker, pace)
+        tts = create_tts("espeak")
+        self.audio_out = AudioOut(tts, self.speech_sink, max_queue=8,
+                                  clock=lambda: self.clock.now_ns() / 1e9)
+
+    # -- callbacks from stages -----------------------------------------------------------------
+    def _publish(self, msg: Message) -> None:
+        if self.on_message is not None:
+            try:
+                self.on_message(msg)
+            except Exception as exc:  # noqa: BLE001 - a UI error must not stop the copilot
+                log.warning("message listener failed: %s", exc)
+
+    def _on_vision(self, msg: Message) -> None:
+        if isinstance(msg, Finding):
+            self._pending_findings.setdefault(msg.frame_id, []).append(msg)
+            return
+        if isinstance(msg, OverlayUpdate):
+            self.store.publish(msg.annotations)
+            findings = self._pending_findings.pop(msg.frame_id, [])
+            self._pending_findings.clear()
+            if self.brain is not None:
+                t0 = self.clock.now_ns()
+                out = self.brain.on_findings(msg.frame_id, msg.media_t_s or 0.0, findings)
+                self.tracer.span("brain", "findings", msg.trace_id, t0, self.clock.now_ns(),
+                                 frame_id=msg.frame_id)
+                for m in out or ():
+                    self.deliver(m, trigger=(msg.media_t_s or 0.0, t0))
+            self._publish(msg)
+            return
+        self.deliver(msg)
+
+    def _on_speech(self, msg: Message) -> None:
+        if not isinstance(msg, TranscriptMsg):
+            return
+        addressed = msg.accepted
+        self._publish(msg)
+        if self.brain is None:
+            return
+        t0 = self.clock.now_ns()
+        out = self.brain.on_transcript(msg, addressed)
+        self.tracer.span("brain", "answer", msg.trace_id, t0, self.clock.now_ns())
+        for m in out or ():
+            if isinstance(m, Answer):
+                m.trace_id = msg.trace_id  # speech end -> answer audio on one trace
+            self.deliver(m, trigger=(msg.end_s, t0))
+
+    def deliver(self, msg: Message, trigger: tuple[float, int] | None = None) -> None:
+        """Route a brain output: alerts and answers to the voice, controls to the audio out."""
+        from speech.audio_out import Priority as SayPriority
+
+        self._publish(msg)
+        if trigger is not None:
+            with self._lock:
+                self._trigger[msg.trace_id] = trigger
+        if isinstance(msg, Alert):
+            self._alerts += 1
+            self.tracer.event("alert", "raise", msg.trace_id, rule=msg.rule,
+                              frame_id=msg.frame_id, media_t_s=msg.media_t_s)
+            if self.audio_out is not None and msg.text and not getattr(msg, "silent", False):
+                self.audio_out.say(msg.text, SayPriority.ALERT, msg.trace_id)
+        elif isinstance(msg, Answer):
+            self._answers += 1
+            if self.audio_out is not None and msg.text:
+                self.audio_out.say(msg.text, SayPriority.ANSWER, msg.trace_id)
+        elif isinstance(msg, Control):
+            self.control(msg)
+
+    def control(self, msg: Control) -> None:
+        """Apply a runtime command: stop / repeat speech, hide / show overlays."""
+        cmd = msg.command
+        if self.audio_out is not None:
+            if cmd == "stop":
+                self.audio_out.stop()
+            elif cmd == "repeat":
+                self.audio_out.repeat()
+        if cmd == "hide":
+            self.store.hidden.add(str(msg.args.get("source", "vision")))
+        elif cmd == "show":
+            self.store.hidden.discard(str(msg.args.get("source", "vision")))
+
+    def on_user_speaking(self, speaking: bool) -> None:
+        """VAD opened / closed an utterance: hold the copilot's voice meanwhile."""
+        if self.audio_out is not None:
+            self.audio_out.user_speaking(speaking)
+
+    def transcript_message(self, tr: Any) -> TranscriptMsg:
+        """A speech.asr.Transcript as a runtime message, with its trace spans."""
+        tid = f"u{int(tr.start_s * 1000)}-{os.urandom(2).hex()}"
+        now = self.clock.now_ns()
+        end_ns = self.audio_clock_ns(tr.end_s)
+        if end_ns is not None:
+            start_ns = self.audio_clock_ns(tr.start_s) or end_ns
+            self.tracer.span("speech", "utterance", tid, start_ns, end_ns,
+                             start_s=round(tr.start_s, 3), end_s=round(tr.end_s, 3),
+                             accepted=bool(tr.accepted))
+            self.tracer.span("speech", "final", tid, end_ns, max(end_ns, now))
+        msg = TranscriptMsg(
+            t_ns=now, trace_id=tid, media_t_s=tr.end_s, text=tr.text if tr.accepted else "",
+            confidence=float(tr.confidence), start_s=float(tr.start_s), end_s=float(tr.end_s),
+            nbest=list(tr.nbest) if tr.accepted else [], speaker_score=tr.speaker_score,
+            accepted=bool(tr.accepted), reason=str(tr.reason or ""),
+        )
+        return msg
+
+    def audio_clock_ns(self, media_s: float) -> int | None:
+        """Runtime-clock time at which the audio at ``media_s`` was released (None: unknown)."""
+        if self._audio_t0_ns is None:
+            return None
+        if self.cfg.mode == "realtime" or self.src.live:
+            return self._audio_t0_ns + int(media_s / self.cfg.speed * 1e9)
+        return None
+
+    def speech_media_start(self, trace_id: str) -> float:
+        """Where on the feed's time line the copilot's next utterance starts (s)."""
+        now_ns = self.clock.now_ns()
+        with self._lock:
+            trig = self._trigger.get(trace_id)
+        self.tracer.event("tts", "first_audio", trace_id)
+        if self.cfg.mode == "realtime" or trig is None:
+            return max(0.0, self.media_t_s)
+        media, t_ns = trig
+        return max(0.0, media + (now_ns - t_ns) / 1e9)
+
+    # -- the threads -----------------------------------------------------------------------------
+    def _decode_loop(self) -> None:
+        cfg = self.cfg
+        dec = self.inline["decode"]
+        it = iter(self.source)
+        realtime = cfg.mode == "realtime" and not self.src.live
+        start_ns: int | None = None
+        try:
+            while not self.stop_event.is_set():
+                t0 = self.clock.now_ns()
+                item = dec.call(lambda: next(it, None))
+                if item is None:
+                    break
+                i, t_s, rgb = item
+                if cfg.max_seconds is not None and t_s >= cfg.max_seconds:
+                    break
+                if realtime:
+                    if start_ns is None:
+                        start_ns = self.clock.now_ns() - int(t_s / cfg.speed * 1e9)
+                    due = start_ns + int(t_s / cfg.speed * 1e9)
+                    wait = (due - self.clock.now_ns()) / 1e9
+                    if wait > 0:
+                        self.clock.sleep(wait)
+                now = self.clock.now_ns()
+                if self._audio_t0_ns is None:
+                    self._audio_t0_ns = now - int(t_s / cfg.speed * 1e9)
+                frame = VideoFrame(t_ns=now, trace_id=f"f{i}", media_t_s=t_s, frame_id=i,
+                                   image=rgb, fps=self.fps, t_decoded_ns=now)
+                self.tracer.span("decode", "frame", frame.trace_id, t0, now, frame_id=i,
+                                 media_t_s=round(t_s, 4))
+                self.frames_in += 1
+                self.media_t_s = t_s
+                self.analysis_slot.put(frame)
+                if not self.video_edge.put(frame):
+                    break
+        except InjectedFault as exc:
+            self.error = f"decode failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a decoder error ends the video cleanly
+            self.error = f"decoding stopped: {exc}"
+            log.error("%s", self.error)
+        finally:
+            self.video_edge.close()
+            self.video_done.set()
+
+    def _status(self) -> Status:
+        health = {r.name: r.health.state for r in self.runners}
+        for s in self.inline.values():
+            if s.health.state != "ok" or s.health.errors:
+                health[s.name] = s.health.state if s.health.state != "ok" else "ok*"
+        return Status(fps=self._fps_ema, latency_ms=self._last_latency_ms, health=health)
+
+    def _compose_loop(self) -> None:
+        over = self.inline["overlay"]
+        writer = self.inline["writer"]
+        opened = False
+        try:
+            while True:
+                try:
+                    frame = self.video_edge.get(timeout=0.5)
+                except TimeoutError:
+                    if self.stop_event.is_set():
+                        break
+                    continue
+                except Closed:
+                    break
+                t0 = self.clock.now_ns()
+                sets = self.store.current()
+                if self.brain is not None:
+                    try:
+                        extra = self.brain.overlay(frame.frame_id)
+                    except Exception as exc:  # noqa: BLE001 - drawings are optional
+                        log.warning("brain overlay failed: %s", exc)
+                        extra = None
+                    if extra is not None:
+                        sets = [*sets, extra]
+                status = self._status()
+                try:
+                    img = over.call(lambda f=frame, s=sets, st=status:
+                                    self.compositor.compose(f, s, st))
+                except InjectedFault:
+                    img = frame.image  # the picture keeps flowing without the drawings
+                t1 = self.clock.now_ns()
+                self.tracer.span("overlay", "compose", frame.trace_id, t0, t1,
+                                 frame_id=frame.frame_id)
+                if not opened:
+                    h, w = img.shape[:2]
+                    for s in self.sinks:
+                        s.open(self.fps, (w, h))
+                    opened = True
+                for s in self.sinks:
+                    writer.call(lambda s=s, f=frame, im=img: s.write(f.frame_id, im))
+                t2 = self.clock.now_ns()
+                self.tracer.span("sink", "write", frame.trace_id, t1, t2,
+                                 frame_id=frame.frame_id)
+                self.tracer.span("video", "frame_to_overlay", frame.trace_id, frame.t_ns, t2,
+                                 frame_id=frame.frame_id)
+                self.frames_out += 1
+                self._last_latency_ms = (t2 - frame.t_ns) / 1e6
+                if self._last_out_ns is not None:
+                    dt = (t2 - self._last_out_ns) / 1e9
+                    if dt > 0:
+                        inst = 1.0 / dt
+                        self._fps_ema = inst if self._fps_ema == 0 else (
+                            0.9 * self._fps_ema + 0.1 * inst)
+                self._last_out_ns = t2
+        except Exception as exc:  # noqa: BLE001 - report, keep what was written
+            self.error = self.error or f"video output failed: {exc}"
+            log.error("%s", self.error)
+            self.stop_event.set()
+        finally:
+            self.video_edge.close()
+
+    def _audio_loop(self) -> None:
+        """Release the feed's audio in step with the video (fast) or the clock (realtime)."""
+        from speech.audio import load_audio
+
+        assert self.src.audio is not None
+        try:
+            pcm = load_audio(self.src.audio)
+        except Exception as exc:  # noqa: BLE001 - bad audio: the video still runs
+            self.error = self.error or f"audio not usable: {exc}"
+            log.error("%s", self.error)
+            self.audio_edge.close()
+            return
+        realtime = self.cfg.mode == "realtime"
+        n = len(pcm)
+        limit = self.cfg.max_seconds
+        i = 0
+        try:
+            while i < n and not self.stop_event.is_set():
+                chunk = pcm[i : i + AUDIO_CHUNK]
+                if len(chunk) < AUDIO_CHUNK:
+                    chunk = np.pad(chunk, (0, AUDIO_CHUNK - len(chunk)))
+                t_end = (i + AUDIO_CHUNK) / 16000.0
+                if limit is not None and t_end > limit + 0.5:
+                    break
+                while not self.stop_event.is_set():
+                    if realtime:
+                        if self._audio_t0_ns is not None:
+                            due = self._audio_t0_ns + int(t_end / self.cfg.speed * 1e9)
+                            wait = (due - self.clock.now_ns()) / 1e9
+                            if wait <= 0:
+                                break
+                            self.clock.sleep(min(wait, 0.05))
+                            continue
+                    elif self.video_done.is_set() or self.media_t_s >= t_end:
+                        break
+                    if self.video_done.is_set():
+                        break
+                    self.clock.sleep(0.005)
+                msg = AudioChunk(t_ns=self.clock.now_ns(), trace_id=f"a{i // AUDIO_CHUNK}",
+                                 media_t_s=i / 16000.0, pcm=chunk.astype(np.float32),
+                                 index=i // AUDIO_CHUNK)
+                while not self.audio_edge.put(msg, timeout=0.5):
+                    if self.audio_edge.closed or self.stop_event.is_set() or self._speech_stuck():
+                        return
+                i += AUDIO_CHUNK
+        finally:
+            self.audio_edge.close()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        """Run to the end of the source (or ``stop()``); returns the result, writes outputs."""
+        wall0 = time.perf_counter()
+        if not self.composed:
+            self.compose()
+        threads = [
+            threading.Thread(target=self._decode_loop, name="decode", daemon=True),
+            threading.Thread(target=self._compose_loop, name="compose", daemon=True),
+        ]
+        audio_thread = None
+        if self.audio_out is not None and self.src.audio is not None:
+            audio_thread = threading.Thread(target=self._audio_loop, name="audio", daemon=True)
+        elif self.audio_out is not None and self.cfg.mic:
+            audio_thread = threading.Thread(target=self._mic_loop, name="mic", daemon=True)
+        for r in self.runners:
+            r.start()
+        self.watchdog.start()
+        for t in threads:
+            t.start()
+        if audio_thread is not None:
+            audio_thread.start()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)
+            self._drain_speech(audio_thread)
+        except KeyboardInterrupt:
+            self.stop_event.set()
+            self.error = self.error or "interrupted"
+        finally:
+            result = self._shutdown(wall0)
+        return result
+
+    def _mic_loop(self) -> None:
+        from speech.audio import MicrophoneSource
+
+        try:
+            mic = MicrophoneSource()
+        except Exception as exc:  # noqa: BLE001 - no microphone: video-only
+            self.error = self.error or str(exc)
+            log.error("%s", exc)
+            self.audio_edge.close()
+            return
+        self._audio_t0_ns = self._audio_t0_ns or self.clock.now_ns()
+        try:
+            for k, c in enumerate(mic):
+                if self.stop_event.is_set() or self.video_done.is_set():
+                    break
+                self.audio_edge.put(AudioChunk(t_ns=self.clock.now_ns(), trace_id=f"a{k}",
+                                               media_t_s=k * AUDIO_CHUNK / 16000.0, pcm=c,
+                                               index=k))
+        finally:
+            mic.close()
+            self.audio_edge.close()
+
+    def _drain_speech(self, audio_thread: threading.Thread | None) -> None:
+        """After the video: let the listener finish the audio (bounded wait), then flush."""
+        if audio_thread is None:
+            return
+        budget = 60.0 + 0.5 * (self.media_t_s or 0.0)
+        end = time.monotonic() + budget
+        while audio_thread.is_alive() and time.monotonic() < end and not self._speech_stuck():
+            audio_thread.join(0.2)
+        while len(self.audio_edge) and time.monotonic() < end and not self._speech_stuck():
+            time.sleep(0.05)
+        time.sleep(0.1)
+        for st in getattr(self, "listener_stage_holder", [])[-1:]:
+            try:
+                for m in st.flush():
+                    self._on_speech(m)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("speech flush failed: %s", exc)
+
+    def _speech_stuck(self) -> bool:
+        """True when the speech stage is hung or has given up (do not wait for it)."""
+        if not self.video_done.is_set():
+            return False
+        return any(r.name == "speech" and r.health.state in ("hung", "failed", "restarting")
+                   for r in self.runners)
+
+    def stop(self) -> None:
+        """Ask every thread to finish (the video path writes what it has)."""
+        self.stop_event.set()
+        self.video_edge.close()
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Stage health by name."""
+        out = {r.name: r.health.as_dict() for r in self.runners}
+        out.update({s.name: s.health.as_dict() for s in self.inline.values()})
+        return out
+
+    def _shutdown(self, wall0: float) -> RunResult:
+        self.watchdog.stop()
+        self.stop_event.set()
+        self.analysis_slot.close()
+        self.audio_edge.close()
+        for r in self.runners:
+            r.stop(timeout=1.0)
+        if self.brain is not None:
+            try:
+                for m in self.brain.finish(self.media_t_s) or ():
+                    self.deliver(m, trigger=(self.media_t_s, self.clock.now_ns()))
+            except Exception as exc:  # noqa: BLE001
+                log.warning("brain finish failed: %s", exc)
+        if self.audio_out is not None:
+            self.audio_out.wait_idle(30.0 if self.cfg.mode == "fast" else 60.0)
+            self.audio_out.close()
+        for s in self.sinks:
+            try:
+                s.close()
+            except Exception as exc:  # noqa: BLE001 - keep closing the others
+                self.error = self.error or f"closing {s.name} failed: {exc}"
+        if self.video_out is not None and self.video_out.exists():
+            self.outputs["video"] = self.video_out
+        if self.source is not None:
+            truncated = getattr(self.source, "truncated", None)
+            if truncated and self.frames_in == 0:
+                self.error = self.error or f"cannot decode {self.cfg.source}: {truncated}"
+            elif truncated:
+                where = f" to {self.video_out}" if "video" in self.outputs else ""
+                self.error = self.error or (
+                    f"{self.cfg.source}: {truncated}; wrote the {self.frames_out} decodable "
+                    f"frames{where}"
+                )
+            self.source.close()
+        duration = self.frames_in / self.fps if self.fps else self.media_t_s
+        if self.out_dir is not None and self.speech_sink is not None:
+            p = self.out_dir / "copilot_speech.wav"
+            self.speech_sink.writer.save(p, duration)
+            self.outputs["speech"] = p
+        dropped = self.video_edge.stats.dropped
+        exit_code = 2 if self.error else 0
+        self.session_write(
+            "end", frames_in=self.frames_in, frames_out=self.frames_out, dropped=dropped,
+            analysis_skipped=self.analysis_slot.dropped, health=self.health(),
+            exit_code=exit_code, error=self.error, duration_s=round(duration, 3),
+            edges=[self.video_edge.snapshot(), self.audio_edge.snapshot()],
+            latency=self.latency_summary(),
+        )
+        if self.session is not None:
+            self.session.close()
+        self.tracer.close()
+        if self.cfg.trace:
+            self.outputs["trace"] = Path(self.cfg.trace)
+        if self.out_dir is not None and self.cfg.report and "session" in self.outputs:
+            try:
+                from copilot.report import build_report
+
+                p = self.out_dir / "report.html"
+                build_report(self.outputs["session"], p, trace_path=self.cfg.trace)
+                self.outputs["report"] = p
+            except ImportError:
+                log.warning("report builder not available in this build")
+            except Exception as exc:  # noqa: BLE001 - the run's data is kept
+                self.error = self.error or f"report failed: {exc}"
+        wall = time.perf_counter() - wall0
+        return RunResult(
+            frames_in=self.frames_in, frames_out=self.frames_out, dropped=dropped,
+            exit_code=2 if self.error else 0, outputs=self.outputs, wall_s=wall,
+            health=self.health(), error=self.error,
+            fps=self.frames_out / wall if wall > 0 else 0.0,
+            alerts=self._alerts, answers=self._answers,
+        )
+
+    def latency_summary(self) -> dict[str, dict[str, float]]:
+        """p50 / p95 / p99 (ms) of the main spans seen in this run."""
+        out = {}
+        for key in self.tracer.keys():
+            p = self.tracer.percentiles(key)
+            if p:
+                out[key] = {k: round(v, 3) for k, v in p.items()}
+        return out
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, Path):
+            out[k] = str(v)
+        elif isinstance(v, (str, int, float, bool, type(None), list)):
+            out[k] = v if not isinstance(v, list) else [str(x) for x in v]
+    return out
+
+
+def run_copilot(cfg: RunConfig, **kwargs: Any) -> RunResult:
+    """Compose and run the copilot on ``cfg``; see :class:`Copilot` for keyword arguments."""
+    app = Copilot(cfg, **kwargs)
+    try:
+        app.compose()
+    except BaseException:
+        app.tracer.close()
+        raise
+    return app.run()

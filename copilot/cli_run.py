@@ -1,0 +1,140 @@
+"""``copilot run`` (a feed, file, camera or URL through the copilot) and ``copilot demo``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from copilot.errors import CopilotError
+
+
+def _load_config(path: Path | None) -> dict:
+    """Options from a YAML file (keys as the long option names, - or _)."""
+    if path is None:
+        return {}
+    import yaml
+
+    if not path.exists():
+        raise CopilotError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise CopilotError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
+                           ) from None
+    if not isinstance(data, dict):
+        raise CopilotError(f"{path}: expected a mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def _summary(res, cfg) -> None:  # noqa: ANN001 - RunResult, RunConfig
+    print(f"frames: {res.frames_in} in, {res.frames_out} out, {res.dropped} dropped "
+          f"({res.fps:.1f} fps, {res.wall_s:.1f} s)")
+    bad = {k: v for k, v in res.health.items() if v.get("errors") or v.get("hangs")}
+    for name, h in bad.items():
+        print(f"stage {name}: {h['state']}, {h['errors']} errors, {h['hangs']} hangs, "
+              f"{h['restarts']} restarts ({h['last_error']})")
+    if res.alerts or res.answers:
+        print(f"alerts: {res.alerts}, answers: {res.answers}")
+    for name, path in res.outputs.items():
+        print(f"{name}: {path}")
+
+
+def run_command(
+    source: Annotated[str, typer.Argument(help="video file, feed folder, camera index or URL")],
+    out: Annotated[Path | None, typer.Option(
+        help="annotated .mp4, or a folder for annotated.mp4 + speech + session + report")] = None,
+    realtime: Annotated[bool, typer.Option(
+        "--realtime/--fast", help="pace at the source fps, or run as fast as possible")] = False,
+    config: Annotated[Path | None, typer.Option(help="YAML file with these options")] = None,
+    inject_fault: Annotated[list[str] | None, typer.Option(
+        help="STAGE:KIND[:AFTER_S], KIND raise|hang|slow (repeatable)")] = None,
+    trace: Annotated[Path | None, typer.Option(help="write trace spans (JSONL) here")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="stop after N s of media")] = None,
+    decoder: Annotated[str | None, typer.Option(help="pyav | decord | opencv")] = None,
+    vision: Annotated[str, typer.Option(help="auto | model | heuristic | none")] = "auto",
+    model_dir: Annotated[Path | None, typer.Option(help="vision model folder")] = None,
+    runtime: Annotated[str, typer.Option(
+        help="vision runtime: onnxruntime | torch | tensorrt | onnxruntime-cuda")] = "onnxruntime",
+    speech: Annotated[str, typer.Option(help="auto | on | off")] = "auto",
+    audio: Annotated[Path | None, typer.Option(help="audio file to replay with the video")] = None,
+    mic: Annotated[bool, typer.Option(help="listen on the microphone (live)")] = False,
+    speak: Annotated[bool, typer.Option(help="play answers on the loudspeaker")] = False,
+    asr: Annotated[str, typer.Option(help="pocketsphinx | faster-whisper")] = "pocketsphinx",
+    voice_print: Annotated[Path | None, typer.Option(help="enrolled voice (copilot speech "
+                                                      "enroll)")] = None,
+    speed: Annotated[float, typer.Option(help="realtime replay speed factor")] = 1.0,
+    window: Annotated[bool, typer.Option(help="show the annotated video in a window")] = False,
+    consent: Annotated[bool, typer.Option(help="allow storing microphone audio")] = False,
+) -> int:
+    """Run the copilot on SOURCE and write / show the annotated video."""
+    from copilot.app import RunConfig, run_copilot
+
+    opts = _load_config(config)
+    cfg = RunConfig(source=source)
+    for key, value in opts.items():
+        if not hasattr(cfg, key):
+            raise CopilotError(f"{config}: unknown option {key!r}")
+        setattr(cfg, key, value)
+    given = {
+        "out": out, "trace": trace, "max_seconds": max_seconds, "decoder": decoder,
+        "model_dir": model_dir, "audio": audio, "voice_print": voice_print,
+    }
+    for key, value in given.items():
+        if value is not None:
+            setattr(cfg, key, value)
+    cfg.mode = "realtime" if realtime else opts.get("mode", "fast")
+    cfg.faults = list(inject_fault or opts.get("faults", []))
+    for key, value, default in (("vision", vision, "auto"), ("runtime", runtime, "onnxruntime"),
+                                ("speech", speech, "auto"), ("asr", asr, "pocketsphinx"),
+                                ("speed", speed, 1.0)):
+        if value != default or key not in opts:
+            setattr(cfg, key, value)
+    cfg.mic = mic or bool(opts.get("mic", False))
+    cfg.speak = speak or bool(opts.get("speak", False))
+    cfg.window = window or bool(opts.get("window", False))
+    cfg.consent = consent or bool(opts.get("consent", False))
+    for key in ("out", "trace", "model_dir", "audio", "voice_print"):
+        v = getattr(cfg, key)
+        if v is not None and not isinstance(v, Path):
+            setattr(cfg, key, Path(v))
+    res = run_copilot(cfg)
+    _summary(res, cfg)
+    if res.error:
+        print(f"error: {res.error}", file=sys.stderr)
+    return res.exit_code
+
+
+def demo_command(
+    out: Annotated[Path, typer.Option(help="folder for the demo feed and the outputs")] = Path(
+        "demo_out"),
+    realtime: Annotated[bool, typer.Option("--realtime/--fast")] = False,
+) -> int:
+    """Make the 75 s demo feed (cholecystectomy, scripted alerts and questions) and run it."""
+    from copilot.app import RunConfig, run_copilot
+    from copilot.feeds import make_demo_feed
+
+    feed = out / "feed"
+    if not (feed / "truth.json").exists():
+        print(f"making the demo feed in {feed} ...", flush=True)
+        make_demo_feed(feed)
+    cfg = RunConfig(source=str(feed), out=out / "run", mode="realtime" if realtime else "fast",
+                    trace=out / "run" / "trace.jsonl")
+    print("running the copilot on it ...", flush=True)
+    res = run_copilot(cfg)
+    _summary(res, cfg)
+    if res.error:
+        print(f"error: {res.error}", file=sys.stderr)
+    else:
+        print(f"demo done: open {res.outputs.get('video')} and {res.outputs.get('report', '')}")
+    return res.exit_code
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run`` and ``demo`` to the CLI."""
+    app.command("run")(run_command)
+    app.command("demo")(demo_command)
