@@ -880,6 +880,19 @@ class Copilot:
             except Exception as exc:  # noqa: BLE001
                 log.warning("speech flush failed: %s", exc)
 
+    def submit_transcript(self, tr: Any) -> None:
+        """A ``speech.asr.Transcript`` heard outside the feed (UI push-to-talk, a second mic):
+        handled like the listener's own, answers go to the voice and ``on_message``."""
+        self._on_speech(self.transcript_message(tr))
+
+    def ask(self, text: str, confidence: float = 1.0) -> None:
+        """A typed question or command (UI text box), e.g. "copilot, what phase is this?"."""
+        now = self.clock.now_ns()
+        t = self.media_t_s
+        msg = TranscriptMsg(t_ns=now, trace_id=f"q{now}", media_t_s=t, text=text,
+                            confidence=confidence, start_s=t, end_s=t, accepted=True)
+        self._on_speech(msg)
+
     def _speech_stuck(self) -> bool:
         """True when the speech stage is hung or has given up (do not wait for it)."""
         if not self.video_done.is_set():
