@@ -243,7 +243,8 @@ class StageRunner:
                     return
                 attempt += 1
                 continue
-            self.health.state = "ok"
+            if self.health.state != "hung":  # a replaced worker shows hung until it delivers
+                self.health.state = "ok"
             try:
                 self._loop(stage, gen)
                 return
