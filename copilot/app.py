@@ -485,7 +485,7 @@ class Copilot:
             return
         self.runners.append(StageRunner(
             "vision", self._wrap(factory, "vision"), take_from(self.analysis_slot),
-            self._on_vision, self.tracer, self.clock, stop_event=self.stop_event,
+            self._on_vision, self.tracer, self.clock, stop_event=self.stop_event, nice=5,
         ))
 
     def _speech_wanted(self) -> bool:
@@ -701,6 +701,8 @@ class Copilot:
         over = self.inline["overlay"]
         writer = self.inline["writer"]
         opened = False
+        # the compose step owns the frame when no analysis stage reads it: draw in place
+        own = not any(r.name == "vision" for r in self.runners)
         try:
             while True:
                 try:
@@ -724,7 +726,7 @@ class Copilot:
                 status = self._status()
                 try:
                     img = over.call(lambda f=frame, s=sets, st=status:
-                                    self.compositor.compose(f, s, st))
+                                    self.compositor.compose(f, s, st, in_place=own))
                 except InjectedFault:
                     img = frame.image  # the picture keeps flowing without the drawings
                 t1 = self.clock.now_ns()

@@ -10,6 +10,7 @@ when one call runs longer than the hang timeout. Nothing here ever blocks the vi
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -189,6 +190,7 @@ class StageRunner:
     health: StageHealth = field(init=False)
     stop_event: threading.Event = field(default_factory=threading.Event)
     poll_s: float = 0.05
+    nice: int = 0  # > 0: the worker thread yields the CPU to the video path (Linux)
 
     def __post_init__(self) -> None:
         self.health = StageHealth(self.name)
@@ -232,6 +234,11 @@ class StageRunner:
 
     # -- the worker --------------------------------------------------------------
     def _worker(self, gen: int) -> None:
+        if self.nice:
+            try:  # per-thread on Linux: setpriority on the thread id
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+            except (AttributeError, OSError, PermissionError) as exc:
+                log.debug("cannot lower the priority of %s: %s", self.name, exc)
         attempt = 0
         while self.current(gen):
             try:
