@@ -1,0 +1,386 @@
+"""Brain accuracy offline: vision every k frames + listener over audio.wav + the brain.
+
+No video loop and no voice: frames are decoded and analysed in order, the utterances of
+``audio.wav`` go through the real listener (VAD, wake word, ASR), and both streams reach the
+brain in media-time order (a transcript is handled once every frame before its end has been).
+Scored against the feed's truth:
+
+- intent accuracy: scripted addressed queries whose answer has the expected intent;
+- fact accuracy: scripted queries whose answer contains every expected fact
+  (``copilot.feeds.fact_in_answer``);
+- alert recall: scripted alert-worthy events (``copilot.alerts.RULE_EVENTS``) with an alert
+  of the matching rule in [event - before_s, event + after_s] (segments: any time after);
+- unscripted fraction: alerts matching no scripted event / all alerts (target <= 0.10);
+- chatter triggers: brain outputs for utterances overlapping a non-addressed line (target 0).
+
+Run: ``python -m benchmarks.bench_brain_accuracy [--feeds-dir DIR] [--seconds 60]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from copilot.alerts import RULE_EVENTS
+
+#: Events scripted per scenario for the acceptance feeds (times as fractions of the length).
+SCRIPTS = {
+    "cholecystectomy": [
+        ["clip_before_cvs@0.45", "bleeding@0.7", "large_vessel@0.25"],
+        ["bleeding@0.55", "large_vessel@0.3", "skip_phase:GallbladderPackaging"],
+    ],
+    "bowel-survey": [
+        ["skip_segment:jejunum", "large_vessel@0.25", "brief_segment:caecum"],
+        ["skip_segment:transverse_colon", "large_vessel@0.6"],
+    ],
+}
+MATCH_BEFORE_S = 4.0
+MATCH_AFTER_S = 8.0
+
+
+def events_for(spec: list[str], seconds: float) -> list[str]:
+    """Turn ``kind@fraction`` into ``kind@seconds``."""
+    out = []
+    for s in spec:
+        if "@" in s:
+            k, f = s.split("@")
+            out.append(f"{k}@{float(f) * seconds:.1f}")
+        else:
+            out.append(s)
+    return out
+
+
+def make_feeds(out_dir: Path, seconds: float, seeds: dict[str, list[int]],
+               size: tuple[int, int] = (426, 240), fps: float = 15.0) -> list[Path]:
+    """Generate (or reuse) the acceptance feeds; returns their folders."""
+    from copilot.feeds import make_feed
+
+    paths = []
+    for scenario, seed_list in seeds.items():
+        for i, seed in enumerate(seed_list):
+            d = out_dir / f"{scenario}-{seed}"
+            if not (d / "truth.json").is_file():
+                make_feed(d, scenario, seconds, seed, size=size, fps=fps,
+                          events=events_for(SCRIPTS[scenario][i % len(SCRIPTS[scenario])],
+                                            seconds))
+            paths.append(d)
+    return paths
+
+
+def analyse_video(feed: Path, every: int = 3, pipeline: Any = None
+                  ) -> list[tuple[int, float, list]]:
+    """Decode the feed and run the vision pipeline on every ``every``-th frame.
+
+    Returns (frame_id, media_t_s, findings) with the brain's adapter mapping.
+    """
+    from copilot.brain import findings_from_result
+    from vision.pipeline import VisionPipeline
+    from vision.sources import open_source
+
+    pipe = pipeline or VisionPipeline.load()
+    pipe.reset()
+    out = []
+    src = open_source(str(feed / "video.mp4"))
+    try:
+        for i, t, rgb in src:
+            if i % every:
+                continue
+            res = pipe.process(rgb, frame_id=i, timestamp_s=t)
+            out.append((i, float(t), findings_from_result(res, i, float(t))))
+    finally:
+        src.close()
+    return out
+
+
+def listen(feed: Path, listener: Any = None) -> list[Any]:
+    """The real listener over audio.wav -> ``copilot.messages.Transcript`` messages."""
+    from copilot.cli_speech import build_listener
+    from copilot.messages import Transcript
+    from speech.audio import load_audio
+
+    lst = listener or build_listener()
+    audio = load_audio(str(feed / "audio.wav"))
+    out = []
+    for k, tr in enumerate(lst.process(audio)):
+        out.append(Transcript(
+            t_ns=0, trace_id=f"u{k}", media_t_s=tr.end_s,
+            text=tr.text if tr.accepted else "", confidence=float(tr.confidence),
+            start_s=float(tr.start_s), end_s=float(tr.end_s),
+            nbest=list(tr.nbest) if tr.accepted else [], speaker_score=tr.speaker_score,
+            accepted=bool(tr.accepted), reason=str(tr.reason or "")))
+    return out
+
+
+def truth_transcripts(truth: dict, confidence: float = 0.9) -> list[Any]:
+    """The truth's utterances as transcripts (perfect ASR; chatter not addressed)."""
+    from copilot.messages import Transcript
+
+    out = []
+    for k, u in enumerate(truth["utterances"]):
+        out.append(Transcript(
+            t_ns=0, trace_id=f"t{k}", media_t_s=u["end_s"],
+            text=u["text"] if u["addressed"] else "", confidence=confidence,
+            start_s=u["start_s"], end_s=u["end_s"], accepted=bool(u["addressed"])))
+    return out
+
+
+@dataclass
+class RunOutput:
+    """What the brain produced for one feed."""
+
+    alerts: list[Any] = field(default_factory=list)
+    replies: list[tuple[Any, list[Any]]] = field(default_factory=list)  # transcript, messages
+    on_findings_ms: list[float] = field(default_factory=list)
+
+
+def run_brain(brain: Any, frames: list[tuple[int, float, list]], transcripts: list[Any],
+              duration_s: float) -> RunOutput:
+    """Feed findings and transcripts to ``brain`` in media-time order, then ``finish``."""
+    from copilot.messages import Alert
+
+    out = RunOutput()
+    trs = sorted(transcripts, key=lambda t: t.end_s)
+    k = 0
+    for fid, t, findings in frames:
+        while k < len(trs) and trs[k].end_s <= t:
+            msgs = brain.on_transcript(trs[k], trs[k].accepted)
+            out.replies.append((trs[k], msgs))
+            out.alerts.extend(m for m in msgs if isinstance(m, Alert))
+            k += 1
+        t0 = time.perf_counter()
+        msgs = brain.on_findings(fid, t, findings)
+        out.on_findings_ms.append((time.perf_counter() - t0) * 1e3)
+        out.alerts.extend(m for m in msgs if isinstance(m, Alert))
+    for tr in trs[k:]:
+        msgs = brain.on_transcript(tr, tr.accepted)
+        out.replies.append((tr, msgs))
+    out.alerts.extend(m for m in brain.finish(duration_s) if isinstance(m, Alert))
+    return out
+
+
+def scripted_alert_events(truth: dict) -> list[dict[str, Any]]:
+    """Truth events an alert should answer, one per incident (clips of one run grouped)."""
+    kinds = {k: rule for rule, ks in RULE_EVENTS.items() for k in ks}
+    out: list[dict[str, Any]] = []
+    for e in truth["events"]:
+        rule = kinds.get(e["kind"])
+        if rule is None:
+            continue
+        if e["kind"] == "clip_applied" and e.get("cvs_reached", True):
+            continue
+        if rule == "clip_before_cvs" and any(o["rule"] == rule for o in out):
+            continue  # the clips of one clipping count once
+        out.append({**e, "rule": rule})
+    return out
+
+
+def score(truth: dict, run: RunOutput) -> dict[str, Any]:
+    """Compare one run with the truth (see the module docstring)."""
+    from copilot.feeds import fact_in_answer
+    from copilot.messages import Answer
+
+    queries = []
+    for u in truth["utterances"]:
+        if not u["addressed"]:
+            continue
+        reply = next(((tr, msgs) for tr, msgs in run.replies
+                      if tr.accepted and tr.start_s < u["end_s"] + 0.3
+                      and tr.end_s > u["start_s"] - 0.3), None)
+        ans = next((m for m in reply[1] if isinstance(m, Answer)), None) if reply else None
+        intent = getattr(ans, "intent", None) if ans else None
+        facts_ok = bool(ans) and all(fact_in_answer(f, ans.text) for f in u["expected_facts"])
+        queries.append({"t_s": u["start_s"], "text": u["text"], "expected_intent": u["intent"],
+                        "heard": reply[0].text if reply else None,
+                        "intent": intent, "intent_ok": intent == u["intent"],
+                        "facts": u["expected_facts"], "answer": ans.text if ans else None,
+                        "facts_ok": facts_ok and intent == u["intent"]})
+    events = scripted_alert_events(truth)
+    used: set[int] = set()
+    for e in events:
+        e["alert"] = None
+        for i, a in enumerate(run.alerts):
+            if i in used or a.rule != e["rule"]:
+                continue
+            dt = (a.media_t_s or 0.0) - e["time_s"]
+            ok = dt >= -MATCH_BEFORE_S if e["rule"] == "segment_missed" else \
+                -MATCH_BEFORE_S <= dt <= MATCH_AFTER_S
+            if e["rule"] == "segment_missed":
+                ok = ok and e["segment"] in a.text.replace(" ", "_") or \
+                    ok and _says_segment(a.text, e["segment"])
+            if ok:
+                used.add(i)
+                e["alert"] = {"t_s": a.media_t_s, "text": a.text, "delay_s": round(dt, 3)}
+                break
+    # one alert may name several segments: count it as matched for each
+    for e in events:
+        if e["alert"] is None and e["rule"] == "segment_missed":
+            for i, a in enumerate(run.alerts):
+                if a.rule == "segment_missed" and _says_segment(a.text, e["segment"]):
+                    used.add(i)
+                    e["alert"] = {"t_s": a.media_t_s, "text": a.text,
+                                  "delay_s": round((a.media_t_s or 0) - e["time_s"], 3)}
+                    break
+    unscripted = [{"rule": a.rule, "t_s": a.media_t_s, "text": a.text}
+                  for i, a in enumerate(run.alerts) if i not in used]
+    chatter = [u for u in truth["utterances"] if not u["addressed"]]
+    triggers = []
+    for tr, msgs in run.replies:
+        if not msgs:
+            continue
+        for u in chatter:
+            if tr.start_s < u["end_s"] and tr.end_s > u["start_s"]:
+                triggers.append({"chatter": u["text"], "heard": tr.text,
+                                 "outputs": [type(m).__name__ for m in msgs]})
+    return {"queries": queries, "events": [{k: e[k] for k in ("kind", "time_s", "rule", "alert")}
+                                           for e in events],
+            "unscripted": unscripted, "n_alerts": len(run.alerts), "chatter_triggers": triggers}
+
+
+def _says_segment(text: str, segment: str) -> bool:
+    from copilot.feeds import fact_in_answer
+
+    return fact_in_answer(segment, text)
+
+
+def summarise(per_feed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over feeds."""
+    q = [x for f in per_feed for x in f["queries"]]
+    ev = [x for f in per_feed for x in f["events"]]
+    n_alerts = sum(f["n_alerts"] for f in per_feed)
+    n_un = sum(len(f["unscripted"]) for f in per_feed)
+    delays = sorted(e["alert"]["delay_s"] for e in ev
+                    if e["alert"] and e["rule"] != "segment_missed")
+    return {
+        "queries": len(q),
+        "intent_accuracy": round(sum(x["intent_ok"] for x in q) / max(1, len(q)), 4),
+        "fact_accuracy": round(sum(x["facts_ok"] for x in q) / max(1, len(q)), 4),
+        "scripted_events": len(ev),
+        "alert_recall": round(sum(e["alert"] is not None for e in ev) / max(1, len(ev)), 4),
+        "alerts": n_alerts,
+        "unscripted_alert_fraction": round(n_un / max(1, n_alerts), 4),
+        "chatter_triggers": sum(len(f["chatter_triggers"]) for f in per_feed),
+        "detection_delay_s": {"median": delays[len(delays) // 2] if delays else None,
+                              "max": delays[-1] if delays else None},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and write benchmarks/results/brain_accuracy.{json,md}."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--feeds-dir", type=Path, default=Path("/tmp/brain_bench_feeds"))
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--every", type=int, default=3)
+    ap.add_argument("--size", default="426x240")
+    ap.add_argument("--fps", type=float, default=15.0)
+    ap.add_argument("--seeds", default="7101,7102,7201,7202",
+                    help="two cholecystectomy seeds then two bowel-survey seeds (fresh ones)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = ap.parse_args(argv)
+    from benchmarks.machine import machine_info
+    from copilot.brain import Brain
+    from copilot.cli_speech import build_listener
+    from copilot.feeds import load_truth
+    from copilot.session import SessionLog
+    from vision.pipeline import VisionPipeline
+
+    s = [int(x) for x in args.seeds.split(",")]
+    w, h = (int(v) for v in args.size.split("x"))
+    feeds = make_feeds(args.feeds_dir, args.seconds,
+                       {"cholecystectomy": s[:2], "bowel-survey": s[2:4]}, (w, h), args.fps)
+    pipe = VisionPipeline.load()
+    per_feed = []
+    fmss: list[float] = []
+    for feed in feeds:
+        truth = load_truth(feed)
+        t0 = time.perf_counter()
+        frames = analyse_video(feed, args.every, pipe)
+        t1 = time.perf_counter()
+        trs = listen(feed, build_listener())
+        t2 = time.perf_counter()
+        with SessionLog(args.feeds_dir / f"{feed.name}.session.jsonl") as log:
+            brain = Brain(scenario=truth["scenario"], session=log)
+            run = run_brain(brain, frames, trs, truth["duration_s"])
+        fmss.extend(run.on_findings_ms)
+        sc = score(truth, run)
+        sc.update({"feed": feed.name, "scenario": truth["scenario"], "seed": truth["seed"],
+                   "events_spec": truth.get("options", {}).get("events"),
+                   "vision_s": round(t1 - t0, 2), "listener_s": round(t2 - t1, 2)})
+        per_feed.append(sc)
+        print(feed.name, json.dumps(summarise([sc])))
+    fmss.sort()
+    total = summarise(per_feed)
+    total["on_findings_ms"] = {"p50": round(fmss[len(fmss) // 2], 3),
+                               "p95": round(fmss[int(len(fmss) * 0.95)], 3)}
+    cmd = "python -m benchmarks.bench_brain_accuracy " + " ".join(argv or [])
+    result = {"benchmark": "brain_accuracy", "command": cmd.strip(), "machine": machine_info(),
+              "settings": {"seconds": args.seconds, "every": args.every, "size": args.size,
+                           "fps": args.fps, "seeds": s, "scripts": SCRIPTS},
+              "targets": {"unscripted_alert_fraction": "<= 0.10", "chatter_triggers": "0",
+                          "intent_accuracy": "1.0", "fact_accuracy": "1.0",
+                          "alert_recall": "1.0"},
+              "summary": total, "feeds": per_feed}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "brain_accuracy.json").write_text(json.dumps(result, indent=1, default=str))
+    (args.out / "brain_accuracy.md").write_text(render_md(result))
+    print(json.dumps(total, indent=1))
+    return 0
+
+
+def render_md(r: dict[str, Any]) -> str:
+    """The results as a Markdown page."""
+    s = r["summary"]
+    lines = [
+        "# Brain accuracy (offline: vision every k frames + listener + brain)", "",
+        f"Command: `{r['command']}`  ",
+        f"Machine: {r['machine'].get('cpu', '')}, {r['machine'].get('os', '')}; "
+        f"commit {r['machine'].get('git_commit', '')}  ",
+        f"Settings: {json.dumps(r['settings']['seconds'])} s feeds, "
+        f"{r['settings']['size']} at {r['settings']['fps']} fps, vision every "
+        f"{r['settings']['every']} frames, seeds {r['settings']['seeds']}", "",
+        "| metric | value | target |", "| --- | --- | --- |",
+        f"| scripted queries | {s['queries']} | |",
+        f"| intent accuracy | {s['intent_accuracy']} | 1.0 |",
+        f"| answer fact accuracy | {s['fact_accuracy']} | 1.0 |",
+        f"| scripted alert events | {s['scripted_events']} | |",
+        f"| alert recall | {s['alert_recall']} | 1.0 |",
+        f"| alerts raised | {s['alerts']} | |",
+        f"| unscripted alert fraction | {s['unscripted_alert_fraction']} | <= 0.10 |",
+        f"| chatter triggers | {s['chatter_triggers']} | 0 |",
+        f"| detection delay (event -> alert, media s) median / max | "
+        f"{s['detection_delay_s']['median']} / {s['detection_delay_s']['max']} | |",
+        f"| brain.on_findings ms p50 / p95 | {s['on_findings_ms']['p50']} / "
+        f"{s['on_findings_ms']['p95']} | < 2 |", "",
+        "## Per feed", ""]
+    for f in r["feeds"]:
+        lines.append(f"### {f['feed']} (events {f['events_spec']})")
+        lines.append("")
+        lines.append("| query | heard | intent | answer | facts ok |")
+        lines.append("| --- | --- | --- | --- | --- |")
+        for q in f["queries"]:
+            lines.append(f"| {q['text']} | {q['heard']} | {q['intent']} | "
+                         f"{(q['answer'] or '').replace('|', '/')} | {q['facts_ok']} |")
+        lines.append("")
+        lines.append("| event | t (s) | alert | delay (s) |")
+        lines.append("| --- | --- | --- | --- |")
+        for e in f["events"]:
+            a = e["alert"]
+            lines.append(f"| {e['kind']} | {e['time_s']} | {a['text'] if a else 'MISSED'} | "
+                         f"{a['delay_s'] if a else ''} |")
+        if f["unscripted"]:
+            lines.append("")
+            lines.append("Unscripted alerts: " + "; ".join(
+                f"{u['t_s']:.1f} s {u['text']}" for u in f["unscripted"]))
+        if f["chatter_triggers"]:
+            lines.append("")
+            lines.append("Chatter triggers: " + "; ".join(
+                c["chatter"] for c in f["chatter_triggers"]))
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

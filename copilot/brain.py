@@ -1,0 +1,516 @@
+"""The copilot's brain: perception timeline + alert engine + dialogue + overlay state.
+
+The app calls, from its threads::
+
+    brain = Brain(scenario="cholecystectomy", session=SessionLog(path))
+    findings = brain.findings_from_result(vision_result, frame_id, media_t_s)  # vision thread
+    msgs = brain.on_findings(frame_id, media_t_s, findings)  # -> [Alert] (+ Control)
+    msgs = brain.on_transcript(transcript, addressed)        # speech thread -> [Answer, Control]
+    ann = brain.overlay(frame_id)                            # compositor -> AnnotationSet | None
+    msgs = brain.finish(media_t_s)                           # end of the feed -> [Alert]
+
+All public methods are thread-safe (one re-entrant lock). Times are media seconds of the feed
+(``media_t_s`` of frames, ``end_s`` of utterances).
+
+Messages returned: :class:`BrainAlert` (``copilot.messages.Alert`` with ``silent`` = muted,
+``level`` = alert / warning), :class:`BrainAnswer` (``copilot.messages.Answer`` with ``intent``
+and ``slots``), and ``Control`` with ``command`` in ``stop`` (stop speaking), ``repeat`` (say
+the last utterance again), ``mute`` (``args={"minutes": N}``), ``hide`` / ``show``
+(``args={"source": "vision"}``: the segmentation overlay), ``acknowledge``.
+
+Dialogue: the transcript's text goes through ``kg_reasoning.nlu.understand``; commands with
+ASR confidence below ``confirm_below`` are read back ("Did you say ...?") and run only after a
+"yes" / "confirm" or the same command again; state-changing commands (catalogue
+``state_changing``) from a voice whose ``speaker_score`` is below ``speaker_threshold`` (or
+unscored when ``require_enrolled``) need the same confirmation. Non-addressed speech is logged
+as ``{"type": "speech", "addressed": false}`` with its times only, never its words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from copilot.alerts import AlertConfig, AlertEngine, FrameView, RaisedAlert
+from copilot.clock import SYSTEM_CLOCK, Clock
+from copilot.messages import Alert, Answer, Control, Finding, Message, Transcript, new_trace_id
+from copilot.overlay import AnnotationSet, Banner, Box, Outline, Text
+from copilot.perception import PerceptionTimeline, observation_of
+from copilot.perception import findings_from_result as _findings
+from kg_reasoning.nlu import understand
+from kg_reasoning.reasoner import (
+    COLOUR_RGB,
+    UNSURE,
+    Question,
+    Reasoner,
+    ReasonerConfig,
+    Step,
+    fmt_time,
+)
+from kg_reasoning.reasoner import Answer as KGAnswer
+
+__all__ = ["Brain", "BrainAlert", "BrainAnswer", "BrainConfig", "findings_from_result"]
+
+SOURCE = "brain"
+YES_WORDS = frozenset({"yes", "yeah", "yep", "confirm", "confirmed", "correct", "affirmative"})
+NO_WORDS = frozenset({"no", "nope", "cancel", "negative", "wrong"})
+#: Intents never read back (cheap to undo, or needed at once).
+NO_READBACK = frozenset({"stop", "repeat", "acknowledge", "explain"})
+SEGMENT_ABBR = {"duodenum_d1": "D1", "duodenum_d2": "D2", "duodenum_d3": "D3",
+                "duodenum_d4": "D4", "jejunum": "Jej", "ileum": "Ile", "caecum": "Cae",
+                "ascending_colon": "Asc", "transverse_colon": "Tra", "descending_colon": "Des",
+                "sigmoid_colon": "Sig", "rectum": "Rec"}
+COVERAGE_COLOURS = {"seen": (40, 220, 60), "brief": (255, 150, 0), "missed": (255, 40, 40),
+                    "pending": (160, 160, 160)}
+
+
+def findings_from_result(result: Any, frame_id: int, media_t_s: float) -> list[Finding]:
+    """``vision.pipeline.VisionResult`` -> findings (``copilot.perception`` has the mapping)."""
+    return _findings(result, frame_id, media_t_s)
+
+
+@dataclass(kw_only=True, slots=True)
+class BrainAlert(Alert):
+    """An alert with ``silent`` (alerts muted: draw, do not speak) and ``level``."""
+
+    silent: bool = False
+    level: str = "alert"
+
+
+@dataclass(kw_only=True, slots=True)
+class BrainAnswer(Answer):
+    """An answer with the understood ``intent`` and ``slots``."""
+
+    intent: str = ""
+    slots: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BrainConfig:
+    """Dialogue and overlay settings (confidences 0-1, times in media seconds)."""
+
+    confirm_below: float = 0.3  # ASR confidence under which a command is read back
+    speaker_threshold: float = 0.75  # enrolled-voice score needed for state-changing commands
+    require_enrolled: bool = False  # True: unscored voices must confirm state changes
+    pending_timeout_s: float = 15.0
+    banner_s: float = 8.0
+    min_seen_s: float = 1.0  # a bowel segment counts as seen after this long in view
+    persist_hz: float = 2.0  # obs lines per second written to the session
+    record_hz: float = 5.0  # frames per second kept in the perception timeline
+    recent_s: float = 120.0  # full-detail memory
+    reasoner_recent_s: float = 6.0  # "now" for the reasoner
+    default_outline_s: float | None = None  # None: highlight until told otherwise
+
+
+@dataclass
+class _Pending:
+    question: Question
+    t_s: float
+    why: str
+    text: str
+
+
+class Brain:
+    """Perception timeline, alerts, dialogue and overlay state of one copilot session."""
+
+    def __init__(self, scenario: str | None = None, session: Any | None = None,
+                 reasoner: Reasoner | None = None, clock: Clock = SYSTEM_CLOCK,
+                 tracer: Any | None = None, config: BrainConfig | None = None,
+                 alert_config: AlertConfig | None = None, matcher: Any | None = None) -> None:
+        self.scenario = scenario
+        self.session = session
+        self.clock = clock
+        self.tracer = tracer
+        self.cfg = config or BrainConfig()
+        self.reasoner = reasoner or Reasoner(
+            config=ReasonerConfig(recent_s=self.cfg.reasoner_recent_s))
+        self.kg = self.reasoner.kg
+        self.cat = self.reasoner.cat
+        self.matcher = matcher
+        self.timeline = PerceptionTimeline(recent_s=self.cfg.recent_s,
+                                           record_hz=self.cfg.record_hz)
+        self.engine = AlertEngine(self.kg, alert_config, hypothesis=self._vessel_hypothesis,
+                                  say=self.reasoner.say)
+        self._lock = threading.RLock()
+        self.media_t = 0.0
+        self.frame_id = -1
+        self.frame_size: tuple[int, int] | None = None
+        self._shapes: dict[str, list[Any]] = {}  # structure -> polygons (latest frame)
+        self._shape_frame: dict[str, int] = {}
+        self.highlights: dict[str, dict[str, Any]] = {}
+        self.hidden = False
+        self.coverage_on = self.scenario == "bowel-survey"
+        self.mute_until = -math.inf
+        self.last_answer: KGAnswer | None = None
+        self.last_alert: RaisedAlert | None = None
+        self._last_kind = ""  # "answer" | "alert": what "why?" explains
+        self.pending: _Pending | None = None
+        self.banners: list[tuple[RaisedAlert, float]] = []
+        self.bookmarks: list[dict[str, Any]] = []
+        self.alerts: list[RaisedAlert] = []
+        self._persist_t = -math.inf
+        self._ann: AnnotationSet | None = None
+        self._ann_key: tuple | None = None
+        self._version = 0
+
+    # ================================================================== perception
+    def findings_from_result(self, result: Any, frame_id: int, media_t_s: float
+                             ) -> list[Finding]:
+        """The vision stage's adapter (see ``copilot.perception.findings_from_result``)."""
+        return _findings(result, frame_id, media_t_s, clock=self.clock)
+
+    def on_findings(self, frame_id: int, media_t_s: float, findings: list[Finding]
+                    ) -> list[Message]:
+        """One analysed frame: update the timeline and the rules; returns the alerts raised."""
+        t = float(media_t_s)
+        with self._lock:
+            self.media_t = max(self.media_t, t)
+            self.frame_id = max(self.frame_id, frame_id)
+            for f in findings:
+                if f.kind == "region" and "frame_w" in f.attrs:
+                    self.frame_size = (int(f.attrs["frame_w"]), int(f.attrs["frame_h"]))
+                polys = f.attrs.get("polygons")
+                if polys is not None and f.kind in ("structure", "instrument"):
+                    self._shapes[f.name] = polys
+                    self._shape_frame[f.name] = frame_id
+            for name in [n for n, fid in self._shape_frame.items() if fid != frame_id]:
+                self._shapes.pop(name, None)
+                self._shape_frame.pop(name, None)
+            obs = [observation_of(f, t) for f in findings]
+            recorded = self.timeline.add_frame(t, obs)
+            persist = recorded and t - self._persist_t >= 1.0 / self.cfg.persist_hz * 0.999
+            if persist:
+                self._persist_t = t
+                self._persist(obs)
+            fv = FrameView.of(frame_id, t, findings, self.engine.cfg.min_score)
+            raised = self.engine.update(fv)
+            self._take_events()
+            self._version += 1
+            return [self._alert_message(a) for a in raised]
+
+    def _persist(self, obs: list[Any]) -> None:
+        if self.session is None:
+            return
+        recs = [("obs", o.t_s, o.to_dict()) for o in obs]
+        try:
+            if hasattr(self.session, "write_many"):
+                self.session.write_many(recs)
+            else:
+                for typ, media, fields in recs:
+                    self.session.write(typ, media_t_s=media, **fields)
+        except Exception:  # noqa: BLE001 - the log must never stop the copilot
+            pass
+
+    def _take_events(self) -> None:
+        ev = self.engine.take_events()
+        for e in ev:
+            self.timeline.add(e)
+        self._persist(ev)
+
+    def _vessel_hypothesis(self, t_s: float) -> KGAnswer:
+        return self.reasoner.answer(Question("identify_structure", {"cue": "large_vessel"},
+                                             "large vessel alert", t_s), self.timeline)
+
+    def _write(self, type: str, media_t_s: float | None, **fields: Any) -> None:
+        if self.session is None:
+            return
+        try:
+            self.session.write(type, media_t_s=media_t_s, **fields)
+        except Exception:  # noqa: BLE001 - the log must never stop the copilot
+            pass
+
+    # ================================================================== alerts
+    def _alert_message(self, a: RaisedAlert) -> BrainAlert:
+        muted = a.t_s < self.mute_until
+        self.alerts.append(a)
+        self.last_alert = a
+        self._last_kind = "alert"
+        self.banners.append((a, a.t_s + self.cfg.banner_s))
+        msg = BrainAlert(t_ns=self.clock.now_ns(), trace_id=new_trace_id("a"),
+                         media_t_s=a.t_s, rule=a.rule, text=a.text, frame_id=a.frame_id,
+                         steps=a.steps_dicts(), silent=muted, level=a.level)
+        self._write("alert", a.t_s, rule=a.rule, text=a.text, frame_id=a.frame_id,
+                    level=a.level, key=a.key, steps=msg.steps, data=a.data, muted=muted,
+                    trace_id=msg.trace_id)
+        return msg
+
+    def finish(self, media_t_s: float) -> list[Message]:
+        """End of the feed: the survey-end checks (e.g. a bowel segment never seen)."""
+        with self._lock:
+            t = max(self.media_t, float(media_t_s))
+            raised = self.engine.finish(t, self.frame_id)
+            self._take_events()
+            return [self._alert_message(a) for a in raised]
+
+    # ================================================================== dialogue
+    def on_transcript(self, tr: Transcript, addressed: bool) -> list[Message]:
+        """One utterance: answer / control messages (nothing for speech not addressed)."""
+        t = float(tr.end_s)
+        text = (tr.text or "").strip()
+        with self._lock:
+            self.media_t = max(self.media_t, t)
+            if not addressed or not text:
+                self._write("speech", t, addressed=False, start_s=round(tr.start_s, 3),
+                            end_s=round(tr.end_s, 3))
+                return []
+            u = understand(text, self.cat, self.kg, self.matcher, t_s=t)
+            q = u.question
+            self._write("transcript", t, text=text, confidence=round(tr.confidence, 4),
+                        start_s=round(tr.start_s, 3), end_s=round(tr.end_s, 3),
+                        speaker_score=tr.speaker_score, intent=q.intent if q else None,
+                        slots=dict(q.slots) if q else {}, method=u.method,
+                        trace_id=tr.trace_id)
+            words = set(text.lower().replace(",", " ").replace(".", " ").replace("?", " ")
+                        .split())
+            if self.pending is not None:
+                p, self.pending = self.pending, None
+                self._version += 1
+                if t - p.t_s <= self.cfg.pending_timeout_s:
+                    same = q is not None and q.intent == p.question.intent and \
+                        q.slots == p.question.slots
+                    if words & YES_WORDS or same:
+                        p.question.t_s = t
+                        return self._execute(p.question, tr, confirmed=p.why)
+                    if words & NO_WORDS or (q is not None and q.intent == "stop"):
+                        return [self._reply(tr, KGAnswer("Cancelled.", [Step(
+                            f"The held command ({p.text}) was cancelled.", True, {})], 1.0,
+                            intent="cancel"))]
+            if q is None:
+                ans = KGAnswer(f"{UNSURE}: I can only answer questions about the anatomy, the "
+                               "procedure and what the camera has shown.", [], 0.0, True,
+                               u.reason, "", [], {"understanding": u.to_dict()})
+                return [self._reply(tr, ans)]
+            q.t_s = t
+            body, _ = self.cat.strip_wake_word(text)
+            if tr.confidence < self.cfg.confirm_below and q.intent not in NO_READBACK:
+                return [self._hold(q, tr, body, "low recognition confidence "
+                                   f"{tr.confidence:.2f} < {self.cfg.confirm_below}",
+                                   f"Did you say: {body}?")]
+            intent = self.cat.intents.get(q.intent)
+            if intent is not None and intent.state_changing and self._voice_check(tr):
+                score = "none" if tr.speaker_score is None else f"{tr.speaker_score:.2f}"
+                return [self._hold(q, tr, body, f"voice check {score} < "
+                                   f"{self.cfg.speaker_threshold}",
+                                   f"Please confirm: {body}. Say yes, or say it again.")]
+            return self._execute(q, tr)
+
+    def _voice_check(self, tr: Transcript) -> bool:
+        """True when a state-changing command from this voice needs confirmation."""
+        if tr.speaker_score is None:
+            return self.cfg.require_enrolled
+        return tr.speaker_score < self.cfg.speaker_threshold
+
+    def _hold(self, q: Question, tr: Transcript, body: str, why: str, say: str) -> Message:
+        self.pending = _Pending(q, float(tr.end_s), why, body)
+        self._version += 1
+        ans = KGAnswer(say, [Step(f"Held for confirmation: {why}.", True, {})], 0.0, False,
+                       why, "confirm", [], {"pending": q.intent})
+        return self._reply(tr, ans, remember=False)
+
+    def _execute(self, q: Question, tr: Transcript, confirmed: str = "") -> list[Message]:
+        t = float(q.t_s if q.t_s is not None else tr.end_s)
+        out: list[Message] = []
+        intent = q.intent
+        if intent == "repeat":
+            out.append(self._control(tr, "repeat"))
+            return out
+        if intent == "stop":
+            out.append(self._control(tr, "stop"))
+            return out
+        if intent == "acknowledge":
+            a = self._acknowledge(t)
+            text = f"Acknowledged: {a.rule.replace('_', ' ')} alert." if a else "Acknowledged."
+            ans = KGAnswer(text, [Step(f"Command {intent}.", True, {})], 1.0, intent=intent,
+                           overlay_actions=[{"action": "acknowledge"}])
+            out.append(self._reply(tr, ans, q))
+            out.append(self._control(tr, "acknowledge", rule=a.rule if a else None))
+            return out
+        if intent == "explain":
+            prev = self._explain_target()
+            ans = self.reasoner.answer(q, self.timeline, prev)
+            out.append(self._reply(tr, ans, q, remember=False))
+            return out
+        if intent == "missed_segments":
+            ans = self._answer_missed(q)
+        else:
+            ans = self.reasoner.answer(q, self.timeline, self.last_answer)
+        if confirmed:
+            ans.steps.insert(0, Step(f"Confirmed after {confirmed}.", True, {}))
+        out.append(self._reply(tr, ans, q))
+        for action in ans.overlay_actions:
+            out.extend(self._apply(action, tr, t))
+        return out
+
+    def _answer_missed(self, q: Question) -> KGAnswer:
+        """missed_segments with "seen" = at least ``min_seen_s`` in view at the observed rate."""
+        t = float(q.t_s or self.media_t)
+        minutes = float(q.slots.get("minutes") or 60)
+        rate = self.timeline.rate_hz("region", t - minutes * 60.0, t) or self.cfg.record_hz
+        need = max(2, int(math.ceil(self.cfg.min_seen_s * rate - 1e-6)))
+        r = self.reasoner
+        saved = r.cfg
+        try:
+            r.cfg = dataclasses.replace(saved, seen_min_frames=need)
+            ans = r.answer(q, self.timeline, self.last_answer)
+        finally:
+            r.cfg = saved
+        ans.steps.append(Step(f"A segment counts as seen after {self.cfg.min_seen_s:g} s in "
+                              f"view ({need} frames at {rate:.1f} frames per second).", True,
+                              {"scores": {"seen_min_frames": need, "rate_hz": round(rate, 2)}}))
+        return ans
+
+    def _explain_target(self) -> KGAnswer | None:
+        if self._last_kind == "alert" and self.last_alert is not None:
+            a = self.last_alert
+            return KGAnswer(a.text, list(a.steps), 1.0, False, "", a.rule)
+        return self.last_answer
+
+    def _acknowledge(self, t: float) -> RaisedAlert | None:
+        for a, _ in reversed(self.banners):
+            self.engine.acknowledge(a, t)
+            self.banners = [(b, u) for b, u in self.banners if b is not a]
+            self._version += 1
+            return a
+        if self.last_alert is not None:
+            self.engine.acknowledge(self.last_alert, t)
+            return self.last_alert
+        return None
+
+    def _apply(self, action: dict[str, Any], tr: Transcript, t: float) -> list[Message]:
+        kind = action.get("action")
+        out: list[Message] = []
+        self._version += 1
+        if kind == "outline":
+            colour = str(action.get("colour", "green"))
+            rgb = tuple(action.get("rgb") or COLOUR_RGB.get(colour, (0, 200, 0)))
+            transient = action.get("transient_s", self.cfg.default_outline_s)
+            self.highlights[action["structure"]] = {
+                "colour": colour, "rgb": rgb,
+                "until": t + float(transient) if transient else None}
+            self.hidden = False
+        elif kind == "hide":
+            key = action.get("structure")
+            if key:
+                self.highlights.pop(key, None)
+            else:
+                self.highlights.clear()
+                self.hidden = True
+                self.coverage_on = False
+                out.append(self._control(tr, "hide", source="vision"))
+        elif kind == "show":
+            self.hidden = False
+            out.append(self._control(tr, "show", source="vision"))
+        elif kind == "show_coverage":
+            self.coverage_on = True
+        elif kind == "mute_alerts":
+            minutes = float(action.get("minutes") or 5)
+            self.mute_until = t + minutes * 60.0
+            out.append(self._control(tr, "mute", minutes=minutes))
+        elif kind == "bookmark":
+            bm = {"t_s": round(float(action.get("t_s", t)), 3), "frame_id": self.frame_id,
+                  "text": "bookmark"}
+            self.bookmarks.append(bm)
+            self._write("bookmark", t, **bm)
+        elif kind == "stop_speech":
+            out.append(self._control(tr, "stop"))
+        return out
+
+    def _control(self, tr: Transcript, command: str, **args: Any) -> Control:
+        msg = Control(t_ns=self.clock.now_ns(), trace_id=tr.trace_id, media_t_s=tr.end_s,
+                      command=command, args=args)
+        self._write("control", tr.end_s, command=command, args=args, trace_id=tr.trace_id)
+        return msg
+
+    def _reply(self, tr: Transcript, ans: KGAnswer, q: Question | None = None,
+               remember: bool = True) -> BrainAnswer:
+        if remember:
+            self.last_answer = ans
+            self._last_kind = "answer"
+        steps = [s.to_dict() for s in ans.steps]
+        intent = ans.intent or (q.intent if q else "")
+        slots = dict(q.slots) if q else {}
+        msg = BrainAnswer(t_ns=self.clock.now_ns(), trace_id=tr.trace_id, media_t_s=tr.end_s,
+                          question=tr.text, text=ans.answer, confidence=ans.confidence,
+                          abstained=ans.abstained, reason=ans.reason, steps=steps,
+                          actions=list(ans.overlay_actions), intent=intent, slots=slots)
+        self._write("answer", tr.end_s, question=tr.text, intent=intent, slots=slots,
+                    text=ans.answer, confidence=round(ans.confidence, 4),
+                    abstained=ans.abstained, reason=ans.reason, steps=steps,
+                    actions=msg.actions, start_s=round(tr.start_s, 3),
+                    end_s=round(tr.end_s, 3), trace_id=tr.trace_id)
+        return msg
+
+    # ================================================================== overlay
+    def visible_overlays(self) -> dict[str, bool]:
+        """What is shown: segmentation (vision label map), outlines, coverage map."""
+        with self._lock:
+            return {"segmentation": not self.hidden, "outlines": not self.hidden,
+                    "coverage": self.coverage_on}
+
+    def is_muted(self, media_t_s: float | None = None) -> bool:
+        """Are alerts muted at ``media_t_s`` (default: now)?"""
+        with self._lock:
+            return (self.media_t if media_t_s is None else media_t_s) < self.mute_until
+
+    def overlay(self, frame_id: int) -> AnnotationSet | None:
+        """The brain's drawings: highlighted outlines, alert banners, coverage map."""
+        with self._lock:
+            t = self.media_t
+            self.banners = [(a, u) for a, u in self.banners if u > t]
+            for k in [k for k, h in self.highlights.items()
+                      if h["until"] is not None and h["until"] <= t]:
+                del self.highlights[k]
+                self._version += 1
+            muted = t < self.mute_until
+            key = (self._version, len(self.banners), muted, self.pending is not None)
+            if self._ann is not None and self._ann_key == key:
+                self._ann.frame_id = frame_id
+                return self._ann
+            items: list[Any] = []
+            if not self.hidden:
+                for name, h in self.highlights.items():
+                    polys = self._shapes.get(name)
+                    if polys:
+                        items.append(Outline(list(polys), tuple(h["rgb"]),
+                                             label=name.replace("_", " ")))
+            for a, _ in self.banners:
+                struct = a.data.get("structure")
+                if struct and self._shapes.get(struct):
+                    items.append(Outline(list(self._shapes[struct]), (255, 40, 40),
+                                         label=a.rule.replace("_", " ")))
+                items.append(Banner(a.text, a.level))
+            if self.pending is not None:
+                items.append(Banner(f"Confirm? {self.pending.text}", "info"))
+            if muted:
+                items.append(Text(f"alerts muted until {fmt_time(self.mute_until)}", (8, 40),
+                                  (255, 200, 0)))
+            if self.coverage_on and self.frame_size is not None:
+                items.extend(self._coverage_items())
+            if not items:
+                self._ann, self._ann_key = None, key
+                return None
+            self._ann = AnnotationSet(source=SOURCE, frame_id=frame_id,
+                                      t_ns=self.clock.now_ns(), items=items)
+            self._ann_key = key
+            return self._ann
+
+    def _coverage_items(self) -> list[Any]:
+        assert self.frame_size is not None
+        w, h = self.frame_size
+        cov = self.engine.coverage()
+        if not any(v != "pending" for v in cov.values()):
+            return []
+        n = len(cov)
+        cell = max(8, min(40, int(w * 0.9 / n)))
+        x0 = max(4, (w - cell * n) // 2)
+        y1 = h - int(max(0.35, min(w, h) / 900) * 26) - 12
+        y0 = y1 - cell
+        items: list[Any] = [Text("coverage", (x0, y0 - 4))]
+        for i, (seg, state) in enumerate(cov.items()):
+            xa = x0 + i * cell
+            items.append(Box((xa + 1, y0, xa + cell - 2, y1), COVERAGE_COLOURS[state],
+                             SEGMENT_ABBR.get(seg, seg[:3]) if cell >= 24 else ""))
+        return items
