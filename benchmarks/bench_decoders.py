@@ -194,7 +194,7 @@ def write(record: dict, out: Path = RESULTS, name: str = "decoders") -> None:
         "# Decoder benchmark: decord vs PyAV vs OpenCV",
         "",
         f"Command: `{record['command']}`  ",
-        machine_line(record["machine"]) + "  ",
+        "Machine: " + machine_line(record["machine"]) + "  ",
         f"{record['rounds']} rounds, alternated (decoder order rotates each round); each run "
         "decodes the whole file to RGB uint8 through `vision.sources`.",
         "",

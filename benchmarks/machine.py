@@ -117,13 +117,13 @@ def machine_info(extra_libs: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def machine_line(m: dict[str, Any]) -> str:
-    """One markdown line describing the machine of a result."""
+    """The machine of a result in one markdown line (callers write the "Machine: " label)."""
     libs = m.get("libs", {})
     vers = ", ".join(f"{k} {v}" for k, v in libs.items() if v)
     commit = (m.get("git") or {}).get("commit") or "?"
     dirty = " (+local changes)" if (m.get("git") or {}).get("dirty") else ""
     return (
-        f"Machine: {m.get('cpu')}, {m.get('cpu_count')} CPUs, {m.get('ram_gib')} GiB RAM, "
+        f"{m.get('cpu')}, {m.get('cpu_count')} CPUs, {m.get('ram_gib')} GiB RAM, "
         f"load avg {m.get('load_avg_1m')} at start, {m.get('os')}, Python {m.get('python')}; "
         f"{vers}; git {commit[:10]}{dirty}"
     )

@@ -1244,7 +1244,7 @@ def markdown(report: dict[str, Any]) -> str:
     base = report["variants"][0]["key"]
     L = ["# copilot bench report", "",
          f"Command: `{report['command']}`  ",
-         machine_line(report["machine"]) + "  ",
+         "Machine: " + machine_line(report["machine"]) + "  ",
          f"Created {report['created_utc']}, {report['wall_s']} s, executor "
          f"{report['executor']}, mode {report['config']['mode']}, repeat "
          f"{report['config']['repeat']}.", "",
