@@ -1,0 +1,66 @@
+"""The phase / view timeline of the UI: a small matplotlib figure (no pyplot state).
+
+Row "phase" / "view": spans of the vision stage's phase (laparoscopic) or view (region)
+captions over media time (s); below them answers (blue) and alerts (red) as markers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from matplotlib.figure import Figure
+
+PALETTE = ["#4c6ef5", "#12b886", "#fab005", "#e64980", "#7950f2", "#fd7e14", "#15aabf",
+           "#82c91e", "#be4bdb", "#868e96"]
+
+
+def spans(points: list[tuple[float, str, str]], end_s: float) -> list[tuple[str, str, float,
+                                                                            float]]:
+    """(row, name, start s, end s) runs of equal names from (t, row, name) points."""
+    out: list[tuple[str, str, float, float]] = []
+    for i, (t, row, name) in enumerate(points):
+        nxt = points[i + 1][0] if i + 1 < len(points) else max(end_s, t)
+        if nxt < t:  # the source restarted: start a new line of runs
+            nxt = t
+        if out and out[-1][0] == row and out[-1][1] == name and abs(out[-1][3] - t) < 2.0:
+            out[-1] = (row, name, out[-1][2], nxt)
+        else:
+            out.append((row, name, t, nxt))
+    return out
+
+
+def timeline_figure(snap: dict[str, Any], now_s: float, width_in: float = 6.4) -> Figure:
+    """The figure for a ``UIState.snapshot()`` with media time ``now_s`` (s)."""
+    fig = Figure(figsize=(width_in, 2.0), dpi=100)
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.95, bottom=0.24)
+    ax = fig.add_subplot()
+    pts = snap.get("timeline", [])
+    # keep the current replay only (media time restarts when the feed loops)
+    for i in range(len(pts) - 1, 0, -1):
+        if pts[i][0] + 1.0 < pts[i - 1][0]:
+            pts = pts[i:]
+            break
+    runs = spans(pts, now_s)
+    names = sorted({r[1] for r in runs})
+    colour = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+    rows = {"phase": 2, "view": 1}
+    for row, name, t0, t1 in runs:
+        y = rows.get(row, 1)
+        ax.broken_barh([(t0, max(t1 - t0, 0.05))], (y - 0.35, 0.7), color=colour[name])
+        if t1 - t0 > max(now_s, 10) / 12:
+            ax.text((t0 + t1) / 2, y, name[:18], ha="center", va="center", fontsize=7,
+                    color="white")
+    for it in snap.get("items", []):
+        if it.media_t_s is None or it.media_t_s > now_s + 1:
+            continue
+        if it.kind == "alert":
+            ax.plot([it.media_t_s], [0.3], marker="v", color="#e03131", markersize=8)
+        else:
+            ax.plot([it.media_t_s], [0.3], marker="o", color="#1c7ed6", markersize=6)
+    ax.axvline(now_s, color="#495057", lw=1, ls="--")
+    ax.set_yticks([0.3, 1, 2], ["said", "view", "phase"], fontsize=8)
+    ax.set_ylim(-0.2, 2.6)
+    ax.set_xlim(0, max(10.0, now_s * 1.05))
+    ax.set_xlabel("media time (s)", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    return fig
