@@ -102,6 +102,10 @@ class RunConfig:
     max_seconds: float | None = None
     window: bool = False
     stale_after: int = 15  # frames before analysis drawings are marked stale
+    # --fast only: analyse every Nth frame in lockstep (deterministic offline accuracy; the
+    # video waits at most hang_s per frame for the analysis, then goes on). None: about 10
+    # analyses per media second; 0: newest frame only, as in realtime.
+    analyse_every: int | None = None
     hang_s: float = 2.0  # watchdog: a call longer than this is a hang
     consent: bool = False  # store the microphone audio (never without consent)
     report: bool = True
@@ -119,6 +123,8 @@ class RunConfig:
             raise CopilotError(f"unknown --speech {self.speech!r}: auto, on or off")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise CopilotError("--max-seconds must be > 0")
+        if self.analyse_every is not None and self.analyse_every < 0:
+            raise CopilotError("--analyse-every must be >= 0")
 
 
 @dataclass
@@ -405,6 +411,13 @@ class Copilot:
         self.video_edge: EdgeQueue[VideoFrame] = EdgeQueue(
             "video", policy, 4 if realtime else 8, warn_when_full=False)
         self.analysis_slot: LatestSlot[VideoFrame] = LatestSlot("analysis")
+        every = cfg.analyse_every
+        if every is None:
+            every = max(1, round(info.fps / 10))
+        self.lockstep = every if (cfg.mode == "fast" and not live) else 0
+        self.analysis_edge: EdgeQueue[VideoFrame] = EdgeQueue(
+            "analysis", Policy.LOSSLESS, 1, warn_when_full=False)
+        self.analysis_waits = 0
         self.audio_edge: EdgeQueue[AudioChunk] = EdgeQueue("audio", Policy.LOSSLESS, 256)
         self.sinks: list[FrameSink] = list(self.extra_sinks)
         if self.video_out is not None:
@@ -484,7 +497,8 @@ class Copilot:
         if factory is None:
             return
         self.runners.append(StageRunner(
-            "vision", self._wrap(factory, "vision"), take_from(self.analysis_slot),
+            "vision", self._wrap(factory, "vision"),
+            take_from(self.analysis_edge if self.lockstep else self.analysis_slot),
             self._on_vision, self.tracer, self.clock, stop_event=self.stop_event, nice=5,
         ))
 
@@ -678,7 +692,12 @@ class Copilot:
                                  media_t_s=round(t_s, 4))
                 self.frames_in += 1
                 self.media_t_s = t_s
-                self.analysis_slot.put(frame)
+                if self.lockstep:
+                    if i % self.lockstep == 0 and self._vision_alive():
+                        if not self.analysis_edge.put(frame, timeout=cfg.hang_s):
+                            self.analysis_waits += 1  # analysis too slow / hung: go on
+                else:
+                    self.analysis_slot.put(frame)
                 if not self.video_edge.put(frame):
                     break
         except InjectedFault as exc:
@@ -895,6 +914,11 @@ class Copilot:
                             confidence=confidence, start_s=t, end_s=t, accepted=True)
         self._on_speech(msg)
 
+    def _vision_alive(self) -> bool:
+        """False when the vision stage is hung or failed (lockstep then stops waiting)."""
+        return not any(r.name == "vision" and r.health.state in ("hung", "failed")
+                       for r in self.runners)
+
     def _speech_stuck(self) -> bool:
         """True when the speech stage is hung or has given up (do not wait for it)."""
         if not self.video_done.is_set():
@@ -917,6 +941,7 @@ class Copilot:
         self.watchdog.stop()
         self.stop_event.set()
         self.analysis_slot.close()
+        self.analysis_edge.close()
         self.audio_edge.close()
         for r in self.runners:
             r.stop(timeout=1.0)
@@ -956,7 +981,8 @@ class Copilot:
         exit_code = 2 if self.error else 0
         self.session_write(
             "end", frames_in=self.frames_in, frames_out=self.frames_out, dropped=dropped,
-            analysis_skipped=self.analysis_slot.dropped, health=self.health(),
+            analysis_skipped=self.analysis_slot.dropped + self.analysis_waits,
+            analysis_every=self.lockstep, health=self.health(),
             exit_code=exit_code, error=self.error, duration_s=round(duration, 3),
             edges=[self.video_edge.snapshot(), self.audio_edge.snapshot()],
             latency=self.latency_summary(),

@@ -70,6 +70,9 @@ def run_command(
     speed: Annotated[float, typer.Option(help="realtime replay speed factor")] = 1.0,
     window: Annotated[bool, typer.Option(help="show the annotated video in a window")] = False,
     consent: Annotated[bool, typer.Option(help="allow storing microphone audio")] = False,
+    analyse_every: Annotated[int | None, typer.Option(
+        help="--fast: analyse every Nth frame in lockstep (0: newest frame only; default "
+             "about 10 per media second)")] = None,
 ) -> int:
     """Run the copilot on SOURCE and write / show the annotated video."""
     from copilot.app import RunConfig, run_copilot
@@ -81,6 +84,7 @@ def run_command(
             raise CopilotError(f"{config}: unknown option {key!r}")
         setattr(cfg, key, value)
     given = {
+        "analyse_every": analyse_every,
         "out": out, "trace": trace, "max_seconds": max_seconds, "decoder": decoder,
         "model_dir": model_dir, "audio": audio, "voice_print": voice_print,
     }
