@@ -1020,6 +1020,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         feeds = run_local(tasks, workers, cfg.progress)
         executor = f"local:{workers}"
     report = build_report(cfg, feeds, machine, executor, time.perf_counter() - t0)
+    report["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["plots"] = make_plots(report, out, feeds)
     write_report(report, out)
     return report
@@ -1245,6 +1246,8 @@ def markdown(report: dict[str, Any]) -> str:
     L = ["# copilot bench report", "",
          f"Command: `{report['command']}`  ",
          "Machine: " + machine_line(report["machine"]) + "  ",
+         f"Load average at the end {report.get('load_avg_at_end')} (a shared machine: "
+         "absolute times are inflated by other work; ratios are paired).  ",
          f"Created {report['created_utc']}, {report['wall_s']} s, executor "
          f"{report['executor']}, mode {report['config']['mode']}, repeat "
          f"{report['config']['repeat']}.", "",

@@ -89,7 +89,7 @@ def test_ray_gives_the_same_per_feed_accuracy(local_report: tuple[dict, Path, st
     ray = pytest.importorskip("ray", reason="ray extra not installed")
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
-        cfg = bench.BenchConfig(feeds=list(feeds), out=tmp_path, mode="fast", ray="auto",
+        cfg = bench.BenchConfig(feeds=feeds[:1], out=tmp_path, mode="fast", ray="auto",
                                 max_seconds=2.0,
                                 vision_frames=30, decoder_rounds=1, loop_check=False,
                                 progress=False)
@@ -208,3 +208,13 @@ def test_stats_and_ratios() -> None:
     assert s["n"] == 100 and s["min"] == 1 and s["max"] == 100 and 98 < s["p99"] <= 100
     assert bench.stats_ms([]) is None
     assert bench.median_ratio([2, 4, 9], [1, 2, 3]) == 2.0
+
+
+def test_cli_bad_input_is_one_line_exit_2() -> None:
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "copilot.cli", "bench", "/nonexistent/feed"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip() == "error: feed not found: /nonexistent/feed"
