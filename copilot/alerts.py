@@ -438,8 +438,9 @@ class AlertEngine:
         parts = []
         for s in gap:
             secs = self.seg_seen_s.get(s, 0.0)
-            parts.append(f"the {say(s)}" + (f" (seen only {secs:.1f} s)" if s in self.seg_first
-                                            else ""))
+            note = "" if s not in self.seg_first else " (glimpsed only)" if secs < 0.1 else \
+                f" (seen only {secs:.1f} s)"
+            parts.append(f"the {say(s)}{note}")
         steps = [
             Step(f"At {fmt_time(fv.t_s)} {why}.", True,
                  {"observations": [{"t_s": round(fv.t_s, 3), "frame_id": fv.frame_id,

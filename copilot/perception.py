@@ -229,8 +229,8 @@ class PerceptionTimeline:
                 hist.add(o)
                 self._bucket[key] = (b, len(hist) - 1)
         total = sum(len(s) for s in self._history.values())
-        if total > self.max_history:
-            self._trim_history(total - self.max_history)
+        if total > self.max_history:  # drop 10 % more than needed: amortised trimming
+            self._trim_history(total - self.max_history + self.max_history // 10)
 
     def _trim_history(self, n: int) -> None:
         # drop the oldest ~n observations across kinds, then re-index the buckets

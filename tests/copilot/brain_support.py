@@ -20,7 +20,7 @@ from copilot.feeds import load_truth, make_feed
 FEEDS = {
     "chole": dict(scenario="cholecystectomy", seconds=36.0, seed=5101,
                   events=["large_vessel@9", "clip_before_cvs@16", "bleeding@26"]),
-    "bowel": dict(scenario="bowel-survey", seconds=40.0, seed=5102,
+    "bowel": dict(scenario="bowel-survey", seconds=50.0, seed=5102,
                   events=["skip_segment:jejunum", "large_vessel@9.5"]),
 }
 SIZE = (320, 240)
