@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "bench_report.schema.json"
-BACKENDS = ("onnxruntime", "torch", "tensorrt", "onnxruntime-cuda")
+BACKENDS = ("onnxruntime", "torch", "tensorrt")
 DECODERS = ("pyav", "decord", "opencv")
 ASR_BACKENDS = ("pocketsphinx", "faster-whisper")
 MODES = ("fast", "realtime")
@@ -586,6 +586,29 @@ def session_accuracy(session: list[dict], truth: dict) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- one app run
+_AVAILABLE: dict[str, str | None] = {}
+
+
+def load_pipeline(backend: str) -> Any:
+    """The vision pipeline on ``backend``, without the silent TensorRT -> ONNX Runtime
+    fallback (a benchmark must not time one backend under another's name)."""
+    from vision.pipeline import VisionPipeline
+
+    kwargs = {"fallback": False} if backend == "tensorrt" else {}
+    return VisionPipeline.load(runtime=backend, threads=1, **kwargs)
+
+
+def backend_unavailable(backend: str) -> str | None:
+    """Why ``backend`` cannot run here (None: it can); cached per process."""
+    if backend not in _AVAILABLE:
+        try:
+            load_pipeline(backend)
+            _AVAILABLE[backend] = None
+        except Exception as exc:  # noqa: BLE001 - the reason is the result
+            _AVAILABLE[backend] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    return _AVAILABLE[backend]
+
+
 def run_app(feed: Path, variant: Variant, run_dir: Path, mode: str,
             max_seconds: float | None, asr_model_dir: Path | None,
             truth: dict | None) -> dict[str, Any]:
@@ -599,6 +622,10 @@ def run_app(feed: Path, variant: Variant, run_dir: Path, mode: str,
                     asr_model_dir=asr_model_dir, trace=trace_path, faults=[],
                     max_seconds=max_seconds)
     rec: dict[str, Any] = {"variant": variant.key, "mode": mode, "dir": str(run_dir)}
+    why = backend_unavailable(variant.backend)
+    if why is not None:
+        rec.update(ok=False, available=False, error=f"{variant.backend} not available: {why}")
+        return rec
     try:
         with ResourceSampler() as rs:
             res = run_copilot(cfg)
@@ -615,6 +642,10 @@ def run_app(feed: Path, variant: Variant, run_dir: Path, mode: str,
                health={k: {kk: v.get(kk) for kk in ("state", "errors", "hangs", "restarts",
                                                    "processed")}
                        for k, v in res.health.items()})
+    dead = [f"{k}: {v.get('last_error')}" for k, v in res.health.items()
+            if v.get("errors") and not v.get("processed")]
+    if dead:  # a stage that never worked (e.g. an ASR backend without its model)
+        rec.update(ok=False, available=False, error="stage never ran: " + "; ".join(dead)[:300])
     src_fps = float(truth["fps"]) if truth else None
     if src_fps and res.wall_s:
         rec["speed_x_realtime"] = round(res.frames_out / src_fps / res.wall_s, 3)
@@ -647,14 +678,13 @@ def compare_vision(feed: Path, truth: dict | None, backends: list[str], max_fram
     import cv2
 
     from vision.evaluate import MetricAccumulator
-    from vision.pipeline import VisionPipeline
     from vision.sources import open_source
 
     pipes: dict[str, Any] = {}
     out: dict[str, Any] = {"backends": {}}
     for b in backends:
         try:
-            pipes[b] = VisionPipeline.load(runtime=b, threads=1)
+            pipes[b] = load_pipeline(b)
         except Exception as exc:  # noqa: BLE001 - e.g. tensorrt not installed
             out["backends"][b] = {"available": False,
                                   "reason": f"{type(exc).__name__}: {exc}".splitlines()[0]}

@@ -15,7 +15,7 @@ def bench_command(
         "bench_out"),
     backends: Annotated[str, typer.Option(
         help="vision runtimes, comma separated; the first is the baseline: "
-             "onnxruntime,torch,tensorrt,onnxruntime-cuda")] = "onnxruntime",
+             "onnxruntime,torch,tensorrt")] = "onnxruntime",
     decoders: Annotated[str, typer.Option(
         help="video decoders, comma separated: pyav,decord,opencv")] = "pyav",
     asr: Annotated[str, typer.Option(

@@ -218,3 +218,15 @@ def test_cli_bad_input_is_one_line_exit_2() -> None:
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert res.stderr.strip() == "error: feed not found: /nonexistent/feed"
+
+
+def test_missing_backend_is_reported_not_replaced() -> None:
+    try:
+        import tensorrt  # noqa: F401
+
+        pytest.skip("tensorrt is installed here")
+    except ImportError:
+        pass
+    why = bench.backend_unavailable("tensorrt")
+    assert why and "tensorrt" in why  # no silent fallback to ONNX Runtime under its name
+    assert bench.backend_unavailable("onnxruntime") is None
