@@ -291,7 +291,7 @@ def build_report(session_path: str | Path, out_html: str | Path,
     for key in ("speech_end->answer_audio", "event->alert_audio"):
         if key in lat:
             v = lat[key]
-            rows.append(f"<tr><td><b>{key}</b></td><td>{v['n']}</td><td>{v['p50']}</td>"
+            rows.append(f"<tr><td><b>{_esc(key)}</b></td><td>{v['n']}</td><td>{v['p50']}</td>"
                         f"<td>{v['p95']}</td><td>{v['max']}</td></tr>")
     for k, v in (lat.get("spans") or {}).items():
         rows.append(f"<tr><td>{_esc(k)}</td><td>{v['n']}</td><td>{v['p50']}</td>"
