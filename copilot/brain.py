@@ -28,9 +28,11 @@ as ``{"type": "speech", "addressed": false}`` with its times only, never its wor
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import math
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +105,9 @@ class BrainConfig:
     recent_s: float = 120.0  # full-detail memory
     reasoner_recent_s: float = 6.0  # "now" for the reasoner
     default_outline_s: float | None = None  # None: highlight until told otherwise
+    thumb_hz: float = 2.0  # evidence thumbnails kept per second (on_frame)
+    thumb_keep_s: float = 20.0  # and for how long
+    thumb_width: int = 192  # px
 
 
 @dataclass
@@ -155,12 +160,53 @@ class Brain:
         self._ann: AnnotationSet | None = None
         self._ann_key: tuple | None = None
         self._version = 0
+        self._thumbs: deque[tuple[float, int, bytes]] = deque()
+        self._region = ""
 
     # ================================================================== perception
     def findings_from_result(self, result: Any, frame_id: int, media_t_s: float
                              ) -> list[Finding]:
         """The vision stage's adapter (see ``copilot.perception.findings_from_result``)."""
         return _findings(result, frame_id, media_t_s, clock=self.clock)
+
+    def on_frame(self, frame_id: int, media_t_s: float, image: Any) -> None:
+        """Optional: offer a decoded RGB frame for evidence thumbnails (cheap when not kept).
+
+        At most ``thumb_hz`` frames per second are kept (JPEG, ``thumb_width`` px wide) for
+        ``thumb_keep_s``; alerts and bookmarks attach the nearest one to their session line.
+        Frames while the camera is out of the body are never kept.
+        """
+        t = float(media_t_s)
+        with self._lock:
+            if self._thumbs and 0 <= t - self._thumbs[-1][0] < 1.0 / self.cfg.thumb_hz:
+                return
+            if self._region == "out_of_body":
+                return
+        import cv2
+        import numpy as np
+
+        img = np.asarray(image)
+        h, w = img.shape[:2]
+        tw = min(self.cfg.thumb_width, w)
+        small = cv2.resize(img, (tw, max(1, round(h * tw / w))), interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, 70])
+        if not ok:
+            return
+        with self._lock:
+            self._thumbs.append((t, int(frame_id), buf.tobytes()))
+            while self._thumbs and t - self._thumbs[0][0] > self.cfg.thumb_keep_s:
+                self._thumbs.popleft()
+
+    def _thumbnail(self, t: float) -> dict[str, Any] | None:
+        """The kept thumbnail nearest to media time ``t`` (within 2 s), session form."""
+        if not self._thumbs:
+            return None
+        tt, fid, jpg = min(self._thumbs, key=lambda x: abs(x[0] - t))
+        if abs(tt - t) > 2.0:
+            return None
+        return {"t_s": round(tt, 3), "frame_id": fid,
+                "jpeg_b64": base64.b64encode(jpg).decode("ascii")}
 
     def on_findings(self, frame_id: int, media_t_s: float, findings: list[Finding]
                     ) -> list[Message]:
@@ -170,6 +216,8 @@ class Brain:
             self.media_t = max(self.media_t, t)
             self.frame_id = max(self.frame_id, frame_id)
             for f in findings:
+                if f.kind == "region":
+                    self._region = f.name
                 if f.kind == "region" and "frame_w" in f.attrs:
                     self.frame_size = (int(f.attrs["frame_w"]), int(f.attrs["frame_h"]))
                 polys = f.attrs.get("polygons")
@@ -234,7 +282,7 @@ class Brain:
                          steps=a.steps_dicts(), silent=muted, level=a.level)
         self._write("alert", a.t_s, rule=a.rule, text=a.text, frame_id=a.frame_id,
                     level=a.level, key=a.key, steps=msg.steps, data=a.data, muted=muted,
-                    trace_id=msg.trace_id)
+                    trace_id=msg.trace_id, thumbnail=self._thumbnail(a.t_s))
         return msg
 
     def finish(self, media_t_s: float) -> list[Message]:
@@ -413,7 +461,7 @@ class Brain:
             bm = {"t_s": round(float(action.get("t_s", t)), 3), "frame_id": self.frame_id,
                   "text": "bookmark"}
             self.bookmarks.append(bm)
-            self._write("bookmark", t, **bm)
+            self._write("bookmark", t, **bm, thumbnail=self._thumbnail(bm["t_s"]))
         elif kind == "stop_speech":
             out.append(self._control(tr, "stop"))
         return out

@@ -107,8 +107,8 @@ def timeline_png(s: Session) -> bytes:
             ax.plot([float(t)], [0.2], marker="o", color="#2e7d32", ms=5)
     phase_handles = [(handles[p], p) for p in PHASES if p in handles]
     if phase_handles:
-        ax.legend([h for h, _ in phase_handles], [n for _, n in phase_handles], fontsize=6,
-                  ncol=4, loc="upper left", frameon=False)
+        ax.legend([h for h, _ in phase_handles], [n for _, n in phase_handles], fontsize=7,
+                  ncol=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
     ax.set_xlim(0, t_max * 1.02)
     ax.set_ylim(0, len(lanes) + 1.4)
     ax.set_yticks(yticks, ylabels)
@@ -117,9 +117,18 @@ def timeline_png(s: Session) -> bytes:
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
+
+
+def _thumb_html(rec: dict[str, Any]) -> str:
+    th = rec.get("thumbnail")
+    if not isinstance(th, dict) or not th.get("jpeg_b64"):
+        return ""
+    return (f"<br><img class='thumb' alt='frame {_esc(th.get('frame_id'))}' "
+            f"title='frame {_esc(th.get('frame_id'))} at {_t(th.get('t_s'))}' "
+            f"src='data:image/jpeg;base64,{_esc(th['jpeg_b64'])}'>")
 
 
 def _steps_html(steps: list[dict[str, Any]] | None) -> str:
@@ -204,7 +213,7 @@ max-width:1200px}h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bott
 table{border-collapse:collapse;width:100%;font-size:13px}td,th{border:1px solid #ddd;
 padding:4px 6px;vertical-align:top;text-align:left}th{background:#f4f4f4}
 .ev{color:#555;font-size:12px}.lvl{color:white;border-radius:3px;padding:1px 5px}
-img{max-width:100%;border:1px solid #ddd}.muted{color:#888}
+img{max-width:100%;border:1px solid #ddd}img.thumb{width:192px;margin-top:4px}.muted{color:#888}
 """
 
 
@@ -247,7 +256,7 @@ def build_report(session_path: str | Path, out_html: str | Path,
             parts.append(
                 f"<tr><td>{_t(a.get('media_t_s'))}</td><td><span class='lvl' "
                 f"style='background:{colour}'>{_esc(a.get('rule'))}</span></td>"
-                f"<td>{_esc(a.get('text'))}{_steps_html(a.get('steps'))}</td>"
+                f"<td>{_esc(a.get('text'))}{_thumb_html(a)}{_steps_html(a.get('steps'))}</td>"
                 f"<td>{'muted' if a.get('muted') else 'yes'}</td></tr>")
         parts.append("</table>")
     else:
@@ -269,7 +278,7 @@ def build_report(session_path: str | Path, out_html: str | Path,
     parts.append(f"<h2>Bookmarks ({len(bms)})</h2>")
     if bms:
         parts.append("<ul id='bookmarks'>" + "".join(
-            f"<li>{_t(b.get('media_t_s'))} (frame {_esc(b.get('frame_id'))})</li>"
+            f"<li>{_t(b.get('media_t_s'))} (frame {_esc(b.get('frame_id'))}){_thumb_html(b)}</li>"
             for b in bms) + "</ul>")
     ctl = s.of("control")
     if ctl:

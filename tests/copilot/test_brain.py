@@ -137,3 +137,35 @@ def test_overlay_draws_banner_outline_and_coverage_on_a_frame():
     brain.on_findings(*later)
     ann2 = brain.overlay(later[0])
     assert ann2 is None or not any(isinstance(i, Banner) for i in ann2.items)
+
+
+@pytest.mark.slow
+def test_evidence_thumbnails_reach_the_session_and_report(tmp_path):
+    from copilot.report import build_report
+    from copilot.session import SessionLog, read_session
+    from vision.sources import open_source
+
+    fr = {fid: (t, fs) for fid, t, fs in frames("chole")}
+    p = tmp_path / "session.jsonl"
+    with SessionLog(p) as log:
+        brain = Brain(scenario="cholecystectomy", session=log)
+        src = open_source(str(feed("chole") / "video.mp4"))
+        for i, t, rgb in src:
+            brain.on_frame(i, t, rgb)
+            if i in fr:
+                brain.on_findings(i, *fr[i])
+        src.close()
+    s = read_session(p)
+    alerts = s.of("alert")
+    assert alerts and all(a["thumbnail"] for a in alerts)
+    th = alerts[0]["thumbnail"]
+    assert abs(th["t_s"] - alerts[0]["media_t_s"]) <= 0.5
+    import base64
+
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(base64.b64decode(th["jpeg_b64"]), np.uint8), 1)
+    assert img.shape[1] == 192 and img.mean() > 10
+    assert len(brain._thumbs) <= brain.cfg.thumb_hz * brain.cfg.thumb_keep_s + 1
+    html = build_report(p, tmp_path / "report.html").read_text()
+    assert html.count("class='thumb'") == len(alerts)
