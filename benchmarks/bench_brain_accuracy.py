@@ -184,12 +184,20 @@ def score(truth: dict, run: RunOutput) -> dict[str, Any]:
     from copilot.messages import Answer
 
     queries = []
+    taken: set[int] = set()
     for u in truth["utterances"]:
         if not u["addressed"]:
             continue
-        reply = next(((tr, msgs) for tr, msgs in run.replies
-                      if tr.accepted and tr.start_s < u["end_s"] + 0.3
-                      and tr.end_s > u["start_s"] - 0.3), None)
+        # the accepted transcript overlapping this line most (each transcript used once)
+        best, best_ov = None, 0.0
+        for k, (tr, _msgs) in enumerate(run.replies):
+            ov = min(tr.end_s, u["end_s"]) - max(tr.start_s, u["start_s"])
+            if tr.accepted and k not in taken and ov > best_ov:
+                best, best_ov = k, ov
+        reply = None
+        if best is not None:
+            taken.add(best)
+            reply = run.replies[best]
         ans = next((m for m in reply[1] if isinstance(m, Answer)), None) if reply else None
         intent = getattr(ans, "intent", None) if ans else None
         facts_ok = bool(ans) and all(fact_in_answer(f, ans.text) for f in u["expected_facts"])

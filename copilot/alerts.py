@@ -78,6 +78,7 @@ class RaisedAlert:
     level: str = "alert"
     key: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    banner: str = ""  # short text for the overlay banner (default: ``text``)
 
     def steps_dicts(self) -> list[dict[str, Any]]:
         """The steps as JSON-friendly dicts."""
@@ -273,7 +274,7 @@ class AlertEngine:
         text = (f"Caution: clipping before the critical view of safety. {spoken.capitalize()} "
                 f"not met.")
         return [self._fire(RaisedAlert("clip_before_cvs", text, fv.t_s, fv.frame_id, steps,
-                                       data={"unmet": unmet}))]
+                                       data={"unmet": unmet}, banner="CLIP BEFORE CVS"))]
 
     def _bleeding(self, fv: FrameView) -> list[RaisedAlert]:
         cfg = self.cfg
@@ -307,7 +308,8 @@ class AlertEngine:
         ]
         self._event(fv.t_s, fv.frame_id, "bleeding_onset", location=where)
         return [self._fire(RaisedAlert("bleeding", f"Bleeding {where}{seg}.", fv.t_s,
-                                       fv.frame_id, steps, data={"structure": "blood"}))]
+                                       fv.frame_id, steps, data={"structure": "blood"},
+                                       banner="BLEEDING"))]
 
     def _vessel(self, fv: FrameView) -> list[RaisedAlert]:
         cfg = self.cfg
@@ -347,8 +349,11 @@ class AlertEngine:
             else:
                 text += " I am not sure what it is."
         self._event(fv.t_s, fv.frame_id, "large_vessel")
+        top = (data.get("hypotheses") or [{}])[0].get("label", "") \
+            if "Most likely" in text else ""
         return [self._fire(RaisedAlert("large_vessel", text, fv.t_s, fv.frame_id, steps,
-                                       data=data))]
+                                       data=data, banner="LARGE VESSEL" + (
+                                           f": {top}" if top else "")))]
 
     def _phase(self, fv: FrameView) -> list[RaisedAlert]:
         cfg = self.cfg
@@ -391,7 +396,8 @@ class AlertEngine:
         ]
         text = f"Expected step skipped: the {join_words(spoken)} phase."
         return [self._fire(RaisedAlert("phase_skipped", text, fv.t_s, fv.frame_id, steps,
-                                       key=",".join(skipped), data={"skipped": skipped}))]
+                                       key=",".join(skipped), data={"skipped": skipped},
+                                       banner="SKIPPED: " + ", ".join(spoken)))]
 
     def _segment(self, fv: FrameView) -> list[RaisedAlert]:
         cfg = self.cfg
@@ -460,7 +466,8 @@ class AlertEngine:
         for s in gap:
             self._event(fv.t_s, fv.frame_id, "segment_missed", segment=s)
         return [self._fire(RaisedAlert("segment_missed", text, fv.t_s, fv.frame_id, steps,
-                                       key=",".join(gap), data={"segments": gap}))]
+                                       key=",".join(gap), data={"segments": gap},
+                                       banner="NOT SEEN: " + ", ".join(say(s) for s in gap)))]
 
     def _say(self, key: str) -> str:
         if self.say_fn is not None:

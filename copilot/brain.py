@@ -295,7 +295,22 @@ class Brain:
 
     # ================================================================== dialogue
     def on_transcript(self, tr: Transcript, addressed: bool) -> list[Message]:
-        """One utterance: answer / control messages (nothing for speech not addressed)."""
+        """One utterance: answer / control messages (nothing for speech not addressed).
+
+        With a tracer, the understanding + reasoning time is a ``brain.dialogue`` span on the
+        transcript's trace id.
+        """
+        t0 = self.clock.now_ns()
+        out = self._on_transcript(tr, addressed)
+        if self.tracer is not None and out:
+            try:
+                self.tracer.span("brain", "dialogue", tr.trace_id, t0, self.clock.now_ns(),
+                                 outputs=len(out))
+            except Exception:  # noqa: BLE001 - tracing is best effort
+                pass
+        return out
+
+    def _on_transcript(self, tr: Transcript, addressed: bool) -> list[Message]:
         t = float(tr.end_s)
         text = (tr.text or "").strip()
         with self._lock:
@@ -529,7 +544,7 @@ class Brain:
                 if struct and self._shapes.get(struct):
                     items.append(Outline(list(self._shapes[struct]), (255, 40, 40),
                                          label=a.rule.replace("_", " ")))
-                items.append(Banner(a.text, a.level))
+                items.append(Banner(a.banner or a.text, a.level))
             if self.pending is not None:
                 items.append(Banner(f"Confirm? {self.pending.text}", "info"))
             if muted:

@@ -1,4 +1,4 @@
-"""Shared, process-cached material for the brain tests: fresh feeds (seeds 5101 / 5102, used
+"""Shared, process-cached material for the brain tests: fresh feeds (seeds 5311 / 5312, used
 by no other test or training run), the real vision pipeline's findings on them, and a brain
 run over the truth utterances. Generated once per pytest process (about 25 s in all)."""
 
@@ -18,9 +18,9 @@ from benchmarks.bench_brain_accuracy import (
 from copilot.feeds import load_truth, make_feed
 
 FEEDS = {
-    "chole": dict(scenario="cholecystectomy", seconds=36.0, seed=5101,
+    "chole": dict(scenario="cholecystectomy", seconds=36.0, seed=5311,
                   events=["large_vessel@9", "clip_before_cvs@16", "bleeding@26"]),
-    "bowel": dict(scenario="bowel-survey", seconds=50.0, seed=5102,
+    "bowel": dict(scenario="bowel-survey", seconds=50.0, seed=5312,
                   events=["skip_segment:jejunum", "large_vessel@9.5"]),
 }
 SIZE = (320, 240)
