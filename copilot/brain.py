@@ -321,7 +321,9 @@ class Brain:
                 return []
             u = understand(text, self.cat, self.kg, self.matcher, t_s=t)
             q = u.question
-            self._write("transcript", t, text=text, confidence=round(tr.confidence, 4),
+            # words that are not a command are never written (privacy): only that it was heard
+            self._write("transcript", t, text=text if q else None, understood=q is not None,
+                        confidence=round(tr.confidence, 4),
                         start_s=round(tr.start_s, 3), end_s=round(tr.end_s, 3),
                         speaker_score=tr.speaker_score, intent=q.intent if q else None,
                         slots=dict(q.slots) if q else {}, method=u.method,
@@ -345,7 +347,7 @@ class Brain:
                 ans = KGAnswer(f"{UNSURE}: I can only answer questions about the anatomy, the "
                                "procedure and what the camera has shown.", [], 0.0, True,
                                u.reason, "", [], {"understanding": u.to_dict()})
-                return [self._reply(tr, ans)]
+                return [self._reply(tr, ans, redact=True)]
             q.t_s = t
             body, _ = self.cat.strip_wake_word(text)
             if tr.confidence < self.cfg.confirm_below and q.intent not in NO_READBACK:
@@ -488,7 +490,7 @@ class Brain:
         return msg
 
     def _reply(self, tr: Transcript, ans: KGAnswer, q: Question | None = None,
-               remember: bool = True) -> BrainAnswer:
+               remember: bool = True, redact: bool = False) -> BrainAnswer:
         if remember:
             self.last_answer = ans
             self._last_kind = "answer"
@@ -496,10 +498,11 @@ class Brain:
         intent = ans.intent or (q.intent if q else "")
         slots = dict(q.slots) if q else {}
         msg = BrainAnswer(t_ns=self.clock.now_ns(), trace_id=tr.trace_id, media_t_s=tr.end_s,
-                          question=tr.text, text=ans.answer, confidence=ans.confidence,
+                          question="" if redact else tr.text, text=ans.answer,
+                          confidence=ans.confidence,
                           abstained=ans.abstained, reason=ans.reason, steps=steps,
                           actions=list(ans.overlay_actions), intent=intent, slots=slots)
-        self._write("answer", tr.end_s, question=tr.text, intent=intent, slots=slots,
+        self._write("answer", tr.end_s, question=msg.question, intent=intent, slots=slots,
                     text=ans.answer, confidence=round(ans.confidence, 4),
                     abstained=ans.abstained, reason=ans.reason, steps=steps,
                     actions=msg.actions, start_s=round(tr.start_s, 3),

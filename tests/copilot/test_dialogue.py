@@ -150,8 +150,13 @@ def test_non_addressed_speech_is_never_written(tmp_path):
         tr = said(secret, 5.0)
         assert brain.on_transcript(tr, False) == []
         brain.on_transcript(said("copilot, what phase are we in?", 9.0), True)
+        # addressed but not a command: answered, never written
+        ans = answer_of(brain.on_transcript(said("copilot, my daughter's birthday is friday",
+                                                 12.0), True))
+        assert ans.abstained and ans.question == ""
     text = p.read_text()
     assert "short today" not in text and "cystic duct looks" not in text
+    assert "birthday" not in text
     s = read_session(p)
     speech = s.of("speech")
     assert len(speech) == 1 and speech[0]["addressed"] is False and "text" not in speech[0]
