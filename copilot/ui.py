@@ -22,6 +22,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import queue
 import socket
 import tempfile
 import threading
@@ -43,6 +44,10 @@ AUDIO_TYPES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".webm", ".m4a", ".mp4",
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_CLIP_S = 60.0
 TOKEN_COOKIE = "copilot_token"
+#: Overlay sources the page can hide: (label, AnnotationStore source name).
+LAYERS = (("segmentation (vision)", "vision"),
+          ("copilot drawings (outlines, alert banners, coverage)", "brain"))
+BRAIN_SOURCE = "brain"
 
 
 def require_gradio() -> Any:
@@ -141,7 +146,10 @@ class UIController:
         self._listeners: dict[str, Any] = {}
         self._listen_lock = threading.Lock()
         self._warm: set[str] = set()
-        self._hf_pos = 0  # samples pushed to the hands-free listener
+        self._hf_q: queue.Queue[Any] = queue.Queue(maxsize=240)  # ~2 min of 0.5 s chunks
+        self._hf_thread: threading.Thread | None = None
+        self._hf_heard: list[Heard] = []
+        self.hf_seconds = 0.0  # microphone audio received in hands-free mode (s)
         self._hidden: set[str] = set()
 
     # -- the copilot -----------------------------------------------------------------------------
@@ -167,6 +175,17 @@ class UIController:
             app.tracer.close()
             raise
         app.store.hidden.update(self._hidden)
+        brain = getattr(app, "brain", None)
+        if brain is not None and hasattr(brain, "overlay"):
+            # the compose loop draws the brain's set without looking at store.hidden: honour
+            # the "brain" toggle here (see the UI report for the app.py change)
+            drawn = brain.overlay
+            store = app.store
+
+            def overlay(frame_id: int) -> Any:
+                return None if BRAIN_SOURCE in store.hidden else drawn(frame_id)
+
+            brain.overlay = overlay
         return app
 
     def start(self) -> None:
@@ -265,7 +284,7 @@ class UIController:
             "running": self.running, "runs": self.runs, "seq": self._seq,
             "page_fps": round(self.frame_rate(), 2), "error": self.error,
             "consent": self.consent, "voice_print": str(self.voice_print or ""),
-            "voice_error": self.voice.error,
+            "voice_error": self.voice.error, "hands_free_s": round(self.hf_seconds, 1),
         }
         if app is None:
             return out
@@ -302,7 +321,8 @@ class UIController:
     # -- overlays --------------------------------------------------------------------------------
     def set_hidden(self, hidden: list[str]) -> None:
         """Hide the drawings of these sources (e.g. ``vision``); show the others."""
-        self._hidden = {str(h) for h in hidden}
+        known = {v for _, v in LAYERS}
+        self._hidden = {str(h) for h in hidden if str(h) in known}
         app = self.copilot
         if app is not None:
             app.store.hidden.clear()
@@ -403,36 +423,73 @@ class UIController:
             self.state.note_heard(Heard("", False, "no speech found", time.time(), "mic"))
         return self._submit(trs, "mic")
 
-    def hands_free(self, rate: int, data: np.ndarray) -> list[Heard]:
-        """One streamed microphone chunk (hands-free): utterances with the wake word count."""
-        from speech.audio import CHUNK, resample, to_mono
+    def hands_free(self, rate: int, data: np.ndarray) -> None:
+        """One streamed microphone chunk (hands-free). Returns at once: a worker thread runs
+        VAD + wake word + ASR, so the page's stream is never held up by recognition."""
+        from speech.audio import resample, to_mono
 
         x = to_mono(np.asarray(data))
         if x.dtype.kind in "iu" or np.abs(x).max(initial=0) > 1.5:
             x = x / 32768.0
         x = resample(x.astype(np.float32), int(rate))
-        lis = self.listener("handsfree")
-        trs = []
-        with self._listen_lock:
-            buf = getattr(self, "_hf_rest", np.zeros(0, np.float32))
-            buf = np.concatenate([buf, x])
-            n = len(buf) // CHUNK * CHUNK
-            for i in range(0, n, CHUNK):
-                trs += lis.push(buf[i:i + CHUNK])
-            self._hf_rest = buf[n:]
-            self._hf_pos += n
-        # every utterance is shown; only the addressed ones reach the copilot
-        return self._submit(trs, "mic")
+        self.hf_seconds += len(x) / 16000.0
+        self._hf_start()
+        try:
+            self._hf_q.put_nowait(x)
+        except queue.Full:
+            log.warning("hands-free audio backlog full: %.1f s dropped", len(x) / 16000.0)
 
-    def hands_free_stop(self) -> list[Heard]:
-        """The stream ended: close an open utterance."""
-        lis = self._listeners.get("handsfree")
-        if lis is None:
-            return []
+    def _hf_start(self) -> None:
         with self._listen_lock:
-            trs = lis.flush()
-            self._hf_rest = np.zeros(0, np.float32)
-        return self._submit(trs, "mic")
+            if self._hf_thread is None or not self._hf_thread.is_alive():
+                self._hf_thread = threading.Thread(target=self._hf_loop, name="ui-handsfree",
+                                                   daemon=True)
+                self._hf_thread.start()
+
+    def prepare_hands_free(self) -> None:
+        """Load the hands-free listener and start its worker (before the first chunk)."""
+        self._hf_start()
+
+    def _hf_loop(self) -> None:
+        from speech.audio import CHUNK
+
+        rest = np.zeros(0, np.float32)
+        lis = None
+        while not self._stop.is_set():
+            try:
+                x = self._hf_q.get(timeout=0.5)
+            except queue.Empty:
+                if lis is None:
+                    lis = self.listener("handsfree")
+                continue
+            try:
+                lis = self.listener("handsfree")  # rebuilt after an enrolment
+                if isinstance(x, threading.Event):  # end of the stream: close the utterance
+                    trs = lis.flush()
+                    rest = np.zeros(0, np.float32)
+                    self._hf_heard += self._submit(trs, "mic")
+                    x.set()
+                    continue
+                buf = np.concatenate([rest, x])
+                n = len(buf) // CHUNK * CHUNK
+                trs = []
+                for i in range(0, n, CHUNK):
+                    trs += lis.push(buf[i:i + CHUNK])
+                rest = buf[n:]
+                # every utterance is shown; only the addressed ones reach the copilot
+                self._hf_heard += self._submit(trs, "mic")
+            except Exception as exc:  # noqa: BLE001 - keep listening
+                log.warning("hands-free listening failed: %s", exc)
+
+    def hands_free_stop(self, timeout_s: float = 30.0) -> list[Heard]:
+        """The stream ended: recognise what is queued, close an open utterance; returns what
+        was heard since the previous stop."""
+        done = threading.Event()
+        self._hf_start()
+        self._hf_q.put(done)
+        done.wait(timeout_s)
+        heard, self._hf_heard = self._hf_heard, []
+        return heard
 
     def ask(self, text: str, origin: str = "typed") -> None:
         """A typed question / command (e.g. "copilot, what phase are we in?")."""
@@ -549,7 +606,7 @@ def build_app(ctrl: UIController) -> Any:
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-    from copilot.ui_page import CSS, build_blocks, theme
+    from copilot.ui_page import CSS, HEAD_JS, build_blocks, theme
 
     api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     period = 1.0 / ctrl.cfg.ui_fps
@@ -580,13 +637,42 @@ def build_app(ctrl: UIController) -> Any:
         return Response(jpg, media_type="image/jpeg",
                         headers={"Cache-Control": "no-store", "X-Frame-Seq": str(seq)})
 
+    async def handsfree(request: Any) -> JSONResponse:
+        # not a CORS "simple" request (octet-stream): other sites' pages cannot post here
+        if request.headers.get("content-type") != "application/octet-stream":
+            return JSONResponse({"error": "send application/octet-stream PCM16"}, 415)
+        try:
+            rate = int(request.query_params.get("rate", "48000"))
+        except ValueError:
+            rate = 0
+        if not 8000 <= rate <= 96000:
+            return JSONResponse({"error": "rate must be 8000-96000 Hz"}, 400)
+        body = await request.body()
+        if len(body) > 4 * rate or len(body) % 2:  # <= 2 s of 16-bit mono per block
+            return JSONResponse({"error": "block too large or odd length"}, 413)
+        pcm = np.frombuffer(body, "<i2")
+        if pcm.size:
+            await asyncio.to_thread(ctrl.hands_free, rate, pcm)
+        return JSONResponse({"ok": True, "seconds": round(ctrl.hf_seconds, 2)})
+
+    async def handsfree_stop(request: Any) -> JSONResponse:
+        if request.headers.get("content-type") != "application/octet-stream":
+            return JSONResponse({"error": "send application/octet-stream"}, 415)
+        heard = await asyncio.to_thread(ctrl.hands_free_stop)
+        return JSONResponse({"heard": [h.text for h in heard if h.accepted]})
+
+    # plain Starlette routes: the request is passed as is (no annotation resolution)
+    api.add_route("/api/handsfree", handsfree, methods=["POST"])
+    api.add_route("/api/handsfree/stop", handsfree_stop, methods=["POST"])
+
     @api.get("/api/status")
     async def status_json() -> JSONResponse:
         return JSONResponse(ctrl.status())
 
     blocks = build_blocks(ctrl)
     gr.mount_gradio_app(api, blocks, path="/", ssr_mode=False, mcp_server=False,
-                        footer_links=[], theme=theme(), css=CSS, show_error=True,
+                        footer_links=[], theme=theme(), css=CSS, head=HEAD_JS,
+                        show_error=True,
                         max_file_size=ctrl.cfg.max_upload_bytes, server_name=ctrl.cfg.host,
                         server_port=ctrl.cfg.port)
     if ctrl.cfg.token:

@@ -12,6 +12,84 @@ from copilot.ui_state import alerts_html, answer_html, heard_html, steps_html
 
 log = logging.getLogger(__name__)
 
+#: Hands-free listening: the page captures the microphone itself (Web Audio) and posts
+#: 0.5 s blocks of 16-bit PCM to ``api/handsfree`` (no file, no gradio upload); the copilot
+#: listens for the wake word. ``HEAD_JS`` defines ``window.copilotHandsFree``.
+HANDS_FREE_HTML = """
+<div id='hf-box'>
+  <button id='hf-start' class='lg secondary' onclick='window.copilotHandsFree.start()'>
+    Start listening</button>
+  <button id='hf-stop' class='lg secondary' onclick='window.copilotHandsFree.stop()'>
+    Stop listening</button>
+  <span id='hf-state' data-state='off'>off</span>
+  <div class='muted'>say "copilot, ..." then the question; audio is not stored without
+  consent</div>
+</div>
+"""
+
+HEAD_JS = """
+<script>
+// Raw microphone audio for the copilot's own VAD / denoiser / recogniser: the browser's
+// automatic gain, noise suppression and echo cancellation distort commands in OR noise.
+(function () {
+  const md = navigator.mediaDevices;
+  if (!md || !md.getUserMedia || md.__copilotRaw) return;
+  const orig = md.getUserMedia.bind(md);
+  md.getUserMedia = (c) => {
+    if (c && c.audio) {
+      const raw = {echoCancellation: false, noiseSuppression: false, autoGainControl: false};
+      c = Object.assign({}, c, {audio: Object.assign(typeof c.audio === 'object' ? c.audio : {},
+                                                      raw)});
+    }
+    return orig(c);
+  };
+  md.__copilotRaw = true;
+})();
+window.copilotHandsFree = (function () {
+  let ctx = null, stream = null, proc = null, parts = [], n = 0, sent = 0;
+  const show = (s) => { const e = document.getElementById('hf-state');
+    if (e) { e.textContent = s; e.dataset.state = s.split(' ')[0]; } };
+  function flush() {
+    if (!n) return;
+    const all = new Int16Array(n); let o = 0;
+    for (const p of parts) { for (let i = 0; i < p.length; i++) {
+      const v = Math.max(-1, Math.min(1, p[i])); all[o++] = v < 0 ? v * 32768 : v * 32767; } }
+    parts = []; n = 0; sent += all.length;
+    fetch('api/handsfree?rate=' + ctx.sampleRate, {method: 'POST', body: all.buffer,
+      headers: {'Content-Type': 'application/octet-stream'}}).catch(() => show('error'));
+    show('listening ' + (sent / ctx.sampleRate).toFixed(1) + ' s');
+  }
+  async function start() {
+    if (ctx) return;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({audio: {channelCount: 1,
+        echoCancellation: false, noiseSuppression: false, autoGainControl: false}});
+    } catch (e) { show('no microphone'); return; }
+    ctx = new AudioContext(); sent = 0;
+    const src = ctx.createMediaStreamSource(stream);
+    proc = ctx.createScriptProcessor(4096, 1, 1);
+    proc.onaudioprocess = (ev) => {
+      const x = ev.inputBuffer.getChannelData(0);
+      parts.push(new Float32Array(x)); n += x.length;
+      if (n >= ctx.sampleRate / 2) flush();
+    };
+    src.connect(proc); proc.connect(ctx.destination);
+    show('listening 0.0 s');
+  }
+  async function stop() {
+    if (!ctx) return;
+    flush();
+    proc.disconnect(); stream.getTracks().forEach((t) => t.stop());
+    await ctx.close(); ctx = null;
+    await fetch('api/handsfree/stop', {method: 'POST',
+      headers: {'Content-Type': 'application/octet-stream'}});
+    show('off');
+  }
+  return {start, stop};
+})();
+</script>
+"""
+
 CSS = """
 #video-box {background:#000; border-radius:6px; overflow:hidden; text-align:center}
 #video-box img {width:100%; height:auto; display:block; image-rendering:auto}
@@ -92,6 +170,7 @@ def build_blocks(ctrl: Any) -> Any:
     """The page: video + status + timeline on the left, talk / answers / alerts on the right."""
     import gradio as gr
 
+    from copilot.ui import LAYERS
     from copilot.ui_plot import timeline_figure
 
     with gr.Blocks(title="Surgical copilot", analytics_enabled=False) as demo:
@@ -106,7 +185,7 @@ def build_blocks(ctrl: Any) -> Any:
                 plot = gr.Plot(label="phase / view timeline", elem_id="timeline")
                 with gr.Accordion("Overlays", open=False):
                     layers = gr.CheckboxGroup(
-                        ["vision"], value=["vision"], label="drawings shown",
+                        list(LAYERS), value=[v for _, v in LAYERS], label="drawings shown",
                         elem_id="layers")
             with gr.Column(scale=2, min_width=360):
                 alerts = gr.HTML(alerts_html([]), elem_id="alerts-box")
@@ -116,8 +195,8 @@ def build_blocks(ctrl: Any) -> Any:
                                 value="push-to-talk", label="microphone", elem_id="mode")
                 ptt = gr.Audio(sources=["microphone"], type="filepath", label="push to talk: "
                                "record, ask, stop", elem_id="ptt", format=None)
-                hf = gr.Audio(sources=["microphone"], streaming=True, type="numpy",
-                              label="hands-free listening", visible=False, elem_id="handsfree")
+                with gr.Column(visible=False, elem_id="handsfree") as hf:
+                    gr.HTML(HANDS_FREE_HTML)
                 consent = gr.Checkbox(value=ctrl.consent, label="consent: store microphone "
                                       "audio (off: processed in memory, discarded)",
                                       elem_id="consent")
@@ -190,32 +269,10 @@ def build_blocks(ctrl: Any) -> Any:
         ptt.stop_recording(on_ptt, inputs=[ptt], outputs=[heard, ptt])
         ptt.upload(on_ptt, inputs=[ptt], outputs=[heard, ptt])
 
-        def on_stream(chunk: Any) -> Any:
-            if chunk is None:
-                return gr.skip()
-            rate, data = chunk
-            try:
-                got = ctrl.hands_free(rate, data)
-            except Exception as exc:  # noqa: BLE001
-                log.warning("hands-free chunk failed: %s", exc)
-                return gr.skip()
-            if not got:
-                return gr.skip()
-            snap = ctrl.state.snapshot()
-            return heard_html(snap["heard"], snap["chatter"])
-
-        hf.stream(on_stream, inputs=[hf], outputs=[heard], stream_every=0.5,
-                  time_limit=None, show_progress="hidden")
-
-        def on_hf_stop() -> Any:
-            ctrl.hands_free_stop()
-            snap = ctrl.state.snapshot()
-            return heard_html(snap["heard"], snap["chatter"])
-
-        hf.stop_recording(on_hf_stop, outputs=[heard])
-
         def on_mode(m: str) -> tuple:
             free = m.startswith("hands-free")
+            if free:
+                ctrl.prepare_hands_free()
             return gr.update(visible=not free), gr.update(visible=free)
 
         mode.change(on_mode, inputs=[mode], outputs=[ptt, hf])
@@ -242,7 +299,7 @@ def build_blocks(ctrl: Any) -> Any:
         ack.click(on_ack, outputs=[ack_out])
 
         def on_layers(shown: list[str]) -> None:
-            ctrl.set_hidden([s for s in ("vision",) if s not in (shown or [])])
+            ctrl.set_hidden([v for _, v in LAYERS if v not in (shown or [])])
 
         layers.change(on_layers, inputs=[layers])
 

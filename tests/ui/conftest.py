@@ -45,6 +45,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
+def needs_brain() -> None:
+    """Answers and alerts come from copilot.brain; skip (saying so) in a build without it."""
+    try:
+        import copilot.brain  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"the copilot brain is not in this build ({exc})")
+
+
+@pytest.fixture(scope="session")
 def ui_feed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """24 s cholecystectomy at 426x240 / 15 fps, a bleed at 5 s (seed 5101, UI tests only)."""
     from copilot.feeds import make_feed
@@ -110,12 +119,12 @@ def ui(ui_feed: Path) -> Iterator[Running]:
 
 @pytest.fixture(scope="session")
 def browser(question_wav: Path) -> Iterator:
-    """Headless Chromium whose fake microphone plays the question WAV."""
+    """Headless Chromium whose fake microphone plays the question WAV once per capture."""
     from playwright.sync_api import sync_playwright
 
     args = [*BROWSER_ARGS, "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={question_wav}"]
+            f"--use-file-for-fake-audio-capture={question_wav}%noloop"]
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=args)
         yield b

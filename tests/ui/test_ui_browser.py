@@ -77,9 +77,10 @@ def test_video_frames_advance(page, ui, artifacts) -> None:  # noqa: ANN001
                            timeout=10_000)
 
 
-def test_spoken_question_gets_answer_steps_and_voice(page, ui, artifacts) -> None:  # noqa: ANN001
+def test_spoken_question_gets_answer_steps_and_voice(page, ui, artifacts,  # noqa: ANN001
+                                                     needs_brain) -> None:  # noqa: ANN001
     page.click("#ptt button.record-button")
-    time.sleep(6.8)  # >= one loop of the fake-mic file plus the question
+    time.sleep(5.5)  # the fake-mic file (4 s) plays once from the start of the capture
     page.click("#ptt button.stop-button")
     page.wait_for_selector("#heard-box li:has-text('[mic]')", timeout=60_000)
     heard = page.inner_text("#heard-box")
@@ -119,7 +120,30 @@ def test_spoken_question_gets_answer_steps_and_voice(page, ui, artifacts) -> Non
     _shoot(page, artifacts, "02-answer")
 
 
-def test_alert_appears_and_is_acknowledged(page, ui, artifacts) -> None:  # noqa: ANN001
+def test_hands_free_wake_word(page, ui, artifacts) -> None:  # noqa: ANN001
+    def mic_commands() -> int:
+        return sum(h.origin == "mic" and h.accepted for h in ui.ctrl.state.snapshot()["heard"])
+
+    n0, s0 = mic_commands(), ui.ctrl.hf_seconds
+    page.click("#mode label:has-text('hands-free')")
+    page.wait_for_selector("#hf-start", state="visible", timeout=20_000)
+    assert not page.is_visible("#ptt button.record-button")
+    page.click("#hf-start")
+    page.wait_for_selector("#hf-state[data-state='listening']", timeout=20_000)
+    time.sleep(6.0)  # the fake-mic file (4 s) plays once
+    page.click("#hf-stop")
+    page.wait_for_selector("#hf-state[data-state='off']", timeout=60_000)
+    assert ui.ctrl.hf_seconds - s0 > 4.0  # the page streamed the microphone
+    heard = [h for h in ui.ctrl.state.snapshot()["heard"] if h.origin == "mic"]
+    assert mic_commands() > n0, [(h.text, h.reason) for h in heard[-4:]]
+    assert heard[-1].text == "copilot what phase are we in" or any(
+        h.accepted and "what phase are we in" in h.text for h in heard[-3:])
+    page.click("#mode label:has-text('push-to-talk')")
+    page.wait_for_selector("#ptt button.record-button", state="visible", timeout=20_000)
+
+
+def test_alert_appears_and_is_acknowledged(page, ui, artifacts,  # noqa: ANN001
+                                           needs_brain) -> None:  # noqa: ANN001
     # the feed bleeds at 5 s (and the replay loops): an open alert comes within one replay
     page.wait_for_selector("#alerts-box .alert.open", timeout=60_000)
     uid = page.get_attribute("#alerts-box .alert.open", "data-uid")
@@ -140,7 +164,8 @@ def test_alert_appears_and_is_acknowledged(page, ui, artifacts) -> None:  # noqa
     _shoot(page, artifacts, "04-acknowledged")
 
 
-def test_video_keeps_moving_while_an_answer_is_slow(ui_feed, browser, artifacts) -> None:  # noqa: ANN001
+def test_video_keeps_moving_while_an_answer_is_slow(ui_feed, browser, artifacts,  # noqa: ANN001
+                                                   needs_brain) -> None:  # noqa: ANN001
     r = start_ui(ui_feed, speech="off", faults=["vision:slow"], loop=True)
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:

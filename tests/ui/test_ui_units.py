@@ -126,10 +126,10 @@ def test_hands_free_hears_the_wake_word(ctrl, question_wav: Path) -> None:  # no
     x = (load_audio(question_wav) * 32767).astype(np.int16)
     pad = np.zeros(16000, np.int16)
     x = np.concatenate([pad, x, pad])
-    heard = []
     for i in range(0, len(x), 8000):  # 0.5 s chunks at 16 kHz, int16 like gradio's numpy
-        heard += ctrl.hands_free(16000, x[i:i + 8000])
-    heard += ctrl.hands_free_stop()
+        ctrl.hands_free(16000, x[i:i + 8000])
+    heard = ctrl.hands_free_stop(timeout_s=60)
+    assert abs(ctrl.hf_seconds - len(x) / 16000) < 0.01
     accepted = [h for h in heard if h.accepted]
     assert [h.text for h in accepted] == ["copilot what phase are we in"]
 
