@@ -260,12 +260,21 @@ def summarise(per_feed: list[dict[str, Any]]) -> dict[str, Any]:
     ev = [x for f in per_feed for x in f["events"]]
     n_alerts = sum(f["n_alerts"] for f in per_feed)
     n_un = sum(len(f["unscripted"]) for f in per_feed)
+    tq = [x for f in per_feed for x in f.get("text_queries", [])]
+    heard = [x for x in q if x["heard"]]
     delays = sorted(e["alert"]["delay_s"] for e in ev
                     if e["alert"] and e["rule"] != "segment_missed")
     return {
         "queries": len(q),
         "intent_accuracy": round(sum(x["intent_ok"] for x in q) / max(1, len(q)), 4),
         "fact_accuracy": round(sum(x["facts_ok"] for x in q) / max(1, len(q)), 4),
+        "heard_queries": len(heard),
+        "intent_accuracy_heard": round(sum(x["intent_ok"] for x in heard) / max(1, len(heard)),
+                                       4),
+        "text_intent_accuracy": round(sum(x["intent_ok"] for x in tq) / max(1, len(tq)), 4)
+        if tq else None,
+        "text_fact_accuracy": round(sum(x["facts_ok"] for x in tq) / max(1, len(tq)), 4)
+        if tq else None,
         "scripted_events": len(ev),
         "alert_recall": round(sum(e["alert"] is not None for e in ev) / max(1, len(ev)), 4),
         "alerts": n_alerts,
@@ -314,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
             run = run_brain(brain, frames, trs, truth["duration_s"])
         fmss.extend(run.on_findings_ms)
         sc = score(truth, run)
+        # the same frames with perfect transcripts: the brain's own share of the errors
+        text_run = run_brain(Brain(scenario=truth["scenario"]), frames,
+                             truth_transcripts(truth), truth["duration_s"])
+        sc["text_queries"] = score(truth, text_run)["queries"]
         sc.update({"feed": feed.name, "scenario": truth["scenario"], "seed": truth["seed"],
                    "events_spec": truth.get("options", {}).get("events"),
                    "vision_s": round(t1 - t0, 2), "listener_s": round(t2 - t1, 2)})
@@ -345,7 +358,7 @@ def render_md(r: dict[str, Any]) -> str:
         "# Brain accuracy (offline: vision every k frames + listener + brain)", "",
         f"Command: `{r['command']}`  ",
         f"Machine: {r['machine'].get('cpu', '')}, {r['machine'].get('os', '')}; "
-        f"commit {r['machine'].get('git_commit', '')}  ",
+        f"commit {r['machine'].get('git', {}).get('commit', '')[:10]}  ",
         f"Settings: {json.dumps(r['settings']['seconds'])} s feeds, "
         f"{r['settings']['size']} at {r['settings']['fps']} fps, vision every "
         f"{r['settings']['every']} frames, seeds {r['settings']['seeds']}", "",
@@ -353,6 +366,11 @@ def render_md(r: dict[str, Any]) -> str:
         f"| scripted queries | {s['queries']} | |",
         f"| intent accuracy | {s['intent_accuracy']} | 1.0 |",
         f"| answer fact accuracy | {s['fact_accuracy']} | 1.0 |",
+        f"| queries the recogniser accepted | {s['heard_queries']} | |",
+        f"| intent accuracy on accepted queries | {s['intent_accuracy_heard']} | |",
+        f"| intent accuracy, perfect transcripts (brain alone) | "
+        f"{s['text_intent_accuracy']} | 1.0 |",
+        f"| fact accuracy, perfect transcripts (brain alone) | {s['text_fact_accuracy']} | |",
         f"| scripted alert events | {s['scripted_events']} | |",
         f"| alert recall | {s['alert_recall']} | 1.0 |",
         f"| alerts raised | {s['alerts']} | |",
@@ -366,11 +384,15 @@ def render_md(r: dict[str, Any]) -> str:
     for f in r["feeds"]:
         lines.append(f"### {f['feed']} (events {f['events_spec']})")
         lines.append("")
-        lines.append("| query | heard | intent | answer | facts ok |")
-        lines.append("| --- | --- | --- | --- | --- |")
+        lines.append("| query | heard | intent | answer | facts ok | facts ok, perfect "
+                     "transcript |")
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        tq = {x["text"] + str(x["t_s"]): x for x in f.get("text_queries", [])}
         for q in f["queries"]:
+            t = tq.get(q["text"] + str(q["t_s"]), {})
             lines.append(f"| {q['text']} | {q['heard']} | {q['intent']} | "
-                         f"{(q['answer'] or '').replace('|', '/')} | {q['facts_ok']} |")
+                         f"{(q['answer'] or '').replace('|', '/')} | {q['facts_ok']} | "
+                         f"{t.get('facts_ok')} |")
         lines.append("")
         lines.append("| event | t (s) | alert | delay (s) |")
         lines.append("| --- | --- | --- | --- |")
