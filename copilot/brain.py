@@ -7,7 +7,9 @@ The app calls, from its threads::
     msgs = brain.on_findings(frame_id, media_t_s, findings)  # -> [Alert] (+ Control)
     msgs = brain.on_transcript(transcript, addressed)        # speech thread -> [Answer, Control]
     ann = brain.overlay(frame_id)                            # compositor -> AnnotationSet | None
+    brain.on_frame(frame_id, media_t_s, rgb)                 # optional: evidence thumbnails
     msgs = brain.finish(media_t_s)                           # end of the feed -> [Alert]
+    brain.visible_overlays()                                 # {"segmentation": bool, ...}
 
 All public methods are thread-safe (one re-entrant lock). Times are media seconds of the feed
 (``media_t_s`` of frames, ``end_s`` of utterances).
