@@ -183,7 +183,7 @@ def build_blocks(ctrl: Any) -> Any:
                         "alt='annotated video'></div>")
                 status = gr.HTML(status_html(ctrl.status()), elem_id="status")
                 plot = gr.Plot(label="phase / view timeline", elem_id="timeline")
-                with gr.Accordion("Overlays", open=False):
+                with gr.Accordion("Overlays", open=False, elem_id="layers-acc"):
                     layers = gr.CheckboxGroup(
                         list(LAYERS), value=[v for _, v in LAYERS], label="drawings shown",
                         elem_id="layers")
@@ -209,7 +209,7 @@ def build_blocks(ctrl: Any) -> Any:
                 steps = gr.HTML(steps_html([]), elem_id="steps-box", label="reasoning steps")
                 reply = gr.Audio(label="copilot's voice", autoplay=True, interactive=False,
                                  type="filepath", elem_id="reply")
-                with gr.Accordion("Voice enrolment", open=False):
+                with gr.Accordion("Voice enrolment", open=False, elem_id="enrol-acc"):
                     enrol_audio = gr.Audio(sources=["microphone", "upload"], type="filepath",
                                            label="10-30 s of the surgeon's voice",
                                            elem_id="enrol-audio")

@@ -77,6 +77,30 @@ def test_video_frames_advance(page, ui, artifacts) -> None:  # noqa: ANN001
                            timeout=10_000)
 
 
+def test_overlay_toggles_and_consent_switch(page, ui) -> None:  # noqa: ANN001
+    page.click("#layers-acc >> text=Overlays")
+    page.click("#layers label:has-text('segmentation')")
+    _until(lambda: "vision" in ui.ctrl.copilot.store.hidden, "segmentation not hidden")
+    page.click("#layers label:has-text('copilot drawings')")
+    _until(lambda: {"vision", "brain"} <= ui.ctrl.copilot.store.hidden, "brain not hidden")
+    page.click("#layers label:has-text('segmentation')")
+    page.click("#layers label:has-text('copilot drawings')")
+    _until(lambda: not ui.ctrl.copilot.store.hidden, "drawings not shown again")
+    assert not ui.ctrl.consent
+    page.click("#consent input")
+    _until(lambda: ui.ctrl.consent, "consent switch did not reach the server")
+    page.wait_for_selector("#status:has-text('audio consent ON')", timeout=10_000)
+    page.click("#consent input")
+    _until(lambda: not ui.ctrl.consent, "consent switch did not turn off")
+
+
+def _until(cond, what: str, timeout_s: float = 10.0) -> None:  # noqa: ANN001
+    end = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < end, what
+        time.sleep(0.1)
+
+
 def test_spoken_question_gets_answer_steps_and_voice(page, ui, artifacts,  # noqa: ANN001
                                                      needs_brain) -> None:  # noqa: ANN001
     page.click("#ptt button.record-button")
@@ -166,7 +190,8 @@ def test_alert_appears_and_is_acknowledged(page, ui, artifacts,  # noqa: ANN001
 
 def test_video_keeps_moving_while_an_answer_is_slow(ui_feed, browser, artifacts,  # noqa: ANN001
                                                    needs_brain) -> None:  # noqa: ANN001
-    r = start_ui(ui_feed, speech="off", faults=["vision:slow"], loop=True)
+    # a slow vision stage, an overlay step that fails every 20th frame, an 8 s answer
+    r = start_ui(ui_feed, speech="off", faults=["vision:slow", "overlay:raise"], loop=True)
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         pg = ctx.new_page()
@@ -212,6 +237,9 @@ def test_video_keeps_moving_while_an_answer_is_slow(ui_feed, browser, artifacts,
         assert not answered
         health = r.ctrl.status()["health"]
         assert health["vision"]["state"] in ("ok", "restarting", "hung")
+        assert health["overlay"]["errors"] >= 1
+        # the failing step shows on the page, marked bad, while the video plays on
+        pg.wait_for_selector("#health span.bad[data-stage='overlay']", timeout=10_000)
         pg.wait_for_selector("#answer-box .q:has-text('typed')", timeout=60_000)
         assert "what phase are we in" in pg.inner_text("#answer-box .q")
         _shoot(pg, artifacts, "05-slow-answer")
