@@ -245,7 +245,14 @@ def build_blocks(ctrl: Any) -> Any:
             snap = ctrl.state.snapshot()
             app = ctrl.copilot
             now = float(getattr(app, "media_t_s", 0.0) or 0.0)
-            return timeline_figure(snap, now)
+            coverage = None
+            engine = getattr(getattr(app, "brain", None), "engine", None)
+            if engine is not None and hasattr(engine, "coverage"):
+                try:
+                    coverage = dict(engine.coverage())
+                except Exception as exc:  # noqa: BLE001 - the plot is optional
+                    log.debug("no coverage: %s", exc)
+            return timeline_figure(snap, now, coverage=coverage)
 
         plot_timer.tick(draw, inputs=[session], outputs=[plot], show_progress="hidden")
 

@@ -29,11 +29,23 @@ def spans(points: list[tuple[float, str, str]], end_s: float) -> list[tuple[str,
     return out
 
 
-def timeline_figure(snap: dict[str, Any], now_s: float, width_in: float = 6.4) -> Figure:
-    """The figure for a ``UIState.snapshot()`` with media time ``now_s`` (s)."""
-    fig = Figure(figsize=(width_in, 2.0), dpi=100)
-    fig.subplots_adjust(left=0.1, right=0.98, top=0.95, bottom=0.24)
-    ax = fig.add_subplot()
+COVERAGE_COLOURS = {"seen": "#2f9e44", "brief": "#f08c00", "missed": "#e03131",
+                    "pending": "#ced4da"}
+
+
+def timeline_figure(snap: dict[str, Any], now_s: float, width_in: float = 6.4,
+                    coverage: dict[str, str] | None = None) -> Figure:
+    """The figure for a ``UIState.snapshot()`` with media time ``now_s`` (s); ``coverage``
+    (segment -> seen | brief | missed | pending, from the brain) adds the coverage strip."""
+    show_cov = bool(coverage) and any(v != "pending" for v in coverage.values())
+    fig = Figure(figsize=(width_in, 2.6 if show_cov else 2.0), dpi=100)
+    if show_cov:
+        ax, cax = fig.subplots(2, 1, height_ratios=[3, 1])
+        fig.subplots_adjust(left=0.1, right=0.98, top=0.96, bottom=0.08, hspace=0.9)
+        _coverage_strip(cax, coverage or {})
+    else:
+        fig.subplots_adjust(left=0.1, right=0.98, top=0.95, bottom=0.24)
+        ax = fig.add_subplot()
     pts = snap.get("timeline", [])
     # keep the current replay only (media time restarts when the feed loops)
     for i in range(len(pts) - 1, 0, -1):
@@ -64,3 +76,21 @@ def timeline_figure(snap: dict[str, Any], now_s: float, width_in: float = 6.4) -
     ax.set_xlabel("media time (s)", fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
     return fig
+
+
+def _coverage_strip(ax: Any, coverage: dict[str, str]) -> None:
+    """One cell per bowel segment in route order, coloured by its coverage state."""
+    for i, (seg, state) in enumerate(coverage.items()):
+        ax.add_patch(_rect(i, COVERAGE_COLOURS.get(state, "#ced4da")))
+        ax.text(i + 0.5, 0.5, seg.replace("duodenum_", "")[:4], ha="center", va="center",
+                fontsize=6)
+    ax.set_xlim(0, max(1, len(coverage)))
+    ax.set_ylim(0, 1)
+    ax.set_yticks([0.5], ["coverage"], fontsize=8)
+    ax.set_xticks([])
+
+
+def _rect(i: int, colour: str) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((i + 0.04, 0.05), 0.92, 0.9, color=colour)

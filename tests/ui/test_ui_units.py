@@ -241,7 +241,9 @@ def test_state_collects_messages_and_renders() -> None:
     assert "OPEN" in alerts_html(snap["items"])
     assert st.acknowledge().rule == "bleeding"
     assert "acknowledged" in alerts_html(st.snapshot()["items"])
-    fig = timeline_figure(st.snapshot(), 8.0)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    assert buf.getvalue()[:4] == b"\x89PNG"
+    for cov in (None, {"duodenum_d1": "seen", "duodenum_d2": "missed", "jejunum": "pending"}):
+        fig = timeline_figure(st.snapshot(), 8.0, coverage=cov)
+        assert len(fig.axes) == (2 if cov else 1)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        assert buf.getvalue()[:4] == b"\x89PNG"
