@@ -574,9 +574,10 @@ class Brain:
         n = len(cov)
         cell = max(8, min(40, int(w * 0.9 / n)))
         x0 = max(4, (w - cell * n) // 2)
-        y1 = h - int(max(0.35, min(w, h) / 900) * 26) - 12
+        scale = max(0.35, min(w, h) / 900)  # the compositor's text scale
+        y1 = h - int(34 * scale) - 8 - int(30 * scale) - 6  # above the caption line
         y0 = y1 - cell
-        items: list[Any] = [Text("coverage", (x0, y0 - 4))]
+        items: list[Any] = [Text("coverage", (x0, y0 - int(30 * scale) - 4))]
         for i, (seg, state) in enumerate(cov.items()):
             xa = x0 + i * cell
             items.append(Box((xa + 1, y0, xa + cell - 2, y1), COVERAGE_COLOURS[state],
