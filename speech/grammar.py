@@ -15,6 +15,7 @@ surgical lexicon, or else from espeak-ng's phonemes mapped to ARPAbet.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import shutil
 import subprocess
@@ -212,6 +213,102 @@ class GrammarSpec:
         lines.append(f"<body> = ({' | '.join(bodies)});")
         lines.extend(slot_rules)
         return "\n".join(lines) + "\n"
+
+    def sentences(self) -> set[tuple[str, ...]]:
+        """Every command body of the grammar as a word tuple (wake word not included)."""
+        out: set[tuple[str, ...]] = set()
+        for t in self.templates:
+            parts: list[list[tuple[str, ...]]] = []
+            pos = 0
+            for m in _SLOT.finditer(t):
+                lit = normalise(t[pos : m.start()]).split()
+                parts.extend([[(w,)] for w in lit])
+                forms = {tuple(normalise(f).split()) for f in self.slot_forms[m.group(1)]}
+                parts.append(sorted(f for f in forms if f))
+                pos = m.end()
+            parts.extend([[(w,)] for w in normalise(t[pos:]).split()])
+            for combo in itertools.product(*parts):
+                words = tuple(w for piece in combo for w in piece)
+                if words:
+                    out.add(words)
+        return out
+
+    def to_fsg(self) -> tuple[int, int, list[tuple]]:
+        """The grammar as a minimal word automaton: (start, final, transitions).
+
+        Transitions are pocketsphinx ``create_fsg`` tuples ``(from, to, prob[, word])``
+        (no word: an epsilon arc). The command bodies form a minimal deterministic automaton
+        (shared prefixes *and* suffixes), so the search keeps one copy of each word where the
+        JSGF compiler inlines a slot's word list once per template: same language, a fraction
+        of the active HMMs. Each state's arcs share its probability mass equally; the wake
+        slot and its competitor words are weighted as in ``to_jsgf``.
+        """
+        # trie of the bodies
+        children: list[dict[str, int]] = [{}]
+        final = [False]
+        for words in sorted(self.sentences()):
+            node = 0
+            for w in words:
+                nxt = children[node].get(w)
+                if nxt is None:
+                    nxt = len(children)
+                    children.append({})
+                    final.append(False)
+                    children[node][w] = nxt
+                node = nxt
+            final[node] = True
+        # minimise bottom-up (equivalent states share a signature); iterative post-order
+        canon: dict[int, int] = {}
+        register: dict[tuple, int] = {}
+        arcs: dict[int, list[tuple[str, int]]] = {}
+        accept: dict[int, bool] = {}
+        stack = [(0, False)]
+        while stack:
+            node, done = stack.pop()
+            if not done:
+                stack.append((node, True))
+                stack.extend((c, False) for c in children[node].values())
+                continue
+            sig = (final[node], tuple(sorted((w, canon[c]) for w, c in children[node].items())))
+            state = register.get(sig)
+            if state is None:
+                state = len(register) + 2  # 0: start, 1: final
+                register[sig] = state
+                arcs[state] = list(sig[1])
+                accept[state] = sig[0]
+            canon[node] = state
+        root = canon[0]
+        trans: list[tuple] = []
+        for st, out in arcs.items():
+            n = len(out) + (1 if accept[st] and out else 0)
+            for w, dst in out:
+                to = 1 if (not arcs[dst] and accept[dst]) else dst
+                trans.append((st, to, 1.0 / n, w))
+            if accept[st] and out:
+                trans.append((st, 1, 1.0 / n))
+        wake_forms = sorted({normalise(w) for w in self.wake_words if normalise(w)})
+        comp = sorted({normalise(w) for w in self.wake_competitors} - set(wake_forms))
+        p_wake = 1.0 / (1.0 + self.competitor_weight) if comp else 1.0
+        if self.wake_optional:
+            p_wake *= 0.5
+            trans.append((0, root, 0.5))
+        for i, form in enumerate(wake_forms):
+            words = form.split()
+            src = 0
+            for k, w in enumerate(words):
+                dst = root if k == len(words) - 1 else 10**7 + 100 * i + k
+                trans.append((src, dst, (p_wake / len(wake_forms)) if k == 0 else 1.0, w))
+                src = dst
+        for w in comp:
+            p = (1.0 - p_wake / (0.5 if self.wake_optional else 1.0)) / len(comp)
+            trans.append((0, root, p * (0.5 if self.wake_optional else 1.0), w))
+        # compact state numbers
+        ids = {0: 0, 1: 1}
+        for a, b, *_ in trans:
+            for x in (a, b):
+                if x not in ids:
+                    ids[x] = len(ids)
+        return 0, 1, [(ids[a], ids[b], *rest) for a, b, *rest in trans]
 
     def _regex(self) -> re.Pattern[str]:
         if getattr(self, "_compiled", None) is None:

@@ -62,12 +62,17 @@ WAKE_BACKENDS: Registry[WakeWord] = Registry("wake word")
 
 @WAKE_BACKENDS.register("pocketsphinx")
 class KeyphraseWakeWord(WakeWord):
-    """pocketsphinx keyphrase search for ``phrase`` with threshold ``threshold``."""
+    """pocketsphinx keyphrase search for ``phrase`` with threshold ``threshold``.
+
+    ``denoise`` (Wiener filter in front) is off by default, as for the recogniser: paired
+    with the grammar's wake slot the raw audio found more of the commands the grammar got
+    right at no extra false accepts on the benchmark's chatter.
+    """
 
     name = "pocketsphinx"
 
     def __init__(self, phrase: str = "copilot", threshold: float = DEFAULT_THRESHOLD,
-                 denoise: bool = True) -> None:
+                 denoise: bool = False) -> None:
         from speech.asr import _model_path, make_decoder
 
         phrase = normalise(phrase)

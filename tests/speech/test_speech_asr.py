@@ -42,11 +42,25 @@ def test_speech_commands_recognised_in_noise(asr_ptt, command_samples, catalogue
 
 
 def test_speech_chatter_rejected_commands_kept(asr, chatter_samples, command_samples):
+    """The default decision (grammar wake slot AND keyphrase spotter) rejects chatter.
+
+    The grammar's wake slot alone lets a few chatter lines through ("could you ..." decoded
+    as "copilot ..."): about 1 in 100 on the benchmark, hence the spotter.
+    """
+    from speech.listener import decide_wake
+    from speech.wakeword import DEFAULT_THRESHOLD, KeyphraseWakeWord
+
+    ww = KeyphraseWakeWord(threshold=DEFAULT_THRESHOLD)
+    grammar_only = 0
     for s in chatter_samples:
         tr = asr.transcribe(s.audio)
+        grammar_only += tr.accepted
+        tr = decide_wake(tr, ww.detect(s.audio).detected, "both")
         assert not tr.accepted, (s.text, tr.text)
         assert tr.reason
-    kept = [asr.transcribe(s.audio) for s in command_samples]
+    assert grammar_only <= 1
+    kept = [decide_wake(asr.transcribe(s.audio), ww.detect(s.audio).detected, "both")
+            for s in command_samples]
     pairs = zip(kept, command_samples, strict=True)
     assert sum(t.accepted and t.text == s.text for t, s in pairs) >= 2
 
@@ -72,6 +86,8 @@ def test_speech_asr_bad_config():
         create_asr("nope")
     with pytest.raises(SpeechError, match="no spoken forms"):
         GrammarSpec(["outline the {structure}"], {})
+    with pytest.raises(SpeechError, match="grammar search"):
+        PocketsphinxASR(GrammarSpec.from_sentences(["stop"]), search="ngram")
     with pytest.raises(SpeechError, match="not a CTranslate2"):
         create_asr("faster-whisper", model_dir="/nonexistent")
 
@@ -115,3 +131,36 @@ def test_speech_wake_policies():
     assert decide_wake(tr("copilot show", True, False), None).accepted is False
     with pytest.raises(SpeechError, match="wake policy"):
         Listener(Segmenter(SileroVAD()), None, wake_policy="maybe")  # type: ignore[arg-type]
+
+
+def test_speech_fsg_is_the_grammar_language(grammar, catalogue):
+    """The minimal word automaton accepts the catalogue's sentences, not others; arcs sum to 1."""
+    start, final, trans = grammar.to_fsg()
+    out: dict[int, list[tuple]] = {}
+    for t in trans:
+        out.setdefault(t[0], []).append(t)
+    for st, arcs in out.items():
+        assert abs(sum(a[2] for a in arcs) - 1.0) < 1e-9, st
+
+    def accepts(words: list[str]) -> bool:
+        states = {start}
+        for w in [*words, None]:
+            closure, todo = set(states), list(states)
+            while todo:  # follow epsilon arcs
+                for a in out.get(todo.pop(), []):
+                    if len(a) == 3 and a[1] not in closure:
+                        closure.add(a[1])
+                        todo.append(a[1])
+            if w is None:
+                return final in closure
+            states = {a[1] for s in closure for a in out.get(s, []) if len(a) == 4 and a[3] == w}
+            if not states:
+                return False
+        return False
+
+    sents = catalogue.expand(max_per_intent=5, wake_word=True)
+    assert all(accepts(t.split()) for t, _, _ in sents)
+    assert accepts("the what phase are we in".split())  # a competitor word in the wake slot
+    assert not accepts("copilot outline the cystic duct in".split())
+    assert not accepts("copilot make me a coffee".split())
+    assert len({a[0] for a in trans}) < 2000  # shared prefixes and suffixes, not 21k paths
