@@ -39,7 +39,9 @@ class AudioInfo:
 
 
 def resample(x: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    """Resample mono float audio from ``rate`` to ``target`` Hz (polyphase, anti-aliased)."""
+    """Resample mono float audio from ``rate`` to ``target`` Hz (polyphase, anti-aliased).
+
+    The result is kept in [-1, 1]: the filter rings past full scale on clipped input."""
     if rate == target or x.size == 0:
         return x.astype(np.float32, copy=False)
     from math import gcd
@@ -47,7 +49,8 @@ def resample(x: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
     from scipy.signal import resample_poly
 
     g = gcd(int(rate), int(target))
-    return resample_poly(x, target // g, int(rate) // g).astype(np.float32)
+    y = resample_poly(x, target // g, int(rate) // g).astype(np.float32)
+    return np.clip(y, -1.0, 1.0, out=y)
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:

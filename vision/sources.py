@@ -4,6 +4,12 @@ Every source yields ``(frame_index, media_time_s, rgb)`` with ``rgb`` an (H, W, 
 array. A recorded file that ends before its index says (cut or corrupt) stops cleanly after
 its last decodable frame and sets ``truncated`` with the reason, so the caller keeps what
 was decoded and can still report the problem.
+
+Odd inputs are normalised here: any pixel format (grayscale, 4:4:4, 10-bit) becomes RGB24,
+odd and tiny sizes pass through unchanged, frames whose size changes mid-stream are resized
+to the size the source announced, and variable-frame-rate files keep each frame's own
+presentation time. A live stream URL that drops mid-stream is reopened with exponential
+backoff (:class:`ReconnectingSource`); indices and media times continue across reconnects.
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,10 +121,11 @@ class PyAVSource(VideoSource):
         av = self._av
         i = 0
         fps = self.info.fps
+        size = (self.info.width, self.info.height)
         try:
             for frame in self._container.decode(self._stream):
                 t = float(frame.time) if frame.time is not None else i / fps
-                yield i, t, frame.to_ndarray(format="rgb24")
+                yield i, t, _fit(frame.to_ndarray(format="rgb24"), size, self.info.uri)
                 i += 1
         except (av.error.FFmpegError, EOFError) as exc:
             self.truncated = f"decoding stopped at frame {i}: {_av_reason(exc)}"
@@ -131,6 +140,17 @@ class PyAVSource(VideoSource):
             self._container.close()
         except Exception:  # closing a broken container must not raise
             pass
+
+
+def _fit(rgb: np.ndarray, size: tuple[int, int], uri: str) -> np.ndarray:
+    """``rgb`` resized to ``size`` (w, h) when a stream changed its frame size mid-way."""
+    h, w = rgb.shape[:2]
+    if (w, h) == size:
+        return rgb
+    import cv2
+
+    log.warning("%s: frame size changed to %dx%d; scaled to %dx%d", uri, w, h, *size)
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 def _av_reason(exc: BaseException) -> str:
@@ -241,12 +261,116 @@ class OpenCVSource(VideoSource):
         self._cap.release()
 
 
+def _env_number(name: str, default: float, kind: type) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise VisionError(f"{name}={text!r} is not a number") from None
+    if value < 0:
+        raise VisionError(f"{name} must be >= 0, got {text}")
+    return value
+
+
+class ReconnectingSource(VideoSource):
+    """A live stream that is reopened with exponential backoff when it drops mid-stream.
+
+    ``opener()`` opens the stream (raises VisionError when it cannot). The first open happens
+    here, so a URL that does not answer still fails at once with a one-line error. When the
+    stream ends or breaks, it is reopened after ``base_s``, 2x, 4x ... (capped at ``cap_s``)
+    seconds, at most ``retries`` times in a row; a reconnect that delivers frames resets the
+    count. Frame indices and media times continue across reconnects (each new connection's
+    times are shifted to follow the last frame). ``reconnects`` counts the successful
+    reopenings, ``attempts`` every try; ``truncated`` says why the stream finally ended.
+    ``close()`` (any thread) stops retrying. Defaults (5 tries, 0.5 s doubling to 8 s: about
+    15 s without a picture before giving up) can be changed with the environment variables
+    ``COPILOT_STREAM_RETRIES`` and ``COPILOT_STREAM_BACKOFF_S``.
+    """
+
+    def __init__(self, opener: Callable[[], VideoSource], retries: int | None = None,
+                 base_s: float | None = None, cap_s: float = 8.0) -> None:
+        self._opener = opener
+        self.retries = retries if retries is not None else _env_number(
+            "COPILOT_STREAM_RETRIES", 5, int)
+        self.base_s = base_s if base_s is not None else _env_number(
+            "COPILOT_STREAM_BACKOFF_S", 0.5, float)
+        self.cap_s = cap_s
+        self._src: VideoSource | None = opener()
+        self.info = self._src.info
+        self.reconnects = 0
+        self.attempts = 0
+        self.gaps_s: list[float] = []  # wall time without frames per reconnect (s)
+        self._closed = threading.Event()
+
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        i = 0
+        offset = 0.0  # added to this connection's media times
+        last_t: float | None = None
+        dt = 1.0 / self.info.fps
+        size = (self.info.width, self.info.height)
+        while not self._closed.is_set():
+            src = self._src
+            first: float | None = None
+            got = 0
+            if src is not None:
+                for _, t, rgb in src:
+                    if first is None:
+                        first = t
+                        if last_t is not None:
+                            offset = last_t + dt - t
+                    last_t = t + offset
+                    got += 1
+                    yield i, last_t, _fit(rgb, size, self.info.uri)
+                    i += 1
+                    if self._closed.is_set():
+                        return
+                reason = src.truncated or "the stream ended"
+                src.close()
+                self._src = None
+            else:
+                reason = "the stream ended"
+            if self._closed.is_set():
+                return
+            dropped_at = time.monotonic()
+            log.warning("%s: %s after frame %d; reconnecting", self.info.uri, reason, i)
+            if not self._reopen():
+                self.truncated = (f"stream lost after frame {i}: {reason}; "
+                                  f"{self.retries} reconnect attempts failed")
+                return
+            self.gaps_s.append(round(time.monotonic() - dropped_at, 3))
+
+    def _reopen(self) -> bool:
+        """Reopen with backoff; False after ``retries`` failed tries or on close."""
+        for attempt in range(self.retries):
+            delay = min(self.cap_s, self.base_s * 2 ** attempt)
+            if self._closed.wait(delay):
+                return False
+            self.attempts += 1
+            try:
+                self._src = self._opener()
+            except VisionError as exc:
+                log.warning("%s: reconnect %d failed: %s", self.info.uri, attempt + 1, exc)
+                continue
+            self.reconnects += 1
+            return True
+        return False
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._src is not None:
+            self._src.close()
+
+
 def open_source(
-    spec: str | int | os.PathLike[str], backend: str | None = None, timeout_s: float = 5.0
+    spec: str | int | os.PathLike[str], backend: str | None = None, timeout_s: float = 5.0,
+    reconnect: bool = True,
 ) -> VideoSource:
     """Open a file path, camera index (int or digits) or URL with ``backend``.
 
     ``backend`` None picks: files -> DEFAULT_FILE_BACKEND, URLs -> pyav, cameras -> opencv.
+    Stream URLs are wrapped in :class:`ReconnectingSource` unless ``reconnect`` is False.
     Raises VisionError with a one-line reason when the source cannot be opened.
     """
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
@@ -256,11 +380,14 @@ def open_source(
     text = os.fspath(spec)
     if _URL.match(text) and not text.startswith("file://"):
         backend = backend or "pyav"
+        opener: Callable[[], VideoSource]
         if backend == "pyav":
-            return PyAVSource(text, timeout_s=timeout_s)
-        if backend == "opencv":
-            return OpenCVSource(text, timeout_s=timeout_s)
-        raise VisionError(f"stream URLs need the pyav or opencv backend, not {backend!r}")
+            opener = lambda: PyAVSource(text, timeout_s=timeout_s)  # noqa: E731
+        elif backend == "opencv":
+            opener = lambda: OpenCVSource(text, timeout_s=timeout_s)  # noqa: E731
+        else:
+            raise VisionError(f"stream URLs need the pyav or opencv backend, not {backend!r}")
+        return ReconnectingSource(opener) if reconnect else opener()
     path = Path(text.removeprefix("file://"))
     _check_file(path)
     backend = backend or DEFAULT_FILE_BACKEND
