@@ -278,7 +278,9 @@ def write_md(res: dict[str, Any], path: Path) -> None:
         "# Soak benchmark (issue 10)",
         "",
         f"Command: `{res['command']}`  ",
-        f"Machine: {machine_line(res['machine'])}  ",
+        *([f"Analysis recomputed from the samples: `{res['reanalysed']}`  "]
+          if res.get("reanalysed") else []),
+        f"{machine_line(res['machine'])}  ",
         f"Feed: cholecystectomy base feed of {f['base_seconds']:g} s (seed {f['seed']}, "
         f"{f['width']}x{f['height']}, {f['fps']:g} fps, x264 ultrafast, speech in audio.wav) "
         f"looped {f['loops']}x with FFmpeg stream copy = {f['media_s'] / 60:g} min of media; "
@@ -340,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         res = json.loads(args.reanalyse.read_text())
         warm = res["analysis"]["warmup_media_s"]
         res["analysis"] = analyse(res["run"]["samples"], warm, res["run"].get("capacities"))
+        res["reanalysed"] = "python -m benchmarks.bench_soak --reanalyse " + str(args.reanalyse)
         args.reanalyse.write_text(json.dumps(res, indent=1) + "\n")
         write_md(res, args.reanalyse.with_suffix(".md"))
         return 0
