@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ FEED_SECONDS = 4.0
 FEED_FPS = 10.0
 FEED_SIZE = (320, 240)
 N_FRAMES = int(FEED_SECONDS * FEED_FPS)
+LOG_LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ")
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +52,10 @@ def assert_clean_error(r: subprocess.CompletedProcess, *must: str) -> str:
     assert r.returncode == 2, (r.returncode, r.stdout[-800:], r.stderr[-800:])
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1, r.stderr
+    # besides log records ("WARNING name: ..."), the error is the only thing on stderr
+    other = [ln for ln in r.stderr.splitlines()
+             if ln.strip() and not ln.startswith("error:") and not LOG_LINE.match(ln)]
+    assert not other, f"more than one line of error: {other[:5]}"
     for m in must:
         assert m in errors[0], (m, errors[0])
     return errors[0]

@@ -114,7 +114,7 @@ def test_run_blurs_out_of_body_frames_in_the_recording(feed: Path, tmp_path: Pat
     with Mp4Writer(clip, 10, (320, 240)) as w:
         for f in [*inside, *([room] * 6), *inside]:
             w.write(f)
-    res = run_copilot(RunConfig(source=str(clip), out=tmp_path / "o", vision="none",
+    res = run_copilot(RunConfig(source=str(clip), out=tmp_path / "o", vision="heuristic",
                                 speech="off", blur_out_of_body=True))
     assert res.exit_code == 0 and res.frames_out == 18
     out = _frames(tmp_path / "o" / "annotated.mp4")
