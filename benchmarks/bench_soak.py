@@ -130,11 +130,34 @@ def _speech_media_s(app: Any) -> float | None:
     return None
 
 
+def _growth_sites(before: Any, after: Any, top: int = 8) -> list[dict[str, Any]]:
+    """Where Python memory grew between two tracemalloc snapshots: the allocation stacks,
+    summarised by the innermost frames inside this repository."""
+    repo = str(Path(__file__).resolve().parents[1])
+    out = []
+    for st in after.compare_to(before, "traceback")[:top]:
+        frames = [f"{Path(f.filename).relative_to(repo)}:{f.lineno}"
+                  for f in st.traceback if f.filename.startswith(repo)
+                  and "/.venv/" not in f.filename]
+        out.append({"size_diff_kib": round(st.size_diff / 1024, 1), "count_diff": st.count_diff,
+                    "where": frames[-3:]})
+    return out
+
+
 def run_soak(feed: Path, out: Path, sample_s: float = 5.0, vision: str = "auto",
-             progress: bool = True) -> dict[str, Any]:
-    """Run the copilot on ``feed`` in this process, sampling every ``sample_s`` seconds."""
+             progress: bool = True, trace_memory: tuple[float, float] | None = None
+             ) -> dict[str, Any]:
+    """Run the copilot on ``feed`` in this process, sampling every ``sample_s`` seconds.
+
+    ``trace_memory`` (media s, media s): tracemalloc snapshots at those two media times and
+    the allocation sites that grew between them (slow: for attribution runs only)."""
     from copilot.app import Copilot, RunConfig
 
+    if trace_memory:
+        import tracemalloc
+
+        tracemalloc.start(8)
+    snaps: list[Any] = []
     if out.exists():
         shutil.rmtree(out)
     cfg = RunConfig(source=str(feed), out=out, mode="fast", vision=vision)
@@ -179,6 +202,12 @@ def run_soak(feed: Path, out: Path, sample_s: float = 5.0, vision: str = "auto",
         next_t += sample_s
         s = sample(app)
         samples.append(s)
+        if trace_memory and len(snaps) < 2 and s["media_s"] >= trace_memory[len(snaps)]:
+            import gc
+            import tracemalloc
+
+            gc.collect()
+            snaps.append((s["media_s"], tracemalloc.take_snapshot()))
         if progress and s["wall_s"] - last_print >= 60:
             last_print = s["wall_s"]
             print(f"  {s['wall_s']:.0f} s: media {s['media_s']:.0f} s, rss {s['rss_mib']} MiB, "
@@ -197,6 +226,9 @@ def run_soak(feed: Path, out: Path, sample_s: float = 5.0, vision: str = "auto",
         "health": res.health if res else {},
         "rss_end_mib": round(end.get("VmRSS", 0) / 1024, 1),
         "outputs": {k: str(v) for k, v in (res.outputs if res else {}).items()},
+        "memory_growth": ({"between_media_s": [snaps[0][0], snaps[1][0]],
+                           "sites": _growth_sites(snaps[0][1], snaps[1][1])}
+                          if len(snaps) == 2 else None),
     }
 
 
@@ -312,6 +344,15 @@ def write_md(res: dict[str, Any], path: Path) -> None:
             f"| {what} | mean {q['first_third_mean']} (first third) -> "
             f"{q['last_third_mean']} (last third); max {q['first_third_max']} -> "
             f"{q['last_third_max']} | no growth | {ok[not q['grows']]} |")
+    mg = r.get("memory_growth")
+    if mg:
+        lines += ["", f"Python allocations that grew between {mg['between_media_s'][0]:g} and "
+                  f"{mg['between_media_s'][1]:g} s of media (tracemalloc):", ""]
+        for site in mg["sites"]:
+            lines.append(f"- +{site['size_diff_kib']} KiB ({site['count_diff']:+d} blocks): "
+                         f"{' <- '.join(reversed(site['where'])) or '(outside the repo)'}")
+    for note in res.get("notes", []):
+        lines += ["", note]
     lines += ["", "Stage health at the end:", ""]
     for name, h in (r.get("health") or {}).items():
         lines.append(f"- {name}: {h.get('state')}, processed {h.get('processed')}, errors "
@@ -335,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=None, help="folder for the feed + outputs")
     ap.add_argument("--name", default="soak", help="results file name (without suffix)")
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--trace-memory", type=float, nargs=2, default=None, metavar="MEDIA_S",
+                    help="tracemalloc snapshots at these two media times (attribution)")
     ap.add_argument("--reanalyse", type=Path, default=None,
                     help="recompute the analysis and .md of an existing result JSON")
     args = ap.parse_args(argv)
@@ -352,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"making the {args.minutes:g} min feed in {work} ...", flush=True)
     feed, desc = make_soak_feed(work, args.minutes, args.base_seconds)
     print(f"running the copilot on it ({desc['media_s']:.0f} s of media) ...", flush=True)
-    run = run_soak(feed, work / "run", args.sample_s, args.vision)
+    run = run_soak(feed, work / "run", args.sample_s, args.vision,
+                   trace_memory=tuple(args.trace_memory) if args.trace_memory else None)
     warm = min(args.warmup_min * 60.0, 0.25 * desc["media_s"])
     analysis = analyse(run["samples"], warm, run["capacities"])
     cmd = "python -m benchmarks.bench_soak " + " ".join(argv if argv is not None
