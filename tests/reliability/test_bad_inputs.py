@@ -216,7 +216,7 @@ NEEDS_TYPES = pytest.mark.xfail(strict=False, reason=(
 @pytest.mark.parametrize("text,key", [("max_seconds: abc\n", "max_seconds"),
                                       ("hang_s: fast\n", "hang_s"),
                                       ("stale_after: x\n", "stale_after"),
-                                      ("faults: vision:raise\n", "faults")])
+                                      ("vision: [1, 2]\n", "vision")])
 def test_config_value_of_the_wrong_type(feed, tmp_path, run_main, text, key):
     bad = tmp_path / "typed.yaml"
     bad.write_text("vision: heuristic\n" + text)
