@@ -50,6 +50,13 @@ def _sharpness(rgb: np.ndarray) -> float:
     return float(cv2.Laplacian(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
 
 
+def _detail(rgb: np.ndarray) -> float:
+    """Typical local detail: the 75th percentile of |Laplacian| (thin overlay lines drawn on
+    a few per cent of the pixels do not move it)."""
+    lap = cv2.Laplacian(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.CV_64F)
+    return float(np.percentile(np.abs(lap), 75))
+
+
 # ----------------------------------------------------------------------- detector / blur
 def test_endoscopic_frames_are_inside(feed: Path):
     scores = [out_of_body_score(f) for f in _frames(feed / "video.mp4", step=2)]
@@ -117,10 +124,11 @@ def test_run_blurs_out_of_body_frames_in_the_recording(feed: Path, tmp_path: Pat
     res = run_copilot(RunConfig(source=str(clip), out=tmp_path / "o", vision="heuristic",
                                 speech="off", blur_out_of_body=True))
     assert res.exit_code == 0 and res.frames_out == 18
-    out = _frames(tmp_path / "o" / "annotated.mp4")
-    sharp = [_sharpness(f) for f in out]
-    assert max(sharp[6:12]) < 0.1 * min(sharp[:6])  # the room is blurred
-    assert min(sharp[:4]) > 0.5 * _sharpness(inside[0])  # the patient view is not
+    # the middle of the picture (away from the status line); analysis drawings are thin
+    out = [f[30:210] for f in _frames(tmp_path / "o" / "annotated.mp4")]
+    detail = [_detail(f) for f in out]
+    assert max(detail[6:12]) < 0.35 * _detail(room[30:210])  # the room is blurred
+    assert min(detail[:4]) > 0.7 * _detail(inside[0][30:210])  # the patient view is not
 
 
 # -------------------------------------------------------------------- audio and words
