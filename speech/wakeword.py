@@ -1,8 +1,9 @@
 """Wake word: pocketsphinx keyphrase spotting ("copilot", configurable), or push-to-talk.
 
 The detection threshold (pocketsphinx ``kws_threshold``) is chosen on a calibration set by
-``benchmarks/bench_speech.py`` and recorded in ``benchmarks/results/speech_accuracy.json``;
-``DEFAULT_THRESHOLD`` is that value.
+``benchmarks/bench_speech.py`` (for the default decision, grammar wake slot AND spotter: most
+command recall with zero false accepts on calibration chatter) and recorded in
+``benchmarks/results/speech.json``; ``DEFAULT_THRESHOLD`` is that value.
 """
 
 from __future__ import annotations

@@ -164,3 +164,16 @@ def test_speech_fsg_is_the_grammar_language(grammar, catalogue):
     assert not accepts("copilot outline the cystic duct in".split())
     assert not accepts("copilot make me a coffee".split())
     assert len({a[0] for a in trans}) < 2000  # shared prefixes and suffixes, not 21k paths
+
+
+def test_speech_second_pass_option():
+    """With ``second_pass`` a wide-beam decode runs only when the first finds no path."""
+    from speech.testset import TEST_VOICES, make_sample
+
+    asr = PocketsphinxASR(GrammarSpec.from_sentences(["stop", "repeat that"]), second_pass=True)
+    s = make_sample("copilot repeat that", TEST_VOICES[1], 15.0, seed=5001)
+    tr = asr.transcribe(s.audio)
+    assert tr.accepted and tr.text == "copilot repeat that"
+    assert tr.scores["second_pass"] == 0.0
+    tr = asr.transcribe(np.zeros(8000, np.float32))
+    assert not tr.accepted and "second_pass" in tr.scores
