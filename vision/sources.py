@@ -106,7 +106,9 @@ class PyAVSource(VideoSource):
             self._container.close()
             raise VisionError(f"no video stream in {uri}")
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        # Frame threading can deadlock FFmpeg when a network stream breaks mid-frame and the
+        # decoder is freed (seen with a dropped HTTP stream): live streams use slice threads.
+        self._stream.thread_type = "SLICE" if live else "AUTO"
         if threads:
             self._stream.thread_count = threads
         ctx = self._stream.codec_context
@@ -303,8 +305,19 @@ class ReconnectingSource(VideoSource):
         self.attempts = 0
         self.gaps_s: list[float] = []  # wall time without frames per reconnect (s)
         self._closed = threading.Event()
+        self._iterating = False
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        self._iterating = True
+        try:
+            yield from self._frames()
+        finally:
+            self._iterating = False
+            if self._src is not None:  # closed by the thread that decodes it
+                self._src.close()
+                self._src = None
+
+    def _frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
         i = 0
         offset = 0.0  # added to this connection's media times
         last_t: float | None = None
@@ -358,9 +371,12 @@ class ReconnectingSource(VideoSource):
         return False
 
     def close(self) -> None:
+        """Stop (any thread). While a thread iterates, that thread closes the decoder after
+        its current frame (freeing it under a running decoder can deadlock FFmpeg)."""
         self._closed.set()
-        if self._src is not None:
+        if not self._iterating and self._src is not None:
             self._src.close()
+            self._src = None
 
 
 def open_source(

@@ -18,6 +18,9 @@ import pytest
 from tests.reliability.conftest import assert_clean_error, cli
 from tests.reliability.streams import DroppingServer, frames_of, write_ts
 
+# a decoder stuck in C cannot be interrupted by a signal: the thread method ends the run
+pytestmark = pytest.mark.timeout(120, method="thread")
+
 
 @pytest.fixture(scope="module")
 def ts_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
