@@ -161,6 +161,8 @@ def resolve_source(spec: str, audio: Path | None = None) -> ResolvedSource:
         return ResolvedSource(int(spec), audio, live=True)
     if "://" in spec and not spec.startswith("file://"):
         return ResolvedSource(spec, audio, live=True)
+    if audio is not None and not Path(audio).exists():
+        raise CopilotError(f"audio file not found: {audio}")
     p = Path(spec.removeprefix("file://"))
     if p.is_dir():
         video = p / "video.mp4"
@@ -424,7 +426,7 @@ class Copilot:
             self.sinks.append(Mp4Sink(self.video_out))
         if cfg.window:
             self.sinks.append(WindowSink())
-        for name in ("decode", "overlay", "writer"):
+        for name in ("decode", "overlay", "writer", "brain"):
             self.inline[name] = InlineStage(
                 name, self.tracer, self.clock, self.faults.get(name), self.t0_ns, self.stop_event
             )
@@ -559,7 +561,8 @@ class Copilot:
             self._pending_findings.clear()
             if self.brain is not None:
                 t0 = self.clock.now_ns()
-                out = self.brain.on_findings(msg.frame_id, msg.media_t_s or 0.0, findings)
+                out = self.inline["brain"].call(lambda: self.brain.on_findings(
+                    msg.frame_id, msg.media_t_s or 0.0, findings))
                 self.tracer.span("brain", "findings", msg.trace_id, t0, self.clock.now_ns(),
                                  frame_id=msg.frame_id)
                 for m in out or ():
@@ -576,7 +579,7 @@ class Copilot:
         if self.brain is None:
             return
         t0 = self.clock.now_ns()
-        out = self.brain.on_transcript(msg, addressed)
+        out = self.inline["brain"].call(lambda: self.brain.on_transcript(msg, addressed))
         self.tracer.span("brain", "answer", msg.trace_id, t0, self.clock.now_ns())
         for m in out or ():
             if isinstance(m, Answer):
@@ -704,7 +707,7 @@ class Copilot:
             self.error = f"decode failed: {exc}"
         except Exception as exc:  # noqa: BLE001 - a decoder error ends the video cleanly
             self.error = f"decoding stopped: {exc}"
-            log.error("%s", self.error)
+            log.info("%s", self.error)
         finally:
             self.video_edge.close()
             self.video_done.set()
@@ -715,6 +718,10 @@ class Copilot:
             if s.health.state != "ok" or s.health.errors:
                 health[s.name] = s.health.state if s.health.state != "ok" else "ok*"
         return Status(fps=self._fps_ema, latency_ms=self._last_latency_ms, health=health)
+
+    def status(self) -> Status:
+        """What the status line shows now (fps, latency, stage health)."""
+        return self._status()
 
     def _compose_loop(self) -> None:
         over = self.inline["overlay"]
@@ -740,7 +747,7 @@ class Copilot:
                     except Exception as exc:  # noqa: BLE001 - drawings are optional
                         log.warning("brain overlay failed: %s", exc)
                         extra = None
-                    if extra is not None:
+                    if extra is not None and extra.source not in self.store.hidden:
                         sets = [*sets, extra]
                 status = self._status()
                 try:
@@ -774,7 +781,7 @@ class Copilot:
                 self._last_out_ns = t2
         except Exception as exc:  # noqa: BLE001 - report, keep what was written
             self.error = self.error or f"video output failed: {exc}"
-            log.error("%s", self.error)
+            log.info("%s", self.error)
             self.stop_event.set()
         finally:
             self.video_edge.close()
@@ -788,7 +795,7 @@ class Copilot:
             pcm = load_audio(self.src.audio)
         except Exception as exc:  # noqa: BLE001 - bad audio: the video still runs
             self.error = self.error or f"audio not usable: {exc}"
-            log.error("%s", self.error)
+            log.info("%s", self.error)
             self.audio_edge.close()
             return
         realtime = self.cfg.mode == "realtime"
@@ -889,7 +896,8 @@ class Copilot:
             return
         budget = 60.0 + 0.5 * (self.media_t_s or 0.0)
         end = time.monotonic() + budget
-        while audio_thread.is_alive() and time.monotonic() < end and not self._speech_stuck():
+        while (audio_thread.is_alive() and time.monotonic() < end and not self._speech_stuck()
+               and not self.stop_event.is_set()):
             audio_thread.join(0.2)
         while len(self.audio_edge) and time.monotonic() < end and not self._speech_stuck():
             time.sleep(0.05)
@@ -916,8 +924,8 @@ class Copilot:
 
     def _vision_alive(self) -> bool:
         """False when the vision stage is hung or failed (lockstep then stops waiting)."""
-        return not any(r.name == "vision" and r.health.state in ("hung", "failed")
-                       for r in self.runners)
+        runners = [r for r in self.runners if r.name == "vision"]
+        return bool(runners) and all(r.health.state not in ("hung", "failed") for r in runners)
 
     def _speech_stuck(self) -> bool:
         """True when the speech stage is hung or has given up (do not wait for it)."""
