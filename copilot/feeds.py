@@ -107,6 +107,10 @@ FACT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "CleaningCoagulation": ("cleaning", "coagulation"),
     "GallbladderRetraction": ("retraction", "extraction"),
     "caecum": ("cecum",),
+    # the CVS criteria in the wording of the knowledge graph (SAGES)
+    "cystic_plate_exposed": ("lower third of the gallbladder", "cystic plate"),
+    "two_structures": ("two and only two structures",),
+    "hepatocystic_triangle_cleared": ("hepatocystic triangle cleared",),
     "not reached": ("not yet", "not achieved", "not been reached"),
 }
 _STOP = {"the", "of", "and", "a", "an", "part"}

@@ -142,7 +142,7 @@ class Timeline:
 
     @classmethod
     def from_jsonl(cls, path: str | Path) -> Timeline:
-        """Read a session log: JSON lines; those with ``"type": "observation"`` are used.
+        """Read a session log: JSON lines typed ``observation`` (or the session's ``obs``).
 
         Each observation line has at least ``t_s``, ``frame_id``, ``kind``, ``name``,
         ``score`` and optionally ``attrs``; other line types are ignored.
@@ -159,7 +159,7 @@ class Timeline:
                 d = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise KGError(f"{p}:{i}: not JSON ({exc.msg})") from exc
-            if isinstance(d, dict) and d.get("type") == "observation":
+            if isinstance(d, dict) and d.get("type") in ("observation", "obs"):
                 try:
                     obs.append(Observation.from_dict(d))
                 except KGError as exc:
