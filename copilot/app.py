@@ -541,7 +541,7 @@ class Copilot:
         self.speech_sink = TimelineSpeechSink(self, speaker, pace)
         tts = create_tts("espeak")
         self.audio_out = AudioOut(tts, self.speech_sink, max_queue=8,
-                                  clock=lambda: self.clock.now_ns() / 1e9)
+                                  clock=lambda: self.clock.now_ns() / 1e9, max_hold_s=1.5)
 
     # -- callbacks from stages -----------------------------------------------------------------
     def _publish(self, msg: Message) -> None:

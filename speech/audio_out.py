@@ -115,7 +115,8 @@ class AudioOut:
     """Priority speech output with hold, barge-in and repeat (see the module docstring)."""
 
     def __init__(self, tts: TTS, sink: Sink, max_queue: int = 16, block_s: float = 0.05,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 max_hold_s: float | None = None) -> None:
         self.tts = tts
         self.sink = sink
         self.max_queue = max_queue
@@ -126,6 +127,10 @@ class AudioOut:
         self._cv = threading.Condition()
         self._stop_current = threading.Event()
         self._user_speaking = threading.Event()
+        # None: hold for as long as someone speaks; else at most this long per utterance (s),
+        # so staff chatter near the copilot cannot delay an answer indefinitely
+        self.max_hold_s = max_hold_s
+        self._speaking_since = 0.0
         self._closed = False
         self.current: Message | None = None
         self.last_spoken: Message | None = None
@@ -180,9 +185,17 @@ class AudioOut:
         with self._cv:
             if speaking:
                 self._user_speaking.set()
+                self._speaking_since = time.monotonic()
             else:
                 self._user_speaking.clear()
             self._cv.notify_all()
+
+    def _holding(self) -> bool:
+        """True while output should wait for the person speaking (bounded by max_hold_s)."""
+        if not self._user_speaking.is_set():
+            return False
+        return (self.max_hold_s is None
+                or time.monotonic() - self._speaking_since < self.max_hold_s)
 
     def pending(self) -> list[str]:
         """Queued texts, most urgent first."""
@@ -215,7 +228,7 @@ class AudioOut:
     def _next(self) -> Message | None:
         with self._cv:
             while not self._closed and (not self._heap or (
-                    self._user_speaking.is_set() and self._heap[0].priority != Priority.ALERT)):
+                    self._holding() and self._heap[0].priority != Priority.ALERT)):
                 self._cv.wait(0.1)
             if self._closed:
                 return None
@@ -244,7 +257,7 @@ class AudioOut:
                         outcome = "preempted" if self._preempt else "stopped"
                         break
                     # Hold: the surgeon started talking over us; pause an answer / info.
-                    while (self._user_speaking.is_set() and msg.priority != Priority.ALERT
+                    while (self._holding() and msg.priority != Priority.ALERT
                            and not self._stop_current.is_set()):
                         time.sleep(0.02)
                     self.sink.write(audio[i : i + block], speech.rate)
