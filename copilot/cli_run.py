@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+import types
+import typing
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,15 +14,20 @@ from copilot.errors import CopilotError
 
 
 def _load_config(path: Path | None) -> dict:
-    """Options from a YAML file (keys as the long option names, - or _)."""
-    if path is None:
-        return {}
+    """Options from a YAML file (keys as the long option names, - or _); each value is
+    checked against RunConfig's field type, errors name the file and line."""
     import yaml
 
+    from copilot.app import RunConfig
+
+    if path is None:
+        return {}
     if not path.exists():
         raise CopilotError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        node = yaml.compose(text)
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -28,7 +35,45 @@ def _load_config(path: Path | None) -> dict:
                            ) from None
     if not isinstance(data, dict):
         raise CopilotError(f"{path}: expected a mapping of option: value")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
+    lines = {k.value: k.start_mark.line + 1 for k, _ in node.value} if node else {}
+    hints = typing.get_type_hints(RunConfig)
+    out = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        where = f"{path} line {lines.get(key, '?')}"
+        if name not in hints or name == "source":
+            raise CopilotError(f"{where}: unknown option {key!r}")
+        out[name] = _coerce(hints[name], value, f"{where}: option {key}")
+    return out
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """``value`` as type ``tp`` (Optional, list, bool, int, float, str, Path) or CopilotError."""
+    args = typing.get_args(tp)
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        tp = next(a for a in args if a is not type(None))
+    if typing.get_origin(tp) is list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise CopilotError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(typing.get_args(tp)[0], v, where) for v in value]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise CopilotError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                tp is int and isinstance(value, float) and not value.is_integer()):
+            raise CopilotError(f"{where}: expected a number, got {value!r}")
+        return tp(value)
+    if tp in (str, Path):
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise CopilotError(f"{where}: expected text, got {value!r}")
+        return tp(str(value))
+    return value
 
 
 def _summary(res, cfg) -> None:  # noqa: ANN001 - RunResult, RunConfig

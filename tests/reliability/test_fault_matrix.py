@@ -35,7 +35,7 @@ WORKER_SPAN = {"vision": "vision.process", "speech": "speech.process",
                "brain": "brain.answer", "tts": "tts.synth"}
 SLOW_MS = FaultSpec("x", "slow").slow_s * 1000
 VISION_WAIT = {("vision", "hang"), ("vision", "slow")}  # listener on: see the module doc
-NOT_WIRED = {"brain", "tts"}  # accepted by --inject-fault, not applied by copilot/app.py yet
+NOT_WIRED = {"tts"}
 
 
 def _frames_in_mp4(path: Path) -> int:
