@@ -15,6 +15,7 @@ Audio is lossless with an alarm when full. Every step writes trace spans on one 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -430,6 +431,11 @@ class Copilot:
             self.inline[name] = InlineStage(
                 name, self.tracer, self.clock, self.faults.get(name), self.t0_ns, self.stop_event
             )
+        self.privacy = None
+        if cfg.blur_out_of_body:
+            from copilot.privacy import OutOfBodyGate
+
+            self.privacy = OutOfBodyGate()
         self._make_session()
         self._make_brain()
         self._make_vision()
@@ -740,6 +746,8 @@ class Copilot:
                 except Closed:
                     break
                 t0 = self.clock.now_ns()
+                if self.privacy is not None:  # a new frame: vision may share the original
+                    frame = dataclasses.replace(frame, image=self.privacy.apply(frame.image))
                 sets = self.store.current()
                 if self.brain is not None:
                     try:
@@ -991,6 +999,7 @@ class Copilot:
             "end", frames_in=self.frames_in, frames_out=self.frames_out, dropped=dropped,
             analysis_skipped=self.analysis_slot.dropped + self.analysis_waits,
             analysis_every=self.lockstep, health=self.health(),
+            blurred_frames=getattr(self.privacy, "blurred", 0),
             exit_code=exit_code, error=self.error, duration_s=round(duration, 3),
             edges=[self.video_edge.snapshot(), self.audio_edge.snapshot()],
             latency=self.latency_summary(),

@@ -115,6 +115,8 @@ def run_command(
     speed: Annotated[float, typer.Option(help="realtime replay speed factor")] = 1.0,
     window: Annotated[bool, typer.Option(help="show the annotated video in a window")] = False,
     consent: Annotated[bool, typer.Option(help="allow storing microphone audio")] = False,
+    blur_out_of_body: Annotated[bool, typer.Option(
+        help="blur frames where the camera is outside the patient in recordings")] = False,
     analyse_every: Annotated[int | None, typer.Option(
         help="--fast: analyse every Nth frame in lockstep (0: newest frame only; default "
              "about 10 per media second)")] = None,
@@ -147,6 +149,7 @@ def run_command(
     cfg.speak = speak or bool(opts.get("speak", False))
     cfg.window = window or bool(opts.get("window", False))
     cfg.consent = consent or bool(opts.get("consent", False))
+    cfg.blur_out_of_body = blur_out_of_body or bool(opts.get("blur_out_of_body", False))
     for key in ("out", "trace", "model_dir", "audio", "voice_print"):
         v = getattr(cfg, key)
         if v is not None and not isinstance(v, Path):

@@ -107,10 +107,6 @@ def test_gate_fails_safe():
     assert gate.blurred == 1
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "needs lead change: copilot/app.py does not apply RunConfig.blur_out_of_body yet "
-    "(copilot.privacy.OutOfBodyGate.apply in the compose loop) and cli_run.py has no "
-    "--blur-out-of-body option"))
 def test_run_blurs_out_of_body_frames_in_the_recording(feed: Path, tmp_path: Path):
     from copilot.app import RunConfig, run_copilot
     from vision.writer import Mp4Writer
