@@ -344,6 +344,27 @@ class TimelineSpeechSink:
             self.speaker.close()
 
 
+class SupervisedTTS:
+    """A TTS whose ``synthesize`` runs under an InlineStage (faults, watchdog, health) and
+    writes a ``tts.synth`` span; everything else is the wrapped TTS."""
+
+    def __init__(self, tts: Any, stage: InlineStage, tracer: Tracer, clock: Clock) -> None:
+        self._tts = tts
+        self._stage = stage
+        self._tracer = tracer
+        self._clock = clock
+
+    def synthesize(self, text: str) -> Any:
+        """Speech for ``text`` (see speech.tts)."""
+        t0 = self._clock.now_ns()
+        out = self._stage.call(lambda: self._tts.synthesize(text))
+        self._tracer.span("tts", "synth", "-", t0, self._clock.now_ns(), chars=len(text))
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tts, name)
+
+
 class Copilot:
     """The running copilot. Build with a RunConfig, call ``run()`` (blocks) or ``start()``."""
 
@@ -427,7 +448,7 @@ class Copilot:
             self.sinks.append(Mp4Sink(self.video_out))
         if cfg.window:
             self.sinks.append(WindowSink())
-        for name in ("decode", "overlay", "writer", "brain"):
+        for name in ("decode", "overlay", "writer", "brain", "tts"):
             self.inline[name] = InlineStage(
                 name, self.tracer, self.clock, self.faults.get(name), self.t0_ns, self.stop_event
             )
@@ -545,7 +566,7 @@ class Copilot:
             speaker = SoundDeviceSink()
         pace = cfg.speed if cfg.mode == "realtime" else None
         self.speech_sink = TimelineSpeechSink(self, speaker, pace)
-        tts = create_tts("espeak")
+        tts = SupervisedTTS(create_tts("espeak"), self.inline["tts"], self.tracer, self.clock)
         self.audio_out = AudioOut(tts, self.speech_sink, max_queue=8,
                                   clock=lambda: self.clock.now_ns() / 1e9, max_hold_s=1.5)
 
