@@ -19,10 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.machine import machine_info, machine_line
 from copilot.app import RunConfig, run_copilot
+from copilot.bench import stats_ms
 from copilot.sinks import NullSink
 from copilot.tracing import read_trace
 from vision.sources import open_source
@@ -60,13 +59,6 @@ def loop_fps(clip: Path) -> tuple[float, int]:
     return sink.frames / wall, sink.frames
 
 
-def pct(x: list[float]) -> dict[str, float]:
-    a = np.asarray(x, np.float64)
-    return {"n": int(a.size), "p50": float(np.percentile(a, 50)),
-            "p95": float(np.percentile(a, 95)), "p99": float(np.percentile(a, 99)),
-            "max": float(a.max())}
-
-
 def realtime_latency(clip: Path, trace: Path, vision: str) -> dict[str, dict[str, float]]:
     """Overlay latency spans (ms) of a realtime run with ``vision``."""
     res = run_copilot(RunConfig(source=str(clip), mode="realtime", vision=vision, speech="off",
@@ -78,7 +70,7 @@ def realtime_latency(clip: Path, trace: Path, vision: str) -> dict[str, dict[str
         st, name = key.split(".")
         d = [s["dur_ms"] for s in spans if s["stage"] == st and s["name"] == name]
         if d:
-            out[key] = pct(d)
+            out[key] = stats_ms(d)
     out["frames"] = {"in": res.frames_in, "out": res.frames_out, "dropped": res.dropped}
     return out
 

@@ -522,7 +522,7 @@ class Copilot:
                 log.warning("no vision model (%s): using the heuristic stage", exc)
                 kind = "heuristic"
         factory = vision_stage_factory(kind, self.cfg.model_dir, self.cfg.runtime, self.clock,
-                                       threads=self.cfg.vision_threads, brain=self.brain)
+                                       threads=self.cfg.vision_threads)
         if factory is None:
             return
         self.runners.append(StageRunner(

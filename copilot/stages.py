@@ -19,6 +19,7 @@ from copilot.clock import SYSTEM_CLOCK, Clock
 from copilot.errors import CopilotError
 from copilot.messages import Finding, Message, OverlayUpdate, VideoFrame
 from copilot.overlay import AnnotationSet, Box, LabelMap, Outline, Text
+from copilot.perception import findings_from_result
 from copilot.runtime import Stage
 from vision.labels import CLASS_COLOURS, CLASSES
 
@@ -98,9 +99,8 @@ PALETTE = np.array([CLASS_COLOURS[c] for c in CLASSES], dtype=np.uint8)
 class ModelVisionStage(Stage):
     """The vision encoders through a runtime; emits findings and the segmentation overlay.
 
-    Findings come from ``brain.findings_from_result`` when the copilot's brain provides the
-    adapter (it owns the mapping to the perception timeline), else from a built-in mapping.
-    Phase and CVS are only reported when the region head says abdominal cavity.
+    Findings come from ``copilot.perception.findings_from_result`` (the mapping the
+    perception timeline and the alert rules are built on).
     """
 
     name = "vision"
@@ -111,13 +111,11 @@ class ModelVisionStage(Stage):
         runtime: str = "onnxruntime",
         threads: int = 1,
         clock: Clock = SYSTEM_CLOCK,
-        brain: Any = None,
     ) -> None:
         self.model_dir = model_dir
         self.runtime = runtime
         self.threads = threads
         self.clock = clock
-        self.brain = brain
         self.pipeline: Any = None
 
     def setup(self) -> None:
@@ -129,36 +127,13 @@ class ModelVisionStage(Stage):
             self.model_dir, runtime=self.runtime, threads=self.threads
         )
 
-    def findings(self, res: Any, msg: VideoFrame, now: int) -> list[Message]:
-        """Findings of one result (the brain's adapter when there is one)."""
-        adapter = getattr(self.brain, "findings_from_result", None)
-        if adapter is None:
-            try:
-                from copilot.brain import findings_from_result as adapter
-            except ImportError:
-                adapter = None
-        if adapter is not None:
-            return list(adapter(res, msg.frame_id, msg.media_t_s or 0.0))
-        base = {"t_ns": now, "trace_id": msg.trace_id, "media_t_s": msg.media_t_s}
-        out: list[Message] = []
-        for f in res.structures:
-            out.append(Finding(**base, frame_id=msg.frame_id, source=self.name,
-                               kind="structure", name=f.name, score=float(f.confidence),
-                               attrs={"area": float(f.area), "centroid": tuple(f.centroid)}))
-        region = res.region_name
-        out.append(Finding(**base, frame_id=msg.frame_id, source=self.name, kind="region",
-                           name=region, score=float(res.region[region])))
-        if res.laparoscopic:
-            out.append(Finding(**base, frame_id=msg.frame_id, source=self.name, kind="phase",
-                               name=res.phase_name, score=float(res.phase[res.phase_name])))
-        return out
-
     def process(self, msg: Message) -> list[Message] | None:
         if not isinstance(msg, VideoFrame):
             return None
         res = self.pipeline.process(msg.image, frame_id=msg.frame_id, timestamp_s=msg.media_t_s)
         now = self.clock.now_ns()
-        out = self.findings(res, msg, now)
+        out: list[Message] = list(findings_from_result(
+            res, msg.frame_id, msg.media_t_s or 0.0, trace_id=msg.trace_id, clock=self.clock))
         if res.laparoscopic:
             caption = f"phase: {res.phase_name} ({res.phase[res.phase_name]:.2f})"
         else:
@@ -182,7 +157,6 @@ def vision_stage_factory(
     runtime: str = "onnxruntime",
     clock: Clock = SYSTEM_CLOCK,
     threads: int = 1,
-    brain: Any = None,
 ) -> StageFactory | None:
     """The factory for analysis stage ``kind`` (none, heuristic, model); None for none."""
     if kind == "none":
@@ -191,5 +165,5 @@ def vision_stage_factory(
         return lambda: HeuristicVisionStage(clock=clock)
     if kind == "model":
         return lambda: ModelVisionStage(model_dir=model_dir, runtime=runtime, threads=threads,
-                                        clock=clock, brain=brain)
+                                        clock=clock)
     raise CopilotError(f"unknown vision stage {kind!r}; choose none, heuristic or model")
