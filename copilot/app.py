@@ -405,11 +405,12 @@ class Copilot:
         self.inline: dict[str, InlineStage] = {}
         self.audio_out: Any = None
         self.speech_sink: TimelineSpeechSink | None = None
+        self.listener_stage: ListenerStage | None = None
         self.brain: Any = None
         self.session: Any = None
         self._answers = 0
         self._alerts = 0
-        self._pending_findings: dict[int, list[Finding]] = {}
+        self._pending_findings: list[Finding] = []  # of the frame the vision stage is on
         self._trigger: dict[str, tuple[float, int]] = {}  # trace id -> (media s, clock ns)
         self._audio_t0_ns: int | None = None
         self._lock = threading.Lock()
@@ -548,12 +549,9 @@ class Copilot:
         from speech.audio_out import AudioOut
         from speech.tts import create_tts
 
-        self.listener_stage_holder: list[ListenerStage] = []
-
         def factory() -> Stage:
-            st = ListenerStage(self)
-            self.listener_stage_holder.append(st)
-            return st
+            self.listener_stage = ListenerStage(self)
+            return self.listener_stage
 
         self.runners.append(StageRunner(
             "speech", self._wrap(factory, "speech"), take_from(self.audio_edge),
@@ -580,12 +578,12 @@ class Copilot:
 
     def _on_vision(self, msg: Message) -> None:
         if isinstance(msg, Finding):
-            self._pending_findings.setdefault(msg.frame_id, []).append(msg)
+            self._pending_findings.append(msg)
             return
         if isinstance(msg, OverlayUpdate):
             self.store.publish(msg.annotations)
-            findings = self._pending_findings.pop(msg.frame_id, [])
-            self._pending_findings.clear()
+            findings = [f for f in self._pending_findings if f.frame_id == msg.frame_id]
+            self._pending_findings = []
             if self.brain is not None:
                 t0 = self.clock.now_ns()
                 out = self.inline["brain"].call(lambda: self.brain.on_findings(
@@ -704,6 +702,7 @@ class Copilot:
                 if item is None:
                     break
                 i, t_s, rgb = item
+                t_dec = self.clock.now_ns()
                 if cfg.max_seconds is not None and t_s >= cfg.max_seconds:
                     break
                 if realtime:
@@ -718,8 +717,9 @@ class Copilot:
                     self._audio_t0_ns = now - int(t_s / cfg.speed * 1e9)
                 frame = VideoFrame(t_ns=now, trace_id=f"f{i}", media_t_s=t_s, frame_id=i,
                                    image=rgb, fps=self.fps, t_decoded_ns=now)
-                self.tracer.span("decode", "frame", frame.trace_id, t0, now, frame_id=i,
-                                 media_t_s=round(t_s, 4))
+                # the span is the decode alone; the frame is released (t1 ... now) after pacing
+                self.tracer.span("decode", "frame", frame.trace_id, t0, t_dec, frame_id=i,
+                                 media_t_s=round(t_s, 4), paced_ms=round((now - t_dec) / 1e6, 3))
                 self.frames_in += 1
                 self.media_t_s = t_s
                 if self.lockstep:
@@ -931,9 +931,9 @@ class Copilot:
         while len(self.audio_edge) and time.monotonic() < end and not self._speech_stuck():
             time.sleep(0.05)
         time.sleep(0.1)
-        for st in getattr(self, "listener_stage_holder", [])[-1:]:
+        if self.listener_stage is not None:
             try:
-                for m in st.flush():
+                for m in self.listener_stage.flush():
                     self._on_speech(m)
             except Exception as exc:  # noqa: BLE001
                 log.warning("speech flush failed: %s", exc)
