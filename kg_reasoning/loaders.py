@@ -32,27 +32,91 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise KGError(f"knowledge file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KGError(f"knowledge file {path}: cannot read ({exc.__class__.__name__})") from exc
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise KGError(f"knowledge file {path}: invalid YAML ({exc.__class__.__name__})") from exc
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f": line {mark.line + 1}" if mark is not None else ""
+        what = " ".join(str(getattr(exc, "problem", "") or exc.__class__.__name__).split())
+        raise KGError(f"knowledge file {path}{where}: invalid YAML ({what})") from exc
     if not isinstance(data, dict):
-        raise KGError(f"knowledge file {path}: expected a mapping at the top level")
+        raise KGError(f"knowledge file {path}: line 1: expected a mapping at the top level")
     return data
 
 
+#: Top-level sections of a knowledge YAML file and the type each must have.
+SECTION_TYPES: dict[str, type] = {
+    "sources": dict, "vision_classes": list, "entities": dict, "facts": list, "orders": dict,
+    "procedures": dict, "cvs": dict, "surveys": dict, "regions": list, "pathologies": dict,
+}
+
+
+class _Lines:
+    """1-based line numbers of nodes of a YAML document (for error messages)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._root: Any = None
+        self._done = False
+
+    def line(self, *keys: str | int) -> int | None:
+        """The line where the value at ``keys`` (mapping keys / sequence indices) starts."""
+        if not self._done:  # composed only when an error needs it
+            self._done = True
+            try:
+                self._root = yaml.compose(self.path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                self._root = None
+        node = self._root
+        for k in keys:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for kn, v in node.value if kn.value == k), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(k, int) \
+                    and 0 <= k < len(node.value):
+                node = node.value[k]
+            else:
+                node = None
+            if node is None:
+                return None
+        return None if node is None else node.start_mark.line + 1
+
+    def at(self, *keys: str | int) -> str:
+        """``"FILE: line N"`` (or just the file when the line is unknown)."""
+        n = self.line(*keys)
+        return f"{self.path}: line {n}" if n is not None else str(self.path)
+
+
 def load_yaml_files(paths: list[Path]) -> KnowledgeGraph:
-    """Build a graph from knowledge YAML files (anatomy / procedures / pathology sections)."""
+    """Build a graph from knowledge YAML files (anatomy / procedures / pathology sections).
+
+    Malformed files raise :class:`KGError` with one line naming the file and the line.
+    """
     kg = KnowledgeGraph()
     for path in paths:
-        data = _read_yaml(Path(path))
-        _add_yaml(kg, data, str(path))
+        p = Path(path)
+        data = _read_yaml(p)
+        lines = _Lines(p)
+        for name, typ in SECTION_TYPES.items():
+            if name in data and data[name] is not None and not isinstance(data[name], typ):
+                kind = "a mapping" if typ is dict else "a list"
+                raise KGError(f"{lines.at(name)}: section {name!r} must be {kind}, not "
+                              f"{type(data[name]).__name__}")
+        try:
+            _add_yaml(kg, data, lines)
+        except KGError:
+            raise
+        except (KeyError, AttributeError, TypeError, ValueError) as exc:
+            raise KGError(f"{p}: bad knowledge data ({exc.__class__.__name__}: {exc})") from exc
     return kg
 
 
-def _add_yaml(kg: KnowledgeGraph, data: dict[str, Any], where: str) -> None:
-    kg.sources.update(data.get("sources", {}))
+def _add_yaml(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
+    kg.sources.update(data.get("sources") or {})
     kg.vision_classes.extend(
-        c for c in data.get("vision_classes", []) if c not in kg.vision_classes
+        c for c in data.get("vision_classes") or [] if c not in kg.vision_classes
     )
     for key, spec in (data.get("entities") or {}).items():
         try:
@@ -72,25 +136,33 @@ def _add_yaml(kg: KnowledgeGraph, data: dict[str, Any], where: str) -> None:
                     segmentable=key in kg.vision_classes,
                 )
             )
-        except (KeyError, AttributeError, TypeError) as exc:
-            raise KGError(f"{where}: bad entity {key!r} ({exc})") from exc
-    for row in data.get("facts") or []:
-        if not isinstance(row, list) or len(row) not in (3, 4):
-            raise KGError(f"{where}: a fact must be [subject, predicate, object, {{attrs}}]: {row}")
+        except (KeyError, AttributeError, TypeError, ValueError) as exc:
+            raise KGError(f"{lines.at('entities', key)}: bad entity {key!r} "
+                          f"({exc.__class__.__name__}: {exc})") from exc
+    for i, row in enumerate(data.get("facts") or []):
+        if not isinstance(row, list) or len(row) not in (3, 4) or \
+                (len(row) == 4 and not isinstance(row[3], dict)):
+            raise KGError(f"{lines.at('facts', i)}: a fact must be "
+                          f"[subject, predicate, object, {{attrs}}], not {row!r}")
         attrs = row[3] if len(row) == 4 else {}
         src = attrs.get("src", "gray")
-        kg.add_fact(
-            Fact(
-                row[0],
-                row[1],
-                row[2],
-                attrs.get("side"),
-                None,
-                attrs.get("note"),
-                kg.sources.get(src, src),
+        try:
+            kg.add_fact(
+                Fact(
+                    row[0],
+                    row[1],
+                    row[2],
+                    attrs.get("side"),
+                    None,
+                    attrs.get("note"),
+                    kg.sources.get(src, src),
+                )
             )
-        )
+        except KGError as exc:
+            raise KGError(f"{lines.at('facts', i)}: {exc}") from exc
     for name, spec in (data.get("orders") or {}).items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("items"), list):
+            raise KGError(f"{lines.at('orders', name)}: order {name!r} needs a list 'items'")
         items = list(spec["items"])
         kg.orders[name] = items
         src = kg.sources.get(spec.get("src", ""), spec.get("src", ""))
@@ -105,13 +177,17 @@ def _add_yaml(kg: KnowledgeGraph, data: dict[str, Any], where: str) -> None:
     if data.get("regions"):
         kg.regions = list(data["regions"])
     for name, spec in (data.get("pathologies") or {}).items():
+        if not isinstance(spec, dict):
+            raise KGError(f"{lines.at('pathologies', name)}: pathology {name!r} must be a "
+                          "mapping")
         for k in (
             *spec.get("connects", []),
             *spec.get("typical_sites", []),
             *spec.get("involves", []),
         ):
             if k not in kg.entities:
-                raise KGError(f"{where}: pathology {name} names unknown entity {k!r}")
+                raise KGError(f"{lines.at('pathologies', name)}: pathology {name} names "
+                              f"unknown entity {k!r}")
         kg.pathologies[name] = spec
 
 

@@ -15,6 +15,7 @@ Mapping:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -223,8 +224,20 @@ def from_rdf_file(path: Path) -> KnowledgeGraph:
     try:
         g.parse(str(path), format=guess_format(str(path)) or "turtle")
     except Exception as exc:  # rdflib raises many parser error types
-        raise KGError(f"cannot parse RDF {path}: {exc.__class__.__name__}: {exc}") from exc
+        raise KGError(_parse_error(path, exc)) from exc
     return from_rdf(g)
+
+
+def _parse_error(path: Path, exc: Exception) -> str:
+    """One line naming the file and (when the parser knows it) the 1-based line."""
+    why = getattr(exc, "_why", None)
+    line = getattr(exc, "lines", None)  # rdflib's n3 / turtle BadSyntax: 0-based line
+    if isinstance(line, int):
+        return f"cannot parse RDF {path}: line {line + 1}: {why or exc.__class__.__name__}"
+    text = " ".join(str(exc).split())
+    m = re.search(r"line (\d+)", text)
+    where = f"line {m.group(1)}: " if m else ""
+    return f"cannot parse RDF {path}: {where}{exc.__class__.__name__}: {text[:300]}"
 
 
 SHIPPED_TURTLE = Path(__file__).resolve().parent / "data" / "kg.ttl"

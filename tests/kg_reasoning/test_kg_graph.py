@@ -230,6 +230,34 @@ def test_bad_knowledge_files(tmp_path):
         load_yaml_files([tmp_path / "nope.yaml"])
 
 
+
+@pytest.mark.parametrize("text,line,what", [
+    ("entities:\n  foo: [unclosed\n", 3, "invalid YAML"),
+    ("entities:\n  - 1\nfacts: 5\n", 2, "section 'entities' must be a mapping"),
+    ("sources: {}\nfacts: 5\n", 2, "section 'facts' must be a list"),
+    ("entities: {a: {id: 'SCOP:a'}}\nfacts:\n  - [a, part_of, a]\n  - [a, b]\n", 4,
+     "a fact must be"),
+    ("entities: {a: {id: 'SCOP:a'}}\nfacts:\n  - [a, part_of, a]\n  - [a, part_of, b]\n", 4,
+     "unknown entity 'b'"),
+    ("entities:\n  a: {id: 'SCOP:a'}\n  b: 7\n", 3, "bad entity 'b'"),
+])
+def test_malformed_yaml_names_file_and_line(tmp_path, text, line, what):
+    p = tmp_path / "k.yaml"
+    p.write_text(text)
+    with pytest.raises(KGError) as ei:
+        load_yaml_files([p])
+    msg = str(ei.value)
+    assert "\n" not in msg and str(p) in msg and f"line {line}" in msg and what in msg, msg
+
+
+def test_malformed_turtle_names_file_and_line(tmp_path):
+    p = tmp_path / "k.ttl"
+    p.write_text("@prefix ex: <http://x/> .\nex:a ex:b ex:c\nex:d ex:e .\n")
+    with pytest.raises(KGError) as ei:
+        load_turtle(p)
+    msg = str(ei.value)
+    assert "\n" not in msg and str(p) in msg and "line 3" in msg, msg
+
 def test_merge_by_id_adds_synonyms():
     a, b = KnowledgeGraph(), KnowledgeGraph()
     a.add_entity(Entity("liver", "UBERON:0002107", "liver"))

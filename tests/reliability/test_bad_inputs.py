@@ -231,12 +231,6 @@ def test_knowledge_file_errors_name_the_file(tmp_path, run_main):
     assert_clean_error(_ask_with(run_main, tmp_path / "missing.yaml"), "missing.yaml")
 
 
-NEEDS_KG = pytest.mark.xfail(strict=False, reason=(
-    "needs kg change: kg_reasoning/loaders.py (YAML errors without the line; a TTL error "
-    "spans 3 lines; a YAML section of the wrong type raises AttributeError)"))
-
-
-@NEEDS_KG
 @pytest.mark.parametrize("name,text,line", [
     ("bad.yaml", "entities:\n  foo: [unclosed\n", "line 3"),
     ("bad.ttl", "@prefix ex: <http://x/> .\nex:a ex:b ex:c\nex:d ex:e .\n", "line 3"),
