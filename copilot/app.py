@@ -1012,8 +1012,13 @@ class Copilot:
         duration = self.frames_in / self.fps if self.fps else self.media_t_s
         if self.out_dir is not None and self.speech_sink is not None:
             p = self.out_dir / "copilot_speech.wav"
-            self.speech_sink.writer.save(p, duration)
-            self.outputs["speech"] = p
+            try:
+                self.speech_sink.writer.save(p, duration)
+                self.outputs["speech"] = p
+            except (OSError, RuntimeError) as exc:  # disk full etc.: keep the other outputs
+                self.error = self.error or f"cannot write {p}: {exc}"
+        if self.speech_sink is not None:
+            self.speech_sink.writer.close()
         dropped = self.video_edge.stats.dropped
         exit_code = 2 if self.error else 0
         self.session_write(

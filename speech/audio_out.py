@@ -9,9 +9,11 @@ information message is dropped (counted in ``dropped``); alerts are never droppe
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech.audio import SAMPLE_RATE, resample, write_wav
+from speech.audio import SAMPLE_RATE, resample
 from speech.errors import SpeechError
 from speech.tts import TTS
 
@@ -280,48 +282,124 @@ class TimelineWavWriter:
 
     ``add(t_s, pcm, rate)`` puts audio at ``t_s`` seconds; if it would overlap the previous
     utterance it starts when that one ends (a loudspeaker plays one thing at a time); the
-    actual start is returned. ``save(path, duration_s)`` writes 16 kHz mono PCM16, optionally
-    mixed over the feed's own audio (``under``) so a run can be listened to.
+    actual start is returned. The samples are spooled to an unnamed temporary file (PCM16),
+    so an hours-long run keeps only a small index in memory. ``save(path, duration_s)``
+    streams 16 kHz mono PCM16 to ``path`` (atomically), optionally mixed over the feed's own
+    audio (``under``) so a run can be listened to.
     """
 
-    def __init__(self, max_duration_s: float = 4 * 3600.0) -> None:
+    def __init__(self, max_duration_s: float = 4 * 3600.0, spool_dir: str | Path | None = None,
+                 block_s: float = 10.0) -> None:
+        import tempfile
+
         self.max_samples = int(max_duration_s * SAMPLE_RATE)
-        self.items: list[tuple[int, np.ndarray]] = []
+        self.block = max(1, int(block_s * SAMPLE_RATE))
+        # (start sample on the time line, offset in the spool in samples, length in samples)
+        self.items: list[tuple[int, int, int]] = []
+        self._spool = tempfile.TemporaryFile(dir=spool_dir)
+        self._spooled = 0
         self._end = 0
+        self._pending: list[np.ndarray] = []  # the current message, at its own rate
+        self._pending_start = 0
+        self._pending_rate = SAMPLE_RATE
+        self._pending_n = 0
+        self._lock = threading.Lock()
+
+    @property
+    def end_s(self) -> float:
+        """Where the last placed utterance ends on the time line (s)."""
+        return self._end / SAMPLE_RATE
 
     def add(self, t_s: float, pcm: np.ndarray, rate: int = SAMPLE_RATE) -> float:
-        """Place ``pcm`` (float or int16) at ``t_s``; returns the start actually used (s)."""
+        """Place ``pcm`` (float or int16) at ``t_s``; returns the start actually used (s).
+
+        Blocks that continue the previous one at the same rate are resampled together (one
+        message at a time is buffered), so block edges leave no clicks."""
         if t_s < 0:
             raise SpeechError(f"negative time {t_s}")
-        x = np.asarray(pcm)
-        if x.dtype == np.int16:
-            x = x.astype(np.float32) / 32768.0
-        x = resample(x.astype(np.float32).reshape(-1), rate)
-        start = max(int(round(t_s * SAMPLE_RATE)), self._end)
-        if start + len(x) > self.max_samples:
-            raise SpeechError("timeline WAV longer than its limit")
-        self.items.append((start, x))
-        self._end = start + len(x)
+        x = np.asarray(pcm).reshape(-1)
+        x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
+        with self._lock:
+            start = max(int(round(t_s * SAMPLE_RATE)), self._end)
+            if not (self._pending and start == self._end and rate == self._pending_rate):
+                self._flush_pending()
+                self._pending_start, self._pending_rate, self._pending_n = start, rate, 0
+            n_out = -(-(self._pending_n + len(x)) * SAMPLE_RATE // rate)  # ceil
+            if self._pending_start + n_out > self.max_samples:
+                raise SpeechError("timeline WAV longer than its limit")
+            if len(x):
+                self._pending.append(x)
+                self._pending_n += len(x)
+            self._end = self._pending_start + n_out
         return start / SAMPLE_RATE
+
+    def _flush_pending(self) -> None:
+        """Resample the buffered message and append it to the spool (lock held)."""
+        if not self._pending:
+            return
+        x = resample(np.concatenate(self._pending), self._pending_rate)
+        self._pending = []
+        pcm = np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
+        self._spool.seek(2 * self._spooled)
+        self._spool.write(pcm.tobytes())
+        self.items.append((self._pending_start, self._spooled, len(pcm)))
+        self._spooled += len(pcm)
+
+    def _speech(self, a: int, b: int) -> np.ndarray:
+        """The spooled speech for time-line samples [a, b) as float32 (zeros in the gaps)."""
+        out = np.zeros(b - a, np.float32)
+        with self._lock:
+            self._flush_pending()
+            i = max(0, bisect.bisect_right(self.items, (a, 1 << 62, 0)) - 1)
+            for start, off, n in self.items[i:]:
+                if start >= b:
+                    break
+                lo, hi = max(a, start), min(b, start + n)
+                if lo >= hi:
+                    continue
+                self._spool.seek(2 * (off + lo - start))
+                raw = self._spool.read(2 * (hi - lo))
+                out[lo - a : hi - a] = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
+        return out
+
+    def _length(self, duration_s: float | None, under: np.ndarray | None) -> int:
+        n = self._end if duration_s is None else int(round(duration_s * SAMPLE_RATE))
+        if under is not None and duration_s is None:
+            n = max(n, len(under))
+        return n
 
     def render(self, duration_s: float | None = None, under: np.ndarray | None = None,
                under_gain: float = 0.5) -> np.ndarray:
-        """The mixed timeline as float32 16 kHz."""
-        n = self._end if duration_s is None else int(round(duration_s * SAMPLE_RATE))
-        if under is not None:
-            n = max(n, len(under)) if duration_s is None else n
-        out = np.zeros(n, np.float32)
+        """The mixed timeline as float32 16 kHz (in memory: for short runs and tests)."""
+        n = self._length(duration_s, under)
+        out = self._speech(0, n)
         if under is not None:
             m = min(n, len(under))
             out[:m] += under_gain * under[:m]
-        for start, x in self.items:
-            if start >= n:
-                continue
-            seg = x[: n - start]
-            out[start : start + len(seg)] += seg
         return np.clip(out, -1, 1)
 
     def save(self, path: str | Path, duration_s: float | None = None,
-             under: np.ndarray | None = None) -> Path:
-        """Write the timeline WAV (the copilot's own speech: no consent needed)."""
-        return write_wav(path, self.render(duration_s, under))
+             under: np.ndarray | None = None, under_gain: float = 0.5) -> Path:
+        """Write the timeline WAV block by block (the copilot's own speech: no consent
+        needed); the file appears at ``path`` only when complete."""
+        import soundfile as sf
+
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        part = p.with_name(p.name + ".part")
+        n = self._length(duration_s, under)
+        with sf.SoundFile(str(part), "w", samplerate=SAMPLE_RATE, channels=1,
+                          subtype="PCM_16", format="WAV") as f:
+            for a in range(0, n, self.block):
+                b = min(n, a + self.block)
+                x = self._speech(a, b)
+                if under is not None and a < len(under):
+                    u = under[a : min(b, len(under))]
+                    x[: len(u)] += under_gain * u
+                f.write(np.clip(x, -1, 1))
+        os.replace(part, p)
+        return p
+
+    def close(self) -> None:
+        """Drop the spool file."""
+        self._spool.close()
