@@ -23,6 +23,7 @@ dicts) for "copilot, why?".
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,28 @@ LEVELS = {"clip_before_cvs": "alert", "bleeding": "alert", "large_vessel": "aler
 RULE_EVENTS = {"clip_before_cvs": ("clip_applied",), "bleeding": ("bleeding_onset",),
                "large_vessel": ("large_vessel",), "phase_skipped": ("phase_skipped",),
                "segment_missed": ("segment_missed", "segment_brief")}
+
+
+#: Alerts kept in ``AlertEngine.history`` (the session log has them all).
+HISTORY_MAX = 256
+
+
+class _FrameRun(list):
+    """Frames of a rule's current run: ``n`` counts them all, the list keeps the first one
+    and the newest ``keep - 1`` (a condition that lasts an hour must not grow memory)."""
+
+    keep = 24
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+
+    def append(self, fv: Any) -> None:
+        """Add a frame; trim the middle beyond ``keep``."""
+        super().append(fv)
+        self.n += 1
+        if len(self) > self.keep:
+            del self[1:len(self) - self.keep + 1]
 
 
 @dataclass
@@ -91,7 +114,7 @@ class FrameView:
 
     frame_id: int
     t_s: float
-    structures: dict[str, dict[str, Any]]  # name -> {score, area, centroid, polygons?}
+    structures: dict[str, dict[str, Any]]  # name -> {score, area, centroid, bbox}
     instruments: dict[str, float]  # name -> score (segmentation classes and tool head)
     region: tuple[str, float] | None
     phase: tuple[str, float] | None
@@ -106,7 +129,8 @@ class FrameView:
         cvs: dict[str, float] = {}
         for f in findings:
             if f.kind == "structure" and f.score >= min_score:
-                st[f.name] = {"score": f.score, **f.attrs}
+                st[f.name] = {"score": f.score, **{k: v for k, v in f.attrs.items()
+                                                   if k != "polygons"}}
             elif f.kind == "instrument" and f.score >= min_score:
                 inst[f.name] = max(inst.get(f.name, 0.0), f.score)
             elif f.kind == "region":
@@ -151,22 +175,22 @@ class AlertEngine:
         order = kg.surveys.get("bowel_survey", {}).get("order") or list(SEGMENTS)
         self.order = list(order)
         self.events: list[Observation] = []  # event observations for the timeline
-        self.history: list[RaisedAlert] = []
+        self.history: deque[RaisedAlert] = deque(maxlen=HISTORY_MAX)  # newest alerts
         self._last: dict[tuple[str, str], float] = {}
         self._acked: dict[tuple[str, str], float] = {}
         # rule state
         self.cvs_run = 0
         self.cvs_reached_t: float | None = None
         self.cvs_latest: dict[str, float] = {}
-        self.clip_run: list[FrameView] = []
+        self.clip_run = _FrameRun()
         self.clip_armed = True
         self.clip_last_t = -1e9
         self.clip_seen = False
         self.clip_struct_run = 0
-        self.bleed_run: list[FrameView] = []
+        self.bleed_run = _FrameRun()
         self.bleed_armed = True
         self.bleed_last_t = -1e9
-        self.vessel_run: list[FrameView] = []
+        self.vessel_run = _FrameRun()
         self.vessel_armed = True
         self.vessel_last_t = -1e9
         self.phase_run: tuple[str, int, float] = ("", 0, 0.0)
@@ -175,7 +199,7 @@ class AlertEngine:
         self.seg_seen_s: dict[str, float] = {}
         self.seg_first: dict[str, float] = {}
         self.seg_run: tuple[str, int] = ("", 0)
-        self.seg_stable: list[str] = []  # stable segments in the order entered
+        self.seg_stable: deque[str] = deque(maxlen=64)  # stable segments, newest last
         self.seg_alerted: set[str] = set()
         self.seg_last_t: float | None = None
         self.seg_prev: str | None = None
@@ -242,13 +266,13 @@ class AlertEngine:
             self.clip_struct_run = 0
         present = "clip_applier" in fv.instruments or "Clipper" in fv.instruments
         if not present:
-            self.clip_run = []
+            self.clip_run = _FrameRun()
             if fv.t_s - self.clip_last_t >= cfg.clip_clear_s:
                 self.clip_armed = True
             return []
         self.clip_last_t = fv.t_s
         self.clip_run.append(fv)
-        if len(self.clip_run) < cfg.clip_frames or not self.clip_armed or self.cvs_reached:
+        if self.clip_run.n < cfg.clip_frames or not self.clip_armed or self.cvs_reached:
             return []
         if not fv.cvs and not self.cvs_latest:  # no CVS assessment at all (not laparoscopic)
             return []
@@ -260,7 +284,7 @@ class AlertEngine:
         first = self.clip_run[0]
         what = "clip applier" if "clip_applier" in fv.instruments else "clipper"
         steps = [
-            Step(f"The {what} is in view in {len(self.clip_run)} frames from "
+            Step(f"The {what} is in view in {self.clip_run.n} frames from "
                  f"{fmt_time(first.t_s)}.", True,
                  {"observations": [f.obs("instrument", n) for f in self.clip_run
                                    for n in ("clip_applier", "Clipper") if n in f.instruments]}),
@@ -281,13 +305,13 @@ class AlertEngine:
         b = fv.structures.get("blood")
         area = float(b["area"]) if b else 0.0
         if area < cfg.bleed_area:
-            self.bleed_run = []
+            self.bleed_run = _FrameRun()
             if area < cfg.bleed_area / 2 and fv.t_s - self.bleed_last_t >= cfg.bleed_clear_s:
                 self.bleed_armed = True
             return []
         self.bleed_last_t = fv.t_s
         self.bleed_run.append(fv)
-        if len(self.bleed_run) < cfg.bleed_frames or not self.bleed_armed:
+        if self.bleed_run.n < cfg.bleed_frames or not self.bleed_armed:
             return []
         if not self._may_fire("bleeding", "", fv.t_s):
             return []
@@ -297,7 +321,7 @@ class AlertEngine:
         region = fv.region[0] if fv.region else ""
         seg = f" in the {self._say(region)}" if region in self.order else ""
         steps = [
-            Step(f"Blood detected {where}{seg} in {len(self.bleed_run)} frames from "
+            Step(f"Blood detected {where}{seg} in {self.bleed_run.n} frames from "
                  f"{fmt_time(self.bleed_run[0].t_s)} (area {areas[0] * 100:.1f}% to "
                  f"{areas[-1] * 100:.1f}% of the view).", True,
                  {"observations": [f.obs("structure", "blood") for f in self.bleed_run],
@@ -316,19 +340,19 @@ class AlertEngine:
         v = fv.structures.get("large_vessel")
         area = float(v["area"]) if v else 0.0
         if area < cfg.vessel_area:
-            self.vessel_run = []
+            self.vessel_run = _FrameRun()
             if fv.t_s - self.vessel_last_t >= cfg.vessel_clear_s:
                 self.vessel_armed = True
             return []
         self.vessel_last_t = fv.t_s
         self.vessel_run.append(fv)
-        if len(self.vessel_run) < cfg.vessel_frames or not self.vessel_armed:
+        if self.vessel_run.n < cfg.vessel_frames or not self.vessel_armed:
             return []
         if not self._may_fire("large_vessel", "", fv.t_s):
             return []
         self.vessel_armed = False
         where = position_words(v.get("centroid")) if v else "in view"
-        steps = [Step(f"A large vessel is detected {where} in {len(self.vessel_run)} frames "
+        steps = [Step(f"A large vessel is detected {where} in {self.vessel_run.n} frames "
                       f"from {fmt_time(self.vessel_run[0].t_s)}.", True,
                       {"observations": [f.obs("structure", "large_vessel")
                                         for f in self.vessel_run]})]

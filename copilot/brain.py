@@ -110,6 +110,8 @@ class BrainConfig:
     thumb_hz: float = 2.0  # evidence thumbnails kept per second (on_frame)
     thumb_keep_s: float = 20.0  # and for how long
     thumb_width: int = 192  # px
+    keep_items: int = 256  # alerts / bookmarks kept in memory (the session log has all)
+    max_banners: int = 8  # alert banners shown at once (the newest)
 
 
 @dataclass
@@ -155,14 +157,16 @@ class Brain:
         self.last_alert: RaisedAlert | None = None
         self._last_kind = ""  # "answer" | "alert": what "why?" explains
         self.pending: _Pending | None = None
-        self.banners: list[tuple[RaisedAlert, float]] = []
-        self.bookmarks: list[dict[str, Any]] = []
-        self.alerts: list[RaisedAlert] = []
+        self.banners: list[tuple[RaisedAlert, float]] = []  # pruned as they expire
+        # newest only: the session log keeps every alert and bookmark
+        self.bookmarks: deque[dict[str, Any]] = deque(maxlen=self.cfg.keep_items)
+        self.alerts: deque[RaisedAlert] = deque(maxlen=self.cfg.keep_items)
         self._persist_t = -math.inf
         self._ann: AnnotationSet | None = None
         self._ann_key: tuple | None = None
         self._version = 0
-        self._thumbs: deque[tuple[float, int, bytes]] = deque()
+        self._thumbs: deque[tuple[float, int, bytes]] = deque(
+            maxlen=int(math.ceil(self.cfg.thumb_hz * self.cfg.thumb_keep_s)) + 1)
         self._region = ""
 
     # ================================================================== perception
@@ -278,7 +282,9 @@ class Brain:
         self.alerts.append(a)
         self.last_alert = a
         self._last_kind = "alert"
+        self.banners = [(b, u) for b, u in self.banners if u > self.media_t]
         self.banners.append((a, a.t_s + self.cfg.banner_s))
+        del self.banners[:-self.cfg.max_banners]
         msg = BrainAlert(t_ns=self.clock.now_ns(), trace_id=new_trace_id("a"),
                          media_t_s=a.t_s, rule=a.rule, text=a.text, frame_id=a.frame_id,
                          steps=a.steps_dicts(), silent=muted, level=a.level)

@@ -30,7 +30,7 @@ import numpy as np
 
 from copilot.clock import SYSTEM_CLOCK, Clock
 from copilot.messages import Finding
-from kg_reasoning.timeline import Observation
+from kg_reasoning.timeline import Observation, t_end_of, weight
 
 SOURCE = "vision"
 #: Tool-presence probability at which a Cholec80 tool is reported.
@@ -107,14 +107,16 @@ class _Series:
         self.obs: list[Observation] = []
         self.times: list[float] = []
 
-    def add(self, o: Observation) -> None:
+    def add(self, o: Observation) -> bool:
+        """Append (or insert in time order); True when it went to the end."""
         if self.times and o.t_s < self.times[-1]:  # out of order (rare): insert in place
             i = bisect.bisect_right(self.times, o.t_s)
             self.times.insert(i, o.t_s)
             self.obs.insert(i, o)
-        else:
-            self.times.append(o.t_s)
-            self.obs.append(o)
+            return False
+        self.times.append(o.t_s)
+        self.obs.append(o)
+        return True
 
     def window(self, t0: float, t1: float) -> list[Observation]:
         return self.obs[bisect.bisect_left(self.times, t0):bisect.bisect_right(self.times, t1)]
@@ -127,12 +129,27 @@ class _Series:
         del self.times[:i]
         return old
 
-    def drop_first(self, n: int) -> None:
-        del self.obs[:n]
-        del self.times[:n]
+    def replace(self, obs: list[Observation]) -> None:
+        self.obs = obs
+        self.times = [o.t_s for o in obs]
 
     def __len__(self) -> int:
         return len(self.obs)
+
+
+class _Run:
+    """The history run of one (kind, name) still open for merging."""
+
+    __slots__ = ("idx", "obs", "cls", "t0", "t_end", "n", "ssum", "best")
+
+    def __init__(self, idx: int, obs: Observation, cls: int, n: int, best: float) -> None:
+        self.idx, self.obs, self.cls = idx, obs, cls
+        self.t0, self.t_end = obs.t_s, t_end_of(obs)
+        self.n, self.ssum, self.best = n, obs.score * n, best
+
+
+#: Attributes left out of history runs (the recent window keeps them).
+HISTORY_DROP = ("bbox", "frame", "frames", "t_end")
 
 
 class PerceptionTimeline:
@@ -141,28 +158,39 @@ class PerceptionTimeline:
     - recent detail: every observation of the last ``recent_s`` seconds (at most
       ``record_hz`` frames per second are recorded, so the memory does not depend on how
       fast the vision stage runs);
-    - history: older observations downsampled to one per (kind, name) per ``history_step_s``
-      for structures / instruments and per ``fine_step_s`` for region / phase / cvs / event
-      (the best score of the bucket is kept), capped at ``max_history`` observations (the
-      oldest go first).
+    - history: older observations merged into runs: consecutive observations of one
+      (kind, name) whose scores fall in the same band (``score_edges``), at most ``gap_s``
+      apart, become one observation for up to ``run_s`` seconds (``t_s`` = the first frame,
+      ``score`` = the mean, ``attrs["frames"]`` = how many frames it stands for,
+      ``attrs["t_end"]`` = the last frame's time, the other attrs those of its best frame
+      without ``bbox``); see ``kg_reasoning.timeline.weight``.
+    - at most ``max_history`` history observations: beyond that the older half is merged
+      again into runs four times as long (coarser, still covering the whole procedure);
+      only when that cannot shrink it (e.g. flickering names) do the oldest go.
+
+    Window queries over the history return the runs that overlap the window, clipped to it
+    (their ``frames`` scaled to the part inside), so counts over long windows stay right to
+    a run's length. Memory: about ``recent_s * record_hz`` frames of detail plus
+    ``max_history`` runs, whatever the length of the feed.
 
     Thread-safe: vision appends, speech queries.
     """
 
-    COARSE = ("structure", "instrument")
-
-    def __init__(self, recent_s: float = 120.0, record_hz: float = 5.0,
-                 history_step_s: float = 1.0, fine_step_s: float = 0.2,
-                 max_history: int = 200_000) -> None:
+    def __init__(self, recent_s: float = 120.0, record_hz: float = 5.0, run_s: float = 5.0,
+                 gap_s: float = 1.0, max_history: int = 30_000,
+                 score_edges: tuple[float, ...] = (0.4, 0.5, 0.6)) -> None:
         self.recent_s = recent_s
         self.record_dt = 1.0 / record_hz if record_hz > 0 else 0.0
-        self.history_step_s = history_step_s
-        self.fine_step_s = fine_step_s
+        self.run_s = run_s
+        self.gap_s = gap_s
         self.max_history = max_history
+        self.score_edges = tuple(sorted(score_edges))
         self._lock = threading.RLock()
         self._recent: dict[str, _Series] = {}
         self._history: dict[str, _Series] = {}
-        self._bucket: dict[tuple[str, str], tuple[int, int]] = {}  # -> (bucket, index in hist)
+        self._open: dict[tuple[str, str], _Run] = {}
+        self._max_run_s = 0.0  # longest history run (s): how far back windows look
+        self._level = 0  # coarsening passes so far
         self._last_frame_t: float | None = None
         self._latest: float | None = None
         self._earliest: float | None = None
@@ -208,6 +236,9 @@ class PerceptionTimeline:
         self._earliest = o.t_s if self._earliest is None else min(self._earliest, o.t_s)
         self._n_added += 1
 
+    def _band(self, score: float) -> int:
+        return bisect.bisect_right(self.score_edges, score)
+
     def _evict(self) -> None:
         if self._latest is None:
             return
@@ -215,25 +246,71 @@ class PerceptionTimeline:
         for kind, series in self._recent.items():
             if not series.times or series.times[0] >= cut:
                 continue
-            step = self.history_step_s if kind in self.COARSE else self.fine_step_s
             hist = self._history.setdefault(kind, _Series())
             for o in series.cut_before(cut):
-                b = int(o.t_s // step) if step > 0 else o.frame_id
-                key = (kind, o.name)
-                prev = self._bucket.get(key)
-                if prev is not None and prev[0] == b and prev[1] < len(hist) \
-                        and hist.obs[prev[1]].name == o.name:
-                    if o.score > hist.obs[prev[1]].score:
-                        hist.obs[prev[1]] = o
-                    continue
-                hist.add(o)
-                self._bucket[key] = (b, len(hist) - 1)
+                self._to_history(hist, o)
         total = sum(len(s) for s in self._history.values())
-        if total > self.max_history:  # drop 10 % more than needed: amortised trimming
-            self._trim_history(total - self.max_history + self.max_history // 10)
+        if total > self.max_history:
+            self._shrink()
+
+    def _to_history(self, hist: _Series, o: Observation) -> None:
+        key = (o.kind, o.name)
+        band = self._band(o.score)
+        n = weight(o)
+        run = self._open.get(key)
+        if run is not None and run.cls == band and o.t_s - run.t_end <= self.gap_s \
+                and o.t_s >= run.t0 and t_end_of(o) - run.t0 <= self.run_s \
+                and run.idx < len(hist) and hist.obs[run.idx] is run.obs:
+            run.n += n
+            run.ssum += o.score * n
+            run.t_end = max(run.t_end, t_end_of(o))
+            attrs = run.obs.attrs
+            if o.score > run.best:
+                run.best = o.score
+                attrs = _compact(o.attrs)
+            merged = Observation(run.t0, run.obs.frame_id, o.kind, o.name,
+                                 run.ssum / run.n, {**attrs, "frames": run.n,
+                                                    "t_end": round(run.t_end, 3)})
+            hist.obs[run.idx] = merged
+            run.obs = merged
+            self._max_run_s = max(self._max_run_s, run.t_end - run.t0)
+            return
+        h = Observation(o.t_s, o.frame_id, o.kind, o.name, o.score,
+                        {**_compact(o.attrs), "frames": n, "t_end": round(t_end_of(o), 3)})
+        if hist.add(h):
+            self._open[key] = _Run(len(hist) - 1, h, band, n, o.score)
+        else:  # inserted in the middle: indices moved, no run stays open in this kind
+            for k in [k for k in self._open if k[0] == o.kind]:
+                del self._open[k]
+
+    def _shrink(self) -> None:
+        """Coarsen the older half of the history; drop the oldest if that is not enough."""
+        self._open.clear()
+        self._level += 1
+        cap = self.run_s * 4 ** self._level
+        times = sorted(t for s in self._history.values() for t in s.times)
+        t_mid = times[len(times) // 2]
+        for s in self._history.values():
+            i = bisect.bisect_left(s.times, t_mid)
+            out: list[Observation] = []
+            last: dict[str, int] = {}
+            for o in s.obs[:i]:
+                j = last.get(o.name)
+                if j is not None:
+                    p = out[j]
+                    if self._band(p.score) == self._band(o.score) and \
+                            o.t_s - t_end_of(p) <= self.gap_s and t_end_of(o) - p.t_s <= cap:
+                        out[j] = _merge(p, o)
+                        self._max_run_s = max(self._max_run_s, t_end_of(out[j]) - p.t_s)
+                        continue
+                last[o.name] = len(out)
+                out.append(o)
+            s.replace(out + s.obs[i:])
+        total = sum(len(s) for s in self._history.values())
+        if total > self.max_history * 0.9:  # could not coarsen enough: drop the oldest
+            self._trim_history(total - self.max_history * 3 // 4)
 
     def _trim_history(self, n: int) -> None:
-        # drop the oldest ~n observations across kinds, then re-index the buckets
         times = sorted(t for s in self._history.values() for t in s.times)
         if n >= len(times):
             self._history.clear()
@@ -241,25 +318,35 @@ class PerceptionTimeline:
             t_cut = times[n]
             for s in self._history.values():
                 s.cut_before(t_cut)
-        self._bucket.clear()
-        if self._history:
-            self._earliest = min((s.times[0] for s in self._history.values() if s.times),
-                                 default=self._earliest)
+        self._open.clear()
+        self._earliest = min((s.times[0] for s in self._history.values() if s.times),
+                             default=self._earliest)
 
     # ---------------------------------------------------------------- reading
     def window(self, t0_s: float, t1_s: float, kind: str | None = None) -> list[Observation]:
-        """Observations with ``t0_s <= t_s <= t1_s`` (optionally one ``kind``), time order."""
+        """Observations overlapping ``[t0_s, t1_s]`` (optionally one ``kind``), time order.
+
+        Recent observations are single frames; history runs that straddle a window edge
+        are clipped to it (``t_s`` and ``attrs["frames"]`` / ``attrs["t_end"]`` adjusted).
+        """
         with self._lock:
             kinds = [kind] if kind is not None else sorted(set(self._recent) | set(self._history))
             out: list[Observation] = []
             for k in kinds:
                 h = self._history.get(k)
                 r = self._recent.get(k)
-                if h is not None:
-                    out.extend(h.window(t0_s, t1_s))
+                if h is not None and h.times:
+                    lo = bisect.bisect_left(h.times, t0_s - self._max_run_s)
+                    hi = bisect.bisect_right(h.times, t1_s)
+                    for o in h.obs[lo:hi]:
+                        if o.t_s >= t0_s and t_end_of(o) <= t1_s:
+                            out.append(o)
+                        elif t_end_of(o) >= t0_s:
+                            out.append(_clip(o, t0_s, t1_s))
                 if r is not None:
                     out.extend(r.window(t0_s, t1_s))
-            if kind is None:
+            if kind is None or len(out) > 1 and any(
+                    a.t_s > b.t_s for a, b in zip(out, out[1:], strict=False)):
                 out.sort(key=lambda o: (o.t_s, o.frame_id))
             return out
 
@@ -279,16 +366,53 @@ class PerceptionTimeline:
                 sum(len(s) for s in self._history.values())
 
     def sizes(self) -> dict[str, int]:
-        """Observation counts: recent, history, added (for memory checks)."""
+        """Observation counts: recent, history, added, frames the history stands for."""
         with self._lock:
             return {"recent": sum(len(s) for s in self._recent.values()),
                     "history": sum(len(s) for s in self._history.values()),
-                    "added": self._n_added}
+                    "history_frames": sum(weight(o) for s in self._history.values()
+                                          for o in s.obs),
+                    "added": self._n_added, "coarsened": self._level}
 
     def rate_hz(self, kind: str, t0_s: float, t1_s: float) -> float:
-        """Observed frames per second of ``kind`` in a window (0 when fewer than 2)."""
+        """Observed frames per second of ``kind`` in a window (0 when fewer than 2).
+
+        Counts distinct frames (history runs by their ``frames``), one name per frame.
+        """
         obs = self.window(t0_s, t1_s, kind)
-        frames = sorted({o.t_s for o in obs})
-        if len(frames) < 2:
+        recent = {o.t_s for o in obs if "frames" not in o.attrs}
+        hist = [o for o in obs if "frames" in o.attrs]
+        n = len(recent) + sum(weight(o) for o in hist)
+        if n < 2:
             return 0.0
-        return (len(frames) - 1) / max(1e-6, frames[-1] - frames[0])
+        first = min([*recent, *(o.t_s for o in hist)])
+        last = max([*recent, *(t_end_of(o) for o in hist)])
+        return (n - 1) / max(1e-6, last - first)
+
+
+def _compact(attrs: dict[str, Any]) -> dict[str, Any]:
+    """History attrs: without the per-frame box; centroids as tuples."""
+    out = {k: v for k, v in attrs.items() if k not in HISTORY_DROP}
+    c = out.get("centroid")
+    if isinstance(c, list):
+        out["centroid"] = tuple(c)
+    return out
+
+
+def _merge(a: Observation, b: Observation) -> Observation:
+    """Two history runs of one name (``a`` first) as one."""
+    na, nb = weight(a), weight(b)
+    attrs = a.attrs if a.score >= b.score else b.attrs
+    return Observation(a.t_s, a.frame_id, a.kind, a.name, (a.score * na + b.score * nb) /
+                       (na + nb), {**attrs, "frames": na + nb,
+                                   "t_end": round(max(t_end_of(a), t_end_of(b)), 3)})
+
+
+def _clip(o: Observation, t0: float, t1: float) -> Observation:
+    """A history run cut to ``[t0, t1]``, its frame count scaled to the part inside."""
+    a, b = o.t_s, t_end_of(o)
+    lo, hi = max(a, t0), min(b, t1)
+    share = (hi - lo) / (b - a) if b > a else 1.0
+    n = max(1, round(weight(o) * share))
+    return Observation(lo, o.frame_id, o.kind, o.name, o.score,
+                       {**o.attrs, "frames": n, "t_end": round(hi, 3)})

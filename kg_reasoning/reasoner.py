@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kg_reasoning.graph import OPPOSITE_SIDE, SIDE_WORDS, Fact, KnowledgeGraph
-from kg_reasoning.timeline import Observation, TimelineLike
+from kg_reasoning.timeline import Observation, TimelineLike, t_end_of, weight
 
 UNSURE = "I am not sure"
 
@@ -663,7 +663,8 @@ class Reasoner:
                     )
                 )
                 continue
-            mean = sum(o.score for o in mine) / len(mine)
+            nf = sum(weight(o) for o in mine)
+            mean = sum(o.score * weight(o) for o in mine) / nf
             per[c["name"]] = mean
             met = mean >= cvs.get("threshold", 0.5)
             unsure = cfg.uncertain_low <= mean <= cfg.uncertain_high
@@ -675,7 +676,7 @@ class Reasoner:
             steps.append(
                 Step(
                     f"{c['code']} ({c['spoken']}): {state}, mean score {mean:.2f} over "
-                    f"{len(mine)} frames.",
+                    f"{nf} frames.",
                     not unsure,
                     {"observations": obs_evidence(mine), "scores": {c["name"]: round(mean, 3)}},
                 )
@@ -753,7 +754,9 @@ class Reasoner:
         groups: dict[str, list[Observation]] = defaultdict(list)
         for o in obs:
             groups[o.name].append(o)
-        entered = {n: g for n, g in groups.items() if len(g) >= cfg.phase_min_frames}
+        entered = {
+            n: g for n, g in groups.items() if sum(weight(o) for o in g) >= cfg.phase_min_frames
+        }
         if not entered:
             return self._abstain(
                 q.intent,
@@ -779,7 +782,7 @@ class Reasoner:
                 True,
                 {
                     "observations": [entered[n][0].to_dict() for n in order],
-                    "scores": {n: len(entered[n]) for n in order},
+                    "scores": {n: sum(weight(o) for o in entered[n]) for n in order},
                 },
             )
         ]
@@ -906,14 +909,16 @@ class Reasoner:
         weak: dict[str, list[Observation]] = defaultdict(list)
         for o in seg_obs:
             (good if o.score >= cfg.detect_min_score else weak)[o.name].append(o)
-        seen = [s for s in order if len(good[s]) >= cfg.seen_min_frames]
+        nframes = {s: sum(weight(o) for o in good[s]) for s in order}
+        seen = [s for s in order if nframes[s] >= cfg.seen_min_frames]
+        n_obs, n_seg = sum(weight(o) for o in obs), sum(weight(o) for o in seg_obs)
         win = f"the last {minutes} minute{'s' if minutes != 1 else ''}"
         steps = [
             Step(
-                f"The region model reported {len(obs)} frames in {win} "
+                f"The region model reported {n_obs} frames in {win} "
                 f"({fmt_time(max(0.0, t0))} to {fmt_time(now)}).",
                 bool(seg_obs),
-                {"scores": {"region_frames": len(obs), "segment_frames": len(seg_obs)}},
+                {"scores": {"region_frames": n_obs, "segment_frames": n_seg}},
             )
         ]
         if not seen:
@@ -928,7 +933,7 @@ class Reasoner:
                 "Segments seen: "
                 + join_words(
                     [
-                        f"{self.say(s)} ({len(good[s])} frames from {fmt_time(good[s][0].t_s)})"
+                        f"{self.say(s)} ({nframes[s]} frames from {fmt_time(good[s][0].t_s)})"
                         for s in seen
                     ]
                 )
@@ -954,7 +959,9 @@ class Reasoner:
                 {"triples": self._triples(gap_facts), "rule": "bowel survey order (lumen order)"},
             )
         )
-        confidence = sum(o.score for s in seen for o in good[s]) / sum(len(good[s]) for s in seen)
+        confidence = sum(o.score * weight(o) for s in seen for o in good[s]) / sum(
+            nframes[s] for s in seen
+        )
         glimpsed = [s for s in missed if weak[s]]
         if glimpsed:
             confidence *= 0.7
@@ -1076,12 +1083,13 @@ class Reasoner:
                 text, steps, score, False, "", q.intent, actions, {"visible": True, "where": where}
             )
         earlier = self._detections(tl.window(0.0, now, kind), {key})
-        if len(earlier) >= cfg.min_frames:
+        if sum(weight(o) for o in earlier) >= cfg.min_frames:
             last = earlier[-1]
+            last_t = t_end_of(last)
             steps.append(
                 Step(
                     f"The {self.say(e.key)} is not visible now; it was last seen at "
-                    f"{fmt_time(last.t_s)} (frame {last.frame_id}).",
+                    f"{fmt_time(last_t)} (frame {last.frame_id}).",
                     True,
                     {"observations": obs_evidence(earlier[-cfg.min_frames * 3 :])},
                 )
@@ -1089,14 +1097,14 @@ class Reasoner:
             steps.append(hint_step)
             return Answer(
                 f"I do not see the {self.say(e.key)} now; "
-                f"it was last seen at {fmt_time(last.t_s)}.{hint}",
+                f"it was last seen at {fmt_time(last_t)}.{hint}",
                 steps,
                 0.6,
                 False,
                 "",
                 q.intent,
                 [],
-                {"visible": False, "last_seen_s": last.t_s},
+                {"visible": False, "last_seen_s": last_t},
             )
         steps.append(Step(f"The {self.say(e.key)} was not detected in this session.", False, {}))
         steps.append(hint_step)

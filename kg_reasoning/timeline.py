@@ -15,7 +15,9 @@ The copilot's perception timeline (built in ``copilot/``) adapts to this type. A
 - ``score``: model probability / confidence in [0, 1].
 - ``attrs``: optional cues: ``area`` (fraction of the frame, 0-1), ``centroid`` ([x, y]
   normalised 0-1, origin top left), ``colour`` (a colour word), ``pulsatile`` (bool),
-  ``pulsatile_score`` (0-1), ``tubular`` (bool), ``location`` (for events).
+  ``pulsatile_score`` (0-1), ``tubular`` (bool), ``location`` (for events); a compacted
+  history observation (a run of frames) also has ``frames`` (how many frames it stands for,
+  see :func:`weight`) and ``t_end`` (time of its last frame, s, see :func:`t_end_of`).
 
 :class:`Timeline` keeps observations sorted by time and answers window queries with
 binary search (microseconds for thousands of observations).
@@ -35,7 +37,7 @@ from kg_reasoning.errors import KGError
 KINDS = ("structure", "instrument", "phase", "cvs", "region", "event")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Observation:
     """One finding on one frame (see module docstring for the fields and their units)."""
 
@@ -79,6 +81,18 @@ class Observation:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise KGError(f"bad observation {d!r}: {exc}") from exc
+
+
+def weight(o: Observation) -> int:
+    """How many frames ``o`` stands for (1, or ``attrs["frames"]`` of a history run)."""
+    n = o.attrs.get("frames", 1) if o.attrs else 1
+    return n if isinstance(n, int) and n > 0 else 1
+
+
+def t_end_of(o: Observation) -> float:
+    """Time of the last frame ``o`` stands for (s): ``attrs["t_end"]`` or ``t_s``."""
+    t = o.attrs.get("t_end") if o.attrs else None
+    return float(t) if isinstance(t, int | float) and t >= o.t_s else o.t_s
 
 
 class TimelineLike(Protocol):
