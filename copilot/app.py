@@ -392,7 +392,10 @@ class Copilot:
                 )
         self.faults = {f.stage: f for f in faults}
         self.stop_event = threading.Event()
+        self.voice_stop = threading.Event()
         self.tracer = Tracer(cfg.trace, clock)
+        self.tracer.listeners.append(self._fault_event)
+        self._fault_counts: dict[tuple[str, str], int] = {}
         self.store = AnnotationStore()
         self.compositor = Compositor(stale_after=cfg.stale_after)
         self.outputs: dict[str, Path] = {}
@@ -450,8 +453,10 @@ class Copilot:
         if cfg.window:
             self.sinks.append(WindowSink())
         for name in ("decode", "overlay", "writer", "brain", "tts"):
+            # the voice outlives the video (it finishes what it has to say): its own stop
+            stop = self.voice_stop if name == "tts" else self.stop_event
             self.inline[name] = InlineStage(
-                name, self.tracer, self.clock, self.faults.get(name), self.t0_ns, self.stop_event
+                name, self.tracer, self.clock, self.faults.get(name), self.t0_ns, stop
             )
         self.privacy = None
         if cfg.blur_out_of_body:
@@ -462,6 +467,7 @@ class Copilot:
         self._make_brain()
         self._make_vision()
         self._make_speech()
+        self._make_voice()
         self.watchdog = Watchdog(
             [*self.runners, *self.inline.values()],  # type: ignore[list-item]
             self.tracer, self.clock, hang_s=cfg.hang_s,
@@ -488,6 +494,22 @@ class Copilot:
                            scenario=self.src.scenario, config=_jsonable(self.cfg.__dict__),
                            fps=self.source.info.fps, width=self.source.info.width,
                            height=self.source.info.height, n_frames=self.source.info.n_frames)
+
+    #: trace events that are faults or recoveries, logged to the session as "fault" records
+    FAULT_EVENTS = frozenset({"error", "restart", "hung", "replaced", "recovered", "failed"})
+    #: at most this many "fault" records per (stage, event); the rest are counted in "end"
+    MAX_FAULT_RECORDS = 50
+
+    def _fault_event(self, stage: str, name: str, attrs: dict[str, Any]) -> None:
+        """A stage fault (raise / hang / restart) becomes a flushed session record."""
+        if name not in self.FAULT_EVENTS:
+            return
+        key = (stage, name)
+        n = self._fault_counts[key] = self._fault_counts.get(key, 0) + 1
+        if n <= self.MAX_FAULT_RECORDS:
+            self.session_write("fault", media_t_s=round(self.media_t_s, 3), stage=stage,
+                               event=name, **{k: v for k, v in attrs.items()
+                                              if isinstance(v, str | int | float | bool)})
 
     def session_write(self, kind: str, **rec: Any) -> None:
         """Append one record to session.jsonl (no-op without a session)."""
@@ -546,9 +568,6 @@ class Copilot:
         if cfg.speech == "on" and self.src.audio is None and not cfg.mic:
             raise CopilotError("--speech on needs audio: a feed folder with audio.wav, "
                                "--audio FILE or --mic")
-        from speech.audio_out import AudioOut
-        from speech.tts import create_tts
-
         def factory() -> Stage:
             self.listener_stage = ListenerStage(self)
             return self.listener_stage
@@ -557,6 +576,21 @@ class Copilot:
             "speech", self._wrap(factory, "speech"), take_from(self.audio_edge),
             self._on_speech, self.tracer, self.clock, stop_event=self.stop_event,
         ))
+
+    def _make_voice(self) -> None:
+        """The copilot's voice (alerts, answers): whenever the brain runs, listening or not.
+        Without espeak-ng the run goes on silently (logged)."""
+        cfg = self.cfg
+        if self.brain is None and not self._speech_wanted():
+            return
+        from speech.audio_out import AudioOut
+        from speech.tts import create_tts
+
+        try:
+            engine = create_tts("espeak")
+        except Exception as exc:  # noqa: BLE001 - no voice is not a reason to stop the video
+            log.warning("the copilot's voice is off: %s", exc)
+            return
         speaker = None
         if cfg.speak:
             from speech.audio_out import SoundDeviceSink
@@ -564,7 +598,7 @@ class Copilot:
             speaker = SoundDeviceSink()
         pace = cfg.speed if cfg.mode == "realtime" else None
         self.speech_sink = TimelineSpeechSink(self, speaker, pace)
-        tts = SupervisedTTS(create_tts("espeak"), self.inline["tts"], self.tracer, self.clock)
+        tts = SupervisedTTS(engine, self.inline["tts"], self.tracer, self.clock)
         self.audio_out = AudioOut(tts, self.speech_sink, max_queue=8,
                                   clock=lambda: self.clock.now_ns() / 1e9, max_hold_s=1.5)
 
@@ -874,9 +908,10 @@ class Copilot:
             threading.Thread(target=self._compose_loop, name="compose", daemon=True),
         ]
         audio_thread = None
-        if self.audio_out is not None and self.src.audio is not None:
+        listening = any(r.name == "speech" for r in self.runners)
+        if listening and self.src.audio is not None:
             audio_thread = threading.Thread(target=self._audio_loop, name="audio", daemon=True)
-        elif self.audio_out is not None and self.cfg.mic:
+        elif listening and self.cfg.mic:
             audio_thread = threading.Thread(target=self._mic_loop, name="mic", daemon=True)
         for r in self.runners:
             r.start()
@@ -975,7 +1010,6 @@ class Copilot:
         return out
 
     def _shutdown(self, wall0: float) -> RunResult:
-        self.watchdog.stop()
         self.stop_event.set()
         self.analysis_slot.close()
         self.analysis_edge.close()
@@ -988,9 +1022,12 @@ class Copilot:
                     self.deliver(m, trigger=(self.media_t_s, self.clock.now_ns()))
             except Exception as exc:  # noqa: BLE001
                 log.warning("brain finish failed: %s", exc)
-        if self.audio_out is not None:
+        if self.audio_out is not None:  # the watchdog still guards the voice meanwhile
             self.audio_out.wait_idle(30.0 if self.cfg.mode == "fast" else 60.0)
+            self.voice_stop.set()
             self.audio_out.close()
+        self.voice_stop.set()
+        self.watchdog.stop()
         for s in self.sinks:
             try:
                 s.close()
@@ -1027,6 +1064,7 @@ class Copilot:
             analysis_every=self.lockstep, health=self.health(),
             blurred_frames=getattr(self.privacy, "blurred", 0),
             exit_code=exit_code, error=self.error, duration_s=round(duration, 3),
+            faults={f"{k[0]}.{k[1]}": n for k, n in sorted(self._fault_counts.items())},
             edges=[self.video_edge.snapshot(), self.audio_edge.snapshot()],
             latency=self.latency_summary(),
         )

@@ -105,7 +105,9 @@ def run_command(
     model_dir: Annotated[Path | None, typer.Option(help="vision model folder")] = None,
     runtime: Annotated[str, typer.Option(
         help="vision runtime: onnxruntime | torch | tensorrt | onnxruntime-cuda")] = "onnxruntime",
-    speech: Annotated[str, typer.Option(help="auto | on | off")] = "auto",
+    speech: Annotated[str, typer.Option(
+        help="listen: auto (feed audio or --mic) | on | off; the voice speaks alerts "
+             "whenever the brain runs")] = "auto",
     audio: Annotated[Path | None, typer.Option(help="audio file to replay with the video")] = None,
     mic: Annotated[bool, typer.Option(help="listen on the microphone (live)")] = False,
     speak: Annotated[bool, typer.Option(help="play answers on the loudspeaker")] = False,

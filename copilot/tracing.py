@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict, deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,6 +31,8 @@ class Tracer:
         self._lock = threading.Lock()
         self._durations: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=keep))
         self._last_flush_ns = clock.now_ns()
+        #: called with (stage, name, attrs) for every point event (faults, restarts, ...)
+        self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
 
     def span(
         self,
@@ -66,6 +69,11 @@ class Tracer:
         """Record a point event (fault, restart, drop alarm) now."""
         t = self.clock.now_ns()
         self.span(stage, name, trace_id, t, t, **attrs)
+        for fn in self.listeners:
+            try:
+                fn(stage, name, attrs)
+            except Exception:  # noqa: BLE001 - a listener must never break the caller
+                pass
 
     def percentiles(self, key: str, qs: tuple[float, ...] = (50, 95, 99)) -> dict[str, float]:
         """Percentiles (ms) of the recent durations of ``stage.name``."""

@@ -28,6 +28,16 @@ def feed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def alert_feed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4 s feed with bleeding at 1 s (seed 5011): the model raises spoken alerts, so the
+    copilot's TTS really runs."""
+    from copilot.feeds import make_feed
+
+    return make_feed(tmp_path_factory.mktemp("feed") / "bleed", "cholecystectomy",
+                     FEED_SECONDS, 5011, size=FEED_SIZE, fps=FEED_FPS, events=["bleeding@1.0"])
+
+
+@pytest.fixture(scope="session")
 def short_audio(feed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 0.5 s of the feed's audio (16 chunks: keeps slow-speech cells short)."""
     import soundfile as sf

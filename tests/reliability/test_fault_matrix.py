@@ -3,8 +3,9 @@
 Each cell runs the real copilot (decode -> compose -> H.264 writer, heuristic vision,
 listener on the feed audio, brain, TTS) with one injected fault and checks: every decoded
 frame is written (frames out == frames in, and the annotated MP4 really has them), exit
-code 0, and the fault is visible in the session log's ``end`` record (stage health with
-errors / hangs, or the stage's latency for ``slow``) and in the trace file.
+code 0, and the fault is visible in the session log (a ``fault`` record written when a stage
+raised or hung, and the ``end`` record's stage health with errors / hangs, or the stage's
+latency for ``slow``) and in the trace file.
 
 Costs are kept low: the watchdog's hang timeout is 0.5 s (``RunConfig.hang_s``), ``slow``
 cells of the steps inside the video path (0.25 s per frame) stop after 1 s of media, the
@@ -35,7 +36,6 @@ WORKER_SPAN = {"vision": "vision.process", "speech": "speech.process",
                "brain": "brain.answer", "tts": "tts.synth"}
 SLOW_MS = FaultSpec("x", "slow").slow_s * 1000
 VISION_WAIT = {("vision", "hang"), ("vision", "slow")}  # listener on: see the module doc
-NOT_WIRED = {"tts"}  # applied (app.SupervisedTTS), but this short feed says nothing
 
 
 def _frames_in_mp4(path: Path) -> int:
@@ -47,7 +47,9 @@ def _read_trace(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
-def _session_end(out: Path) -> dict:
+def _session_end(out: Path, stage: str | None = None, kind: str | None = None) -> dict:
+    """The session's one ``end`` record; a raise / hang also left a ``fault`` record for
+    ``stage`` when it happened (flushed then, not only at the end)."""
     from copilot.session import read_session
 
     s = read_session(out / "session.jsonl")
@@ -55,6 +57,12 @@ def _session_end(out: Path) -> dict:
     assert s.first("start") is not None
     end = s.of("end")
     assert len(end) == 1, "one end record"
+    if stage is not None and kind in ("raise", "hang"):
+        event = {"raise": "error", "hang": "hung"}[kind]
+        faults = [f for f in s.of("fault") if f["stage"] == stage and f["event"] == event]
+        assert faults, f"no {stage} {event} fault record in the session"
+        assert end[0]["faults"][f"{stage}.{event}"] >= len(faults)
+        assert all(f["t_ns"] <= end[0]["t_ns"] for f in faults)
     return end[0]
 
 
@@ -91,27 +99,24 @@ def check_visible(stage: str, kind: str, health: dict, latency: dict,
         assert durs and min(durs) >= SLOW_MS * 0.9 - 1
 
 
-CELLS = [
-    pytest.param(
-        s, k, id=f"{s}:{k}",
-        marks=[pytest.mark.xfail(strict=False, reason=f"{s} faults are applied, but the copilot "
-                                 "says nothing on this short feed, so the TTS never runs")]
-        if s in NOT_WIRED else [],
-    )
-    for s in FAULT_STAGES for k in FAULT_KINDS
-]
+CELLS = [pytest.param(s, k, id=f"{s}:{k}") for s in FAULT_STAGES for k in FAULT_KINDS]
 
 
 @pytest.mark.parametrize("stage,kind", CELLS)
-def test_fault_cell(stage: str, kind: str, feed: Path, short_audio: Path, tmp_path: Path):
+def test_fault_cell(stage: str, kind: str, feed: Path, alert_feed: Path, short_audio: Path,
+                    tmp_path: Path):
     out = tmp_path / "run"
-    cfg = _cell_config(stage, kind, feed, short_audio, out)
+    if stage == "tts":  # the copilot must say something: the model alerts on the bleeding
+        cfg = _cell_config(stage, kind, alert_feed, short_audio, out)
+        cfg.vision, cfg.speech = "model", "off"
+    else:
+        cfg = _cell_config(stage, kind, feed, short_audio, out)
     res = run_copilot(cfg)
     expected = 10 if cfg.max_seconds else N_FRAMES
     assert res.exit_code == 0 and res.error == "", res.error
     assert res.frames_in == expected and res.frames_out == res.frames_in
     assert _frames_in_mp4(res.outputs["video"]) == expected
-    end = _session_end(out)
+    end = _session_end(out, stage, kind)
     assert end["frames_in"] == end["frames_out"] == expected and end["exit_code"] == 0
     check_visible(stage, kind, end["health"], end["latency"], _read_trace(out / "trace.jsonl"))
 
