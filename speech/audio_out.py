@@ -30,6 +30,10 @@ from speech.tts import TTS
 log = logging.getLogger(__name__)
 
 
+#: ``AudioOut.history`` keeps at least this many of the newest played messages
+HISTORY_KEEP = 500
+
+
 class Priority(IntEnum):
     """Lower value = more urgent."""
 
@@ -269,6 +273,8 @@ class AudioOut:
             with self._cv:
                 self.history.append(Played(msg.text, msg.priority, t0, self.clock(), outcome,
                                            first))
+                if len(self.history) > 2 * HISTORY_KEEP:  # bounded: the newest are kept
+                    del self.history[:-HISTORY_KEEP]
                 if outcome == "preempted":  # say it again after the alert
                     heapq.heappush(self._heap, msg)
                 elif outcome == "done":
