@@ -790,6 +790,7 @@ class Copilot:
         opened = False
         # the compose step owns the frame when no analysis stage reads it: draw in place
         own = not any(r.name == "vision" for r in self.runners)
+        self.compositor.warm_up()  # OpenCV's first drawing call costs ~40 ms: not on frame 0
         try:
             while True:
                 try:

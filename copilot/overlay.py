@@ -8,6 +8,7 @@ Colours are RGB tuples (0-255); all coordinates are frame pixels.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,8 @@ import cv2
 import numpy as np
 
 from copilot.messages import VideoFrame
+
+log = logging.getLogger(__name__)
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -156,6 +159,16 @@ class Compositor:
     def __init__(self, stale_after: int = 10, status_line: bool = True) -> None:
         self.stale_after = stale_after
         self.status_line = status_line
+
+    def warm_up(self) -> None:
+        """Draw once on a small dummy frame: OpenCV initialises its fonts and threads on the
+        first call (tens of ms), which would otherwise land on the first real frame."""
+        try:
+            dummy = VideoFrame(t_ns=0, trace_id="warm-up", media_t_s=0.0, frame_id=0,
+                               image=np.zeros((64, 64, 3), np.uint8), fps=30.0)
+            self.compose(dummy, [], Status(fps=0.0, health={"warm-up": "ok"}), in_place=True)
+        except Exception as exc:  # noqa: BLE001 - a warm-up failure is not a run failure
+            log.debug("compositor warm-up failed: %s", exc)
 
     def compose(
         self,
