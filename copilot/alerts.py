@@ -11,9 +11,14 @@ Rules (``rule`` names as written to the session):
   frames.
 - ``large_vessel``: the ``large_vessel`` class for ``vessel_frames`` frames; the text carries
   the reasoner's ranked hypothesis (``identify_structure``).
-- ``segment_missed``: in a bowel survey, the camera reaches a segment while a segment between
-  it and the previous one was never seen (or seen less than ``segment_seen_s``); at the end of
-  the survey (``finish``) every remaining gap is named.
+- ``segment_missed``: in a bowel survey, the camera moves beyond the furthest segment reached
+  so far while a segment in between was never seen (or the segment it leaves was seen less
+  than ``segment_seen_s``); at the end of the survey (``finish``) every remaining gap is named.
+  Moving back, or within the part already passed, raises nothing (those segments are passed
+  again); the segment in view when the analysis started is never called brief (its earlier
+  viewing is unknown); a jump over ``segment_jump`` or more unseen segments at once (more
+  often two similar-looking segments confused than a survey miss) waits until the camera goes
+  on forward or stays ``segment_confirm_s``, and is dropped if it comes back before it.
 
 Each rule has hysteresis (``*_frames`` to raise, absence for ``*_clear_s`` to re-arm), a
 cooldown per (rule, key) and acknowledgement (an acknowledged alert stays quiet for
@@ -83,6 +88,14 @@ class AlertConfig:
     segment_frames: int = 3
     segment_seen_s: float = 1.0
     segment_max_dt_s: float = 0.5
+    # a jump over >= segment_jump unseen segments at once is more often a confusion between
+    # similar-looking segments than a survey miss: it is alerted once the camera moves on
+    # forward from there or stays segment_confirm_s, and dropped if it comes back before it
+    segment_jump: int = 2
+    segment_confirm_s: float = 4.0
+    # gaps are counted from the furthest segment reached (moving within the surveyed part
+    # raises nothing); False: from the segment just left
+    segment_frontier: bool = True
     cooldown_s: dict[str, float] = field(default_factory=lambda: {
         "clip_before_cvs": 120.0, "bleeding": 60.0, "large_vessel": 120.0,
         "phase_skipped": 0.0, "segment_missed": 0.0})
@@ -203,6 +216,10 @@ class AlertEngine:
         self.seg_alerted: set[str] = set()
         self.seg_last_t: float | None = None
         self.seg_prev: str | None = None
+        self.seg_start: str | None = None  # the segment in view when the analysis started
+        self.seg_front = -1  # furthest segment (order index) the survey has reached
+        # a big jump waiting for confirmation: (target, gap, frame, reason, t reached)
+        self.seg_pending: tuple[str, list[str], FrameView, str, float] | None = None
 
     # ------------------------------------------------------------------ bookkeeping
     def _may_fire(self, rule: str, key: str, t: float) -> bool:
@@ -434,26 +451,60 @@ class AlertEngine:
         if name not in self.order or score < cfg.min_score:
             self.seg_run = ("", 0)
             return []
+        if self.seg_start is None:
+            self.seg_start = name
         if self.seg_prev == name:
             self.seg_seen_s[name] = self.seg_seen_s.get(name, 0.0) + dt
         self.seg_prev = name
         self.seg_first.setdefault(name, fv.t_s)
         run_name, n = self.seg_run
         self.seg_run = (name, n + 1) if run_name == name else (name, 1)
+        out = self._confirm_pending(fv, name)
         if self.seg_run[1] != cfg.segment_frames:
-            return []
+            return out
         prev = self.seg_stable[-1] if self.seg_stable else None
         if prev == name:
-            return []
+            return out
         self.seg_stable.append(name)
+        j = self.order.index(name)
         if prev is None:
-            return []
-        i, j = self.order.index(prev), self.order.index(name)
-        lo, hi = min(i, j), max(i, j)
-        gap = [s for s in self.order[lo + 1:hi] if not self.seen(s)]
-        if not self.seen(prev) and prev not in self.seg_alerted:
+            self.seg_front = j
+            return out
+        i = self.order.index(prev)
+        if j <= (self.seg_front if cfg.segment_frontier else i):
+            # back, or within what the survey already passed: the segments in between will
+            # be passed again (the survey end names what never was)
+            return out
+        front = max(i, self.seg_front) if cfg.segment_frontier else i
+        gap = [s for s in self.order[front + 1:j] if not self.seen(s)]
+        # a brief view of the furthest segment just left (not the one in view when the
+        # analysis began: how long it was seen before that is unknown)
+        leaving_front = i == self.seg_front or not cfg.segment_frontier
+        if leaving_front and not self.seen(prev) and prev not in self.seg_alerted \
+                and prev != self.seg_start:
             gap.insert(0, prev)
-        return self._segment_alert(gap, fv, f"the camera reached the {self._say(name)}")
+        why = f"the camera reached the {self._say(name)}"
+        if len([s for s in gap if s != prev]) >= cfg.segment_jump:
+            self.seg_pending = (name, gap, fv, why, fv.t_s)
+            return out
+        self.seg_front = j
+        return out + self._segment_alert(gap, fv, why)
+
+    def _confirm_pending(self, fv: FrameView, name: str) -> list[RaisedAlert]:
+        """Alert a waiting big jump once confirmed; drop it when the camera came back."""
+        if self.seg_pending is None or self.seg_run[1] < self.cfg.segment_frames:
+            return []
+        target, gap, at, why, t0 = self.seg_pending
+        k, j = self.order.index(target), self.order.index(name)
+        if j < k:  # back before the jump's target: it was not a jump
+            self.seg_pending = None
+            return []
+        if j > k or fv.t_s - t0 >= self.cfg.segment_confirm_s:
+            self.seg_pending = None
+            self.seg_front = max(self.seg_front, k)
+            gap = [s for s in gap if not self.seen(s)]
+            return self._segment_alert(gap, fv, f"{why} at {fmt_time(at.t_s)} and went on")
+        return []
 
     def seen(self, segment: str) -> bool:
         """Was ``segment`` viewed for at least ``segment_seen_s`` seconds?"""
@@ -501,6 +552,7 @@ class AlertEngine:
 
     def finish(self, t_s: float, frame_id: int) -> list[RaisedAlert]:
         """End of the feed / survey: name every segment gap not alerted yet."""
+        self.seg_pending = None  # a jump still waiting: the gaps below name what was missed
         seen = [s for s in self.order if self.seen(s)]
         if len(seen) < 2:
             return []

@@ -701,6 +701,23 @@ class Reasoner:
                 data=data,
             )
         conf = min(max(v, 1 - v) for v in per.values())
+        if borderline and unmet:
+            # CVS needs all three: one criterion clearly not met decides, whatever the others
+            data["reached"] = False
+            data["borderline"] = [c["name"] for c in borderline]
+            sure = min(max(per[c["name"]], 1 - per[c["name"]]) for c in unmet)
+            return Answer(
+                f"No, the critical view of safety is not reached: "
+                f"{join_words([c['spoken'] for c in unmet])} not yet; "
+                f"{join_words([c['spoken'] for c in borderline])} is borderline.",
+                steps,
+                sure,
+                False,
+                "",
+                q.intent,
+                [],
+                data,
+            )
         if borderline:
             return self._abstain(
                 q.intent,
@@ -1258,6 +1275,9 @@ class Reasoner:
         second = hyps[1]["score"] if len(hyps) > 1 else 0.0
         ranked = [{k: v for k, v in h.items() if k != "facts"} for h in hyps[:5]]
         nb_text = self._neighbour_sentence(facts, region if endoluminal else None)
+        spaces = [] if endoluminal else self._spaces(anchors)
+        if spaces:
+            nb_text = f"The landmarks in view outline the {self.say(spaces[0])}. " + nb_text
         s3 = Step(
             nb_text + (f" Most likely: {top['label']} ({top['score']:.2f})." if top else ""),
             bool(
@@ -1322,6 +1342,9 @@ class Reasoner:
         areas = [float(o.attrs["area"]) for o in det if "area" in o.attrs]
         if "calibre" in prior:
             cues["calibre"] = prior["calibre"]
+            if name in self.kg.entities and self.kg.entities[name].kind == "finding":
+                # a finding class's calibre ("large vessel") is relative: larger than expected
+                cues["calibre_relative"] = True
         elif areas:
             a = sum(areas) / len(areas)
             cues["calibre"] = "large" if a >= 0.05 else "medium" if a >= 0.01 else "small"
@@ -1345,16 +1368,28 @@ class Reasoner:
             return "a " + " ".join(["large", *words, "vessel"])
         return "a " + " ".join([*words, label]) if words else f"a {label}"
 
-    def _match(self, finding: dict[str, Any], cues: dict[str, Any]) -> tuple[float, list[str]]:
-        """Appearance match of a finding against an entity's cues, in [0, 1], with reasons."""
+    def _match(
+        self, finding: dict[str, Any], cues: dict[str, Any], ref_calibre: str | None = None
+    ) -> tuple[float, list[str]]:
+        """Appearance match of a finding against an entity's cues, in [0, 1], with reasons.
+
+        ``ref_calibre``: for a finding whose calibre is relative (``calibre_relative``, e.g.
+        "large vessel" = larger than expected here), the calibre of what is expected at the
+        place (the visible vessels, or the smallest vessel the space holds): candidates above
+        it match (1.0), in the same coarse class nearly (0.8), below it hardly (0.2).
+        """
         scores, why = [], []
         if "pulsatile" in finding and "pulsatile" in cues:
             ok = finding["pulsatile"] == cues["pulsatile"]
             scores.append(1.0 if ok else 0.2)
             why.append(("" if cues["pulsatile"] else "not ") + "pulsatile")
         if "calibre" in finding and "calibre" in cues:
-            d = abs(CALIBRES.index(finding["calibre"]) - CALIBRES.index(cues["calibre"]))
-            scores.append((1.0, 0.5, 0.1)[d])
+            if finding.get("calibre_relative") and ref_calibre in CALIBRES:
+                d = CALIBRES.index(cues["calibre"]) - CALIBRES.index(ref_calibre)
+                scores.append(1.0 if d > 0 else 0.8 if d == 0 else 0.2)
+            else:
+                d = abs(CALIBRES.index(finding["calibre"]) - CALIBRES.index(cues["calibre"]))
+                scores.append((1.0, 0.5, 0.1)[d])
             why.append(f"{cues['calibre']} calibre")
         if "colour" in finding and cues.get("colour"):
             scores.append(1.0 if finding["colour"] in cues["colour"] else 0.4)
@@ -1372,6 +1407,17 @@ class Reasoner:
         vessel_finding = finding_name == "large_vessel" or finding.get("tubular")
         facts: list[Fact] = []
         cands: dict[str, list[Fact]] = defaultdict(list)
+        spaces: list[str] = []
+        inside: set[str] = set()
+        ref_calibre = None
+        if segment is None:
+            spaces = self._spaces(anchors)
+            for sp in spaces:  # what the space the landmarks outline usually holds
+                for n in kg.neighbours(sp, "contains"):
+                    inside.add(n.key)
+                    if n.key not in anchors:
+                        cands[n.key].append(n.fact)
+            ref_calibre = self._reference_calibre(anchors, inside)
         if segment is not None:
             for n in kg.neighbours(segment):
                 if n.relation in ("adjacent_to", "supplied_by"):
@@ -1392,12 +1438,18 @@ class Reasoner:
         hyps: list[dict[str, Any]] = []
         for key, fs in cands.items():
             e = kg.entities[key]
+            if segment is None and key in anchors:
+                continue  # segmented separately in the same frames: not this finding
             if vessel_finding and e.kind not in VESSEL_KINDS:
                 continue
             if finding_name == "blood" and e.kind not in VESSEL_KINDS:
                 continue
             facts.extend(f for f in fs if f not in facts)
-            m, why = self._match(finding, e.cues) if finding_name != "blood" else (0.6, [])
+            m, why = (
+                self._match(finding, e.cues, ref_calibre if spaces else None)
+                if finding_name != "blood"
+                else (0.6, [])
+            )
             if segment is not None:
                 pattern = self._fistula(key, segment)
                 if pattern is not None and finding_name != "blood":
@@ -1446,6 +1498,9 @@ class Reasoner:
             else:
                 linked = {f.s for f in fs} | {f.o for f in fs}
                 share = len([a for a in anchors if a in linked]) / max(1, len(anchors))
+                near_score = 0.6 + 0.4 * share
+                if spaces:  # inside the space the landmarks outline, or (less likely) not
+                    near_score = 1.0 if key in inside else 0.5 * near_score
                 label = (
                     f"bleeding from the {self.say(e.key)}"
                     if finding_name == "blood"
@@ -1457,7 +1512,7 @@ class Reasoner:
                         "id": e.id,
                         "label": label,
                         "article": "",
-                        "score": round(m * (0.6 + 0.4 * share), 4),
+                        "score": round(m * near_score, 4),
                         "via": key,
                         "why": (f"The {self.say(e.key)} is {', '.join(why)}; " if why else "")
                         + f"{self.fact_text(fs[0])}.".capitalize(),
@@ -1467,6 +1522,41 @@ class Reasoner:
                 )
         hyps.sort(key=lambda h: (-h["score"], h["label"]))
         return hyps, facts
+
+    def _spaces(self, anchors: list[str]) -> list[str]:
+        """Spaces (e.g. the hepatocystic triangle) that the visible landmarks outline: at
+        least two of a space's boundaries / usual contents in view, the best matched first."""
+        kg = self.kg
+        seen = set(anchors)
+        found = []
+        for key, e in kg.entities.items():
+            if e.kind != "space":
+                continue
+            parts = {n.key for n in kg.neighbours(key) if n.relation in ("bounded_by", "contains")}
+            hit = len(parts & seen)
+            if hit >= 2:
+                found.append((-hit / len(parts), key))
+        return [k for _, k in sorted(found)]
+
+    def _reference_calibre(self, anchors: list[str], inside: set[str]) -> str | None:
+        """What calibre is expected here: the largest vessel in view, else the smallest
+        vessel the space usually holds (None when neither is known)."""
+        kg = self.kg
+
+        def cal(keys: Any) -> list[int]:
+            return [
+                CALIBRES.index(kg.entities[k].cues["calibre"])
+                for k in keys
+                if k in kg.entities
+                and kg.entities[k].kind in VESSEL_KINDS
+                and kg.entities[k].cues.get("calibre") in CALIBRES
+            ]
+
+        seen = cal(anchors)
+        if seen:
+            return CALIBRES[max(seen)]
+        held = cal(inside)
+        return CALIBRES[min(held)] if held else None
 
     def _fistula(self, vessel: str, segment: str) -> tuple[str, dict[str, Any]] | None:
         kg = self.kg

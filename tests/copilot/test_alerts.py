@@ -120,3 +120,64 @@ def test_no_clip_alert_once_cvs_reached():
         assert not eng.update(fv(i, 0.9, False))
     assert eng.cvs_reached
     assert not [a for i in range(5, 10) for a in eng.update(fv(i, 0.2, True))]
+
+
+def _survey(eng: AlertEngine, plan: list[tuple[str, float]], t0: float = 0.0,
+            hz: float = 5.0) -> list:
+    """Feed a region sequence (segment, seconds) at ``hz``; returns the alerts raised."""
+    out, t, fid = [], t0, 0
+    for seg, secs in plan:
+        for _ in range(round(secs * hz)):
+            out += eng.update(FrameView(fid, t, {}, {}, (seg, 0.9), None, {}))
+            t += 1 / hz
+            fid += 1
+    return out
+
+
+def _engine() -> AlertEngine:
+    from kg_reasoning.loaders import load_default
+
+    return AlertEngine(load_default())
+
+
+def test_segment_in_view_at_start_is_not_called_brief():
+    # the analysis starts 0.8 s before the camera leaves D1 (warm-up): D1 was in view before
+    assert not _survey(_engine(), [("duodenum_d1", 0.8), ("duodenum_d2", 3.0),
+                                   ("duodenum_d3", 3.0)])
+    # a later segment seen 0.4 s is brief
+    a = _survey(_engine(), [("duodenum_d1", 3.0), ("duodenum_d2", 0.4), ("duodenum_d3", 3.0)])
+    assert len(a) == 1 and a[0].data["segments"] == ["duodenum_d2"] and "0.2 s" in a[0].text
+
+
+def test_moving_back_or_within_the_surveyed_part_raises_nothing():
+    eng = _engine()
+    plan = [("duodenum_d1", 2), ("duodenum_d2", 2), ("duodenum_d3", 2), ("duodenum_d4", 2),
+            ("jejunum", 2), ("duodenum_d2", 2), ("jejunum", 2), ("ileum", 2)]
+    assert not _survey(eng, plan)
+    assert eng.seg_front == eng.order.index("ileum")
+
+
+def test_single_skip_is_alerted_at_once():
+    eng = _engine()
+    a = _survey(eng, [("duodenum_d3", 2), ("duodenum_d4", 2), ("ileum", 2)])
+    assert len(a) == 1 and a[0].data["segments"] == ["jejunum"]
+    assert a[0].t_s == pytest.approx(4.4)  # third ileum frame (segment_frames = 3)
+
+
+def test_a_big_jump_waits_and_is_dropped_when_the_camera_comes_back():
+    # caecum -> "descending colon" -> back to the ascending colon: a confusion, not a miss
+    eng = _engine()
+    plan = [("ileum", 2), ("caecum", 2), ("descending_colon", 3), ("ascending_colon", 2),
+            ("transverse_colon", 2), ("descending_colon", 2), ("sigmoid_colon", 2)]
+    assert not _survey(eng, plan)
+    assert not eng.finish(14.0, 70)
+    # the same jump that the camera goes on from is alerted (when it goes on), with both
+    eng = _engine()
+    a = _survey(eng, [("ileum", 2), ("caecum", 2), ("descending_colon", 2),
+                      ("sigmoid_colon", 2)])
+    assert len(a) == 1 and a[0].data["segments"] == ["ascending_colon", "transverse_colon"]
+    assert a[0].t_s == pytest.approx(6.4) and "went on" in a[0].steps[0].claim
+    # or when it stays segment_confirm_s
+    eng = _engine()
+    a = _survey(eng, [("ileum", 2), ("caecum", 2), ("descending_colon", 6)])
+    assert len(a) == 1 and a[0].t_s == pytest.approx(4.4 + eng.cfg.segment_confirm_s)

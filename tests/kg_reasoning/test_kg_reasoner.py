@@ -349,3 +349,38 @@ def test_unknown_structure_and_intent_abstain(r):
     assert a.abstained and "spleen" in a.answer
     assert r.answer(Question("order_pizza")).abstained
     assert r.answer(Question("relation_query", {"relation": "posterior"})).abstained
+
+
+def test_large_vessel_among_the_hepatocystic_triangle_landmarks_is_the_right_hepatic_artery(r):
+    # the cystic duct, liver and cystic artery in view outline Calot's triangle; a large vessel
+    # there that is not the (separately segmented) cystic artery: the right hepatic artery
+    obs = run("region", "abdominal_cavity", 0, 5)
+    obs += run("structure", "large_vessel", 0, 5, 0.9, area=0.02)
+    for name in ("gallbladder", "cystic_duct", "cystic_artery", "liver", "common_bile_duct"):
+        obs += run("structure", name, 0, 5, 0.8)
+    a = r.answer(Question("identify_structure", {"cue": "large_vessel"}), Timeline(obs))
+    assert not a.abstained, a.answer
+    assert a.answer.startswith("This is most likely the right hepatic artery")
+    hyps = a.data["hypotheses"]
+    assert hyps[0]["key"] == "right_hepatic_artery"
+    assert hyps[0]["score"] - hyps[1]["score"] >= r.cfg.hypothesis_margin
+    assert "cystic_artery" not in {h["key"] for h in hyps}  # in view as itself
+    assert "outline the hepatocystic triangle" in a.steps[2].claim
+    triples = {(t["s"], t["p"], t["o"]) for t in a.steps[2].evidence["triples"]}
+    assert ("hepatocystic_triangle", "contains", "right_hepatic_artery") in triples
+    # a non-pulsatile vessel there is not an artery: not sure any more
+    obs2 = [o for o in obs if o.name != "large_vessel"]
+    obs2 += run("structure", "large_vessel", 0, 5, 0.9, pulsatile=False)
+    b = r.answer(Question("identify_structure", {"cue": "large_vessel"}), Timeline(obs2))
+    assert b.abstained or "right hepatic artery" not in b.answer.split(":")[0]
+
+
+def test_cvs_not_reached_when_one_criterion_clearly_fails_and_another_is_borderline(r):
+    a = r.answer(Question("cvs_status"), cvs_timeline(0.45, 0.05, 0.0))
+    assert not a.abstained and a.answer.startswith("No, the critical view of safety is not")
+    assert "borderline" in a.answer and a.data["reached"] is False
+    assert a.data["borderline"] == ["two_structures"]
+    assert a.confidence >= 0.9  # decided by the clearly unmet criteria
+    # only borderline (none clearly unmet): still not sure
+    b = r.answer(Question("cvs_status"), cvs_timeline(0.45, 0.9, 0.9))
+    assert b.abstained and "borderline" in b.answer
