@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -312,6 +313,18 @@ class ListenerStage(Stage):
         return [self.app.transcript_message(tr) for tr in self.listener.flush()]
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def spoken_text(msg: Alert | Answer) -> str:
+    """What the voice says for an alert / answer: its ``spoken`` form, else the first
+    sentence of its text (the details stay on screen, in the UI and in the session log;
+    a long spoken answer holds up the next one)."""
+    if msg.spoken:
+        return msg.spoken
+    return _SENTENCE_END.split(msg.text.strip(), maxsplit=1)[0]
+
+
 class TimelineSpeechSink:
     """Where the copilot's voice goes: the feed time line (copilot_speech.wav), optionally a
     loudspeaker. Records the first-audio time of every message on the runtime clock."""
@@ -495,6 +508,9 @@ class Copilot:
                            fps=self.source.info.fps, width=self.source.info.width,
                            height=self.source.info.height, n_frames=self.source.info.n_frames)
 
+    #: an answer not begun this long (s) after it was ready is dropped, not said late
+    ANSWER_TTL_S = 15.0
+
     #: trace events that are faults or recoveries, logged to the session as "fault" records
     FAULT_EVENTS = frozenset({"error", "restart", "hung", "replaced", "recovered", "failed"})
     #: at most this many "fault" records per (stage, event); the rest are counted in "end"
@@ -599,8 +615,10 @@ class Copilot:
         pace = cfg.speed if cfg.mode == "realtime" else None
         self.speech_sink = TimelineSpeechSink(self, speaker, pace)
         tts = SupervisedTTS(engine, self.inline["tts"], self.tracer, self.clock)
+        ttl = self.ANSWER_TTL_S if cfg.mode == "realtime" else None  # fast: no wall clock
         self.audio_out = AudioOut(tts, self.speech_sink, max_queue=8,
-                                  clock=lambda: self.clock.now_ns() / 1e9, max_hold_s=1.5)
+                                  clock=lambda: self.clock.now_ns() / 1e9, max_hold_s=1.5,
+                                  ttl_s=ttl, supersede=True)
 
     # -- callbacks from stages -----------------------------------------------------------------
     def _publish(self, msg: Message) -> None:
@@ -658,11 +676,11 @@ class Copilot:
             self.tracer.event("alert", "raise", msg.trace_id, rule=msg.rule,
                               frame_id=msg.frame_id, media_t_s=msg.media_t_s)
             if self.audio_out is not None and msg.text and not getattr(msg, "silent", False):
-                self.audio_out.say(msg.text, SayPriority.ALERT, msg.trace_id)
+                self.audio_out.say(spoken_text(msg), SayPriority.ALERT, msg.trace_id)
         elif isinstance(msg, Answer):
             self._answers += 1
             if self.audio_out is not None and msg.text:
-                self.audio_out.say(msg.text, SayPriority.ANSWER, msg.trace_id)
+                self.audio_out.say(spoken_text(msg), SayPriority.ANSWER, msg.trace_id)
         elif isinstance(msg, Control):
             self.control(msg)
 

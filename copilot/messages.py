@@ -108,6 +108,7 @@ class Alert(Message):
     text: str
     frame_id: int | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    spoken: str = ""  # what the voice says ("" = the first sentence of ``text``)
     priority: Priority = Priority.SAFETY
 
 
@@ -122,6 +123,7 @@ class Answer(Message):
     reason: str = ""
     steps: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
+    spoken: str = ""  # what the voice says ("" = the first sentence of ``text``)
     priority: Priority = Priority.ANSWER
 
 

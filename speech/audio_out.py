@@ -51,6 +51,7 @@ class Message:
     text: str = field(compare=False)
     t_enqueued: float = field(compare=False, default=0.0)
     trace_id: str = field(compare=False, default="")
+    t_mono: float = field(compare=False, default_factory=time.monotonic)  # queued (s)
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Played:
     priority: Priority
     t_start: float
     t_end: float
-    outcome: str  # "done", "stopped", "preempted"
+    outcome: str  # "done", "stopped", "preempted", "superseded", "expired", "error: ..."
     first_audio_s: float = 0.0
 
 
@@ -122,7 +123,8 @@ class AudioOut:
 
     def __init__(self, tts: TTS, sink: Sink, max_queue: int = 16, block_s: float = 0.05,
                  clock: Callable[[], float] = time.monotonic,
-                 max_hold_s: float | None = None) -> None:
+                 max_hold_s: float | None = None, ttl_s: float | None = None,
+                 supersede: bool = False) -> None:
         self.tts = tts
         self.sink = sink
         self.max_queue = max_queue
@@ -136,6 +138,14 @@ class AudioOut:
         # None: hold for as long as someone speaks; else at most this long per utterance (s),
         # so staff chatter near the copilot cannot delay an answer indefinitely
         self.max_hold_s = max_hold_s
+        # answers / information not started within ttl_s of being queued are dropped
+        # ("expired": a late answer to an old question misleads); alerts never expire
+        self.ttl_s = ttl_s
+        # a new answer cuts the answer / information being spoken and drops older queued
+        # answers ("superseded"): the surgeon asked something new
+        self.supersede = supersede
+        self.expired = 0
+        self._superseded = False
         self._speaking_since = 0.0
         self._closed = False
         self.current: Message | None = None
@@ -162,6 +172,15 @@ class AudioOut:
                 heapq.heapify(self._heap)
                 self.dropped += 1
                 log.warning("speech queue full: dropped %r", worst.text[:40])
+            if self.supersede and msg.priority == Priority.ANSWER:
+                old = [m for m in self._heap if m.priority == Priority.ANSWER]
+                for m in old:
+                    self._record(m, "superseded", self.clock(), 0.0)
+                self._heap = [m for m in self._heap if m.priority != Priority.ANSWER]
+                heapq.heapify(self._heap)
+                if self.current is not None and self.current.priority >= Priority.ANSWER:
+                    self._superseded = True
+                    self._stop_current.set()
             heapq.heappush(self._heap, msg)
             if (self.current is not None and msg.priority == Priority.ALERT
                     and self.current.priority > Priority.ALERT):
@@ -169,6 +188,12 @@ class AudioOut:
                 self._stop_current.set()
             self._cv.notify_all()
         return True
+
+    def _record(self, msg: Message, outcome: str, t0: float, first: float) -> None:
+        """Append to the bounded history (lock held)."""
+        self.history.append(Played(msg.text, msg.priority, t0, self.clock(), outcome, first))
+        if len(self.history) > 2 * HISTORY_KEEP:  # bounded: the newest are kept
+            del self.history[:-HISTORY_KEEP]
 
     def stop(self) -> None:
         """Barge-in: cut the current message and drop queued answers / information."""
@@ -203,6 +228,14 @@ class AudioOut:
         return (self.max_hold_s is None
                 or time.monotonic() - self._speaking_since < self.max_hold_s)
 
+    def _hold_head(self) -> bool:
+        """Wait before starting the next message: someone speaks, it is no alert, and it has
+        not yet waited max_hold_s since it was queued (lock held)."""
+        head = self._heap[0]
+        if head.priority == Priority.ALERT or not self._holding():
+            return False
+        return self.max_hold_s is None or time.monotonic() - head.t_mono < self.max_hold_s
+
     def pending(self) -> list[str]:
         """Queued texts, most urgent first."""
         with self._cv:
@@ -233,16 +266,26 @@ class AudioOut:
 
     def _next(self) -> Message | None:
         with self._cv:
-            while not self._closed and (not self._heap or (
-                    self._holding() and self._heap[0].priority != Priority.ALERT)):
-                self._cv.wait(0.1)
-            if self._closed:
-                return None
-            msg = heapq.heappop(self._heap)
-            self.current = msg
-            self._stop_current.clear()
-            self._preempt = False
-            return msg
+            while True:
+                while not self._closed and (not self._heap or self._hold_head()):
+                    self._cv.wait(0.05)
+                if self._closed:
+                    return None
+                msg = heapq.heappop(self._heap)
+                now = self.clock()
+                if (self.ttl_s is not None and msg.priority != Priority.ALERT
+                        and now - msg.t_enqueued > self.ttl_s):
+                    self.expired += 1
+                    self._record(msg, "expired", now, 0.0)
+                    log.info("speech expired after %.1f s: %r", now - msg.t_enqueued,
+                             msg.text[:40])
+                    self._cv.notify_all()
+                    continue
+                self.current = msg
+                self._stop_current.clear()
+                self._preempt = False
+                self._superseded = False
+                return msg
 
     def _run(self) -> None:
         while True:
@@ -252,6 +295,7 @@ class AudioOut:
             t0 = self.clock()
             outcome = "done"
             first = 0.0
+            held = 0.0  # s paused for a person speaking, this message
             try:
                 t_syn = time.perf_counter()
                 speech = self.tts.synthesize(msg.text)
@@ -260,21 +304,22 @@ class AudioOut:
                 audio = speech.audio
                 for i in range(0, len(audio), block):
                     if self._stop_current.is_set():
-                        outcome = "preempted" if self._preempt else "stopped"
+                        outcome = ("superseded" if self._superseded else
+                                   "preempted" if self._preempt else "stopped")
                         break
-                    # Hold: the surgeon started talking over us; pause an answer / info.
+                    # Hold: the surgeon started talking over us; pause an answer / info
+                    # (for at most max_hold_s in all per message: chatter cannot stall it).
                     while (self._holding() and msg.priority != Priority.ALERT
-                           and not self._stop_current.is_set()):
+                           and not self._stop_current.is_set()
+                           and (self.max_hold_s is None or held < self.max_hold_s)):
                         time.sleep(0.02)
+                        held += 0.02
                     self.sink.write(audio[i : i + block], speech.rate)
             except Exception as exc:  # TTS / device failure must not kill the worker
                 log.error("speech output failed for %r: %s", msg.text[:40], exc)
                 outcome = f"error: {exc}"
             with self._cv:
-                self.history.append(Played(msg.text, msg.priority, t0, self.clock(), outcome,
-                                           first))
-                if len(self.history) > 2 * HISTORY_KEEP:  # bounded: the newest are kept
-                    del self.history[:-HISTORY_KEEP]
+                self._record(msg, outcome, t0, first)
                 if outcome == "preempted":  # say it again after the alert
                     heapq.heappush(self._heap, msg)
                 elif outcome == "done":

@@ -1,0 +1,79 @@
+"""The voice's queue policy for a busy operating room: answers superseded by newer ones,
+stale answers expired, and the hold for a person speaking bounded per message. Real
+espeak-ng speech into a paced null sink (the policy is the runtime's own logic)."""
+
+from __future__ import annotations
+
+import time
+
+from speech.audio_out import AudioOut, NullSink, Priority
+from speech.tts import EspeakTTS
+
+
+def _wait_history(out: AudioOut, n: int, timeout_s: float = 20.0) -> None:
+    end = time.monotonic() + timeout_s
+    while len(out.history) < n and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+def test_a_new_answer_supersedes_the_one_being_spoken_and_older_queued_ones():
+    out = AudioOut(EspeakTTS(speed=160), NullSink(speed=1.0), supersede=True)
+    try:
+        out.say("the first answer is a rather long sentence about the calot triangle",
+                Priority.ANSWER)
+        time.sleep(0.4)  # it is playing now
+        out.say("warning bleeding", Priority.ALERT)  # alerts are never superseded
+        out.say("second answer", Priority.ANSWER)
+        out.say("third answer", Priority.ANSWER)  # drops the queued second one
+        assert out.wait_idle(30)
+        got = [(p.text, p.outcome) for p in out.history]
+        assert got[0][1] == "preempted" or got[0][1] == "superseded", got
+        assert ("second answer", "superseded") in got
+        assert ("warning bleeding", "done") in got and ("third answer", "done") in got
+        assert got[-1] == ("third answer", "done")
+        assert not any(t.startswith("the first") and o == "done" for t, o in got)
+    finally:
+        out.close()
+
+
+def test_answers_not_started_within_the_ttl_expire_but_alerts_do_not():
+    out = AudioOut(EspeakTTS(speed=300), NullSink(speed=4.0), ttl_s=0.3)
+    try:
+        out.user_speaking(True)  # unbounded hold: nothing but alerts may start
+        out.say("an answer that waits too long", Priority.ANSWER)
+        out.say("some information", Priority.INFO)
+        time.sleep(0.5)
+        out.say("warning bleeding", Priority.ALERT)
+        _wait_history(out, 1)
+        out.user_speaking(False)
+        assert out.wait_idle(20)
+        got = {p.text: p.outcome for p in out.history}
+        assert got == {"warning bleeding": "done", "an answer that waits too long": "expired",
+                       "some information": "expired"}
+        assert out.expired == 2 and out.last_spoken.text == "warning bleeding"
+    finally:
+        out.close()
+
+
+def test_hold_for_a_person_speaking_is_bounded_per_message():
+    """Staff chatter that never stops delays a message by at most max_hold_s in all."""
+    out = AudioOut(EspeakTTS(speed=200), NullSink(speed=1.0), max_hold_s=0.5)
+    try:
+        out.user_speaking(True)
+        t0 = time.monotonic()
+        out.say("copilot answer during chatter", Priority.ANSWER)
+        for _ in range(40):  # a new utterance every 0.1 s: the per-utterance hold restarts
+            time.sleep(0.1)
+            out.user_speaking(True)
+            if out.history:
+                break
+        _wait_history(out, 1)
+        p = out.history[0]
+        assert p.outcome == "done"
+        spoken_s = p.t_end - p.t_start
+        # held before it started (<= 0.5 s after the last utterance began) and at most
+        # 0.5 s while playing; the sentence itself lasts ~1.5 s at 200 wpm
+        assert p.t_start - t0 < 3.0 and spoken_s < 1.5 + 0.5 + 1.0, (p, spoken_s)
+    finally:
+        out.user_speaking(False)
+        out.close()
