@@ -15,6 +15,7 @@ Audio is lossless with an alarm when full. Every step writes trace spans on one 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
@@ -430,7 +431,8 @@ class Copilot:
         self._trigger: dict[str, tuple[float, int]] = {}  # trace id -> (media s, clock ns)
         self._audio_t0_ns: int | None = None
         self._lock = threading.Lock()
-        self._fps_ema = 0.0
+        self._fps = 0.0  # frames out per second over the last FPS_WINDOW_S
+        self._out_times: collections.deque[int] = collections.deque()
         self._last_out_ns: int | None = None
         self._last_latency_ms: float | None = None
         self.t0_ns = clock.now_ns()
@@ -507,6 +509,9 @@ class Copilot:
                            scenario=self.src.scenario, config=_jsonable(self.cfg.__dict__),
                            fps=self.source.info.fps, width=self.source.info.width,
                            height=self.source.info.height, n_frames=self.source.info.n_frames)
+
+    #: the status line's fps is measured over this sliding window (s)
+    FPS_WINDOW_S = 2.0
 
     #: an answer not begun this long (s) after it was ready is dropped, not said late
     ANSWER_TTL_S = 15.0
@@ -796,7 +801,7 @@ class Copilot:
         for s in self.inline.values():
             if s.health.state != "ok" or s.health.errors:
                 health[s.name] = s.health.state if s.health.state != "ok" else "ok*"
-        return Status(fps=self._fps_ema, latency_ms=self._last_latency_ms, health=health)
+        return Status(fps=self._fps, latency_ms=self._last_latency_ms, health=health)
 
     def status(self) -> Status:
         """What the status line shows now (fps, latency, stage health)."""
@@ -854,12 +859,12 @@ class Copilot:
                                  frame_id=frame.frame_id)
                 self.frames_out += 1
                 self._last_latency_ms = (t2 - frame.t_ns) / 1e6
-                if self._last_out_ns is not None:
-                    dt = (t2 - self._last_out_ns) / 1e9
-                    if dt > 0:
-                        inst = 1.0 / dt
-                        self._fps_ema = inst if self._fps_ema == 0 else (
-                            0.9 * self._fps_ema + 0.1 * inst)
+                self._out_times.append(t2)  # frames out in the last FPS_WINDOW_S seconds
+                while t2 - self._out_times[0] > self.FPS_WINDOW_S * 1e9:
+                    self._out_times.popleft()
+                if len(self._out_times) > 1:
+                    span_s = (t2 - self._out_times[0]) / 1e9
+                    self._fps = (len(self._out_times) - 1) / span_s if span_s > 0 else 0.0
                 self._last_out_ns = t2
         except Exception as exc:  # noqa: BLE001 - report, keep what was written
             self.error = self.error or f"video output failed: {exc}"
