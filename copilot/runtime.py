@@ -214,11 +214,17 @@ class StageRunner:
         t.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Ask the worker to finish and wait for it (a hung one is left behind)."""
+        """Ask the worker to finish and wait up to ``timeout`` s; a live worker that does
+        not finish is left behind and its stage is marked hung (with a ``hung`` event)."""
         self.stop_event.set()
-        for t in self._threads:
-            t.join(timeout)
-        if self.health.state not in ("hung", "failed"):
+        live = self._threads[-1] if self._threads else None
+        if live is not None:
+            live.join(timeout)  # abandoned (replaced) workers are not waited for
+        if live is not None and live.is_alive() and self.health.state != "hung":
+            self.health.state = "hung"
+            self.health.hangs += 1
+            self.tracer.event(self.name, "hung", at="stop", after_s=timeout)
+        elif self.health.state not in ("hung", "failed"):
             self.health.state = "stopped"
 
     def replace_hung(self) -> None:

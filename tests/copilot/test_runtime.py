@@ -210,6 +210,32 @@ def test_watchdog_marks_hung_stage_and_replaces_the_worker():
     assert runner.health.state == "ok"
     stop.set()
     runner.stop(0.5)
+    assert runner.health.state == "stopped"  # the live worker finished; the old one is gone
+
+
+def test_stop_marks_a_worker_that_does_not_finish_as_hung():
+    clock = ManualClock()
+    stop = threading.Event()
+    release = threading.Event()
+    slot: LatestSlot[Message] = LatestSlot()
+
+    class Stuck(Stage):
+        name = "vision"
+
+        def process(self, msg: Message) -> Message:
+            release.wait(10)  # ignores the stop request
+            return msg
+
+    tracer = Tracer(None, clock)
+    runner = StageRunner("vision", Stuck, take_from(slot), lambda m: None, tracer, clock,
+                         stop_event=stop)
+    runner.start()
+    slot.put(_msg(0))
+    assert _wait(lambda: runner.health.busy_since_ns is not None)
+    runner.stop(0.2)
+    assert runner.health.state == "hung" and runner.health.hangs == 1
+    assert tracer.keys() == ["vision.hung"]
+    release.set()
 
 
 def test_slow_fault_sleeps_on_the_clock():
