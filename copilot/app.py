@@ -53,6 +53,7 @@ from copilot.runtime import (
     Stage,
     StageHealth,
     StageRunner,
+    Take,
     Watchdog,
     take_from,
 )
@@ -569,9 +570,23 @@ class Copilot:
                                        threads=self.cfg.vision_threads)
         if factory is None:
             return
+        take = take_from(self.analysis_edge if self.lockstep else self.analysis_slot)
+        brain = self.brain
+        if brain is not None and hasattr(brain, "on_frame"):
+            def take_and_keep_thumbnail(timeout: float, take: Take = take) -> Message:
+                """The analysed frame also offers the brain an evidence thumbnail (in the
+                analysis worker: off the video path; at most brain.cfg.thumb_hz per s)."""
+                msg = take(timeout)
+                if isinstance(msg, VideoFrame):  # the brain keeps none while out of body
+                    try:
+                        brain.on_frame(msg.frame_id, msg.media_t_s, msg.image)
+                    except Exception as exc:  # noqa: BLE001 - thumbnails are optional
+                        log.debug("thumbnail failed: %s", exc)
+                return msg
+
+            take = take_and_keep_thumbnail
         self.runners.append(StageRunner(
-            "vision", self._wrap(factory, "vision"),
-            take_from(self.analysis_edge if self.lockstep else self.analysis_slot),
+            "vision", self._wrap(factory, "vision"), take,
             self._on_vision, self.tracer, self.clock, stop_event=self.stop_event, nice=5,
         ))
 

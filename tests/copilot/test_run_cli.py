@@ -155,3 +155,33 @@ def test_help_on_every_command():
     for cmd in ([], ["run"], ["demo"], ["feed", "make"]):
         r = cli(*cmd, "--help")
         assert r.returncode == 0 and "Usage" in r.stdout
+
+
+def test_alerts_carry_an_evidence_thumbnail_and_are_spoken(tmp_path):
+    """A plain feed with bleeding: the model alerts, the alert's session line carries a JPEG
+    thumbnail of the analysed frame (kept in the analysis worker), the report shows it, and
+    the voice says it although nothing is listening (--speech off)."""
+    import base64
+    import json
+
+    import cv2
+
+    from copilot.feeds import make_feed
+
+    feed = make_feed(tmp_path / "feed", "cholecystectomy", 4.0, 5321, size=(320, 240), fps=10.0,
+                     events=["bleeding@1.0"], audio=False)
+    out = tmp_path / "run"
+    res = run_copilot(RunConfig(source=str(feed), out=out, vision="model", speech="off"))
+    assert res.exit_code == 0 and res.frames_out == 40
+    recs = [json.loads(x) for x in (out / "session.jsonl").read_text().splitlines()]
+    alerts = [r for r in recs if r["type"] == "alert"]
+    assert alerts  # bleeding, or a skipped step: this short feed jumps phases
+    thumbs = [a["thumbnail"] for a in alerts if a.get("thumbnail")]
+    assert thumbs, alerts
+    th = thumbs[0]
+    raw = base64.b64decode(th["jpeg_b64"])
+    img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None and img.shape[1] == 192
+    assert "class='thumb'" in (out / "report.html").read_text()
+    speech, rate = __import__("soundfile").read(str(out / "copilot_speech.wav"))
+    assert rate == 16000 and np.abs(speech).max() > 0.05  # the alert was spoken
