@@ -64,7 +64,10 @@ log = logging.getLogger(__name__)
 
 MODES = ("fast", "realtime")
 #: Stages a fault can be injected into (``--inject-fault STAGE:KIND``).
-FAULT_STAGES = ("decode", "vision", "speech", "brain", "overlay", "writer", "tts")
+FAULT_STAGES = ("decode", "vision", "speech", "vad", "wake", "asr", "brain", "overlay",
+                "writer", "tts", "audio_out")
+#: steps inside the speech stage that run under their own InlineStage (faults, health)
+SPEECH_STEPS = ("vad", "wake", "asr")
 AUDIO_CHUNK = 512  # samples at 16 kHz (32 ms), what the VAD takes
 
 
@@ -101,7 +104,7 @@ class RunConfig:
     asr_model_dir: Path | None = None
     wake: str = "pocketsphinx"
     voice_print: Path | None = None
-    faults: list[str] = field(default_factory=list)
+    faults: list[str | FaultSpec] = field(default_factory=list)  # STAGE:KIND[:AFTER_S]
     trace: Path | None = None
     max_seconds: float | None = None
     window: bool = False
@@ -282,6 +285,47 @@ class InlineStage:
         return None  # pragma: no cover
 
 
+class Guarded:
+    """``obj`` whose ``methods`` run under an InlineStage (fault hook, watchdog, health);
+    what they return is guarded too for the ``inner`` methods (an ASR's utterance session).
+    Every other attribute passes through."""
+
+    def __init__(self, obj: Any, stage: InlineStage, methods: frozenset[str],
+                 inner: frozenset[str] = frozenset()) -> None:
+        self._obj = obj
+        self._stage = stage
+        self._methods = methods
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._obj, name)
+        if name not in self._methods or not callable(attr):
+            return attr
+
+        def call(*args: Any, **kw: Any) -> Any:
+            st = self._stage
+            t0 = st.clock.now_ns()
+            out = st.call(lambda: attr(*args, **kw))
+            st.tracer.span(st.name, name, "-", t0, st.clock.now_ns())
+            if self._inner and out is not None:
+                return Guarded(out, self._stage, self._inner)
+            return out
+
+        return call
+
+
+def guard_listener(listener: Any, inline: dict[str, InlineStage]) -> None:
+    """Put the listener's VAD, wake-word spotter and ASR under their InlineStages."""
+    seg = getattr(listener, "seg", None)
+    if "vad" in inline and seg is not None and getattr(seg, "vad", None) is not None:
+        seg.vad = Guarded(seg.vad, inline["vad"], frozenset({"prob"}))
+    session = frozenset({"feed", "finish"})
+    if "asr" in inline and getattr(listener, "asr", None) is not None:
+        listener.asr = Guarded(listener.asr, inline["asr"], frozenset({"start"}), session)
+    if "wake" in inline and getattr(listener, "wake", None) is not None:
+        listener.wake = Guarded(listener.wake, inline["wake"], frozenset({"start"}), session)
+
+
 class ListenerStage(Stage):
     """Audio chunks -> VAD -> wake word + ASR -> transcript messages (speech.listener)."""
 
@@ -299,6 +343,7 @@ class ListenerStage(Stage):
             asr=cfg.asr, model_dir=cfg.asr_model_dir, wake=cfg.wake,
             voice_print=cfg.voice_print, on_speech=self.app.on_user_speaking,
         )
+        guard_listener(self.listener, self.app.inline)
 
     def process(self, msg: Message) -> list[Message] | None:
         if not isinstance(msg, AudioChunk):
@@ -342,6 +387,12 @@ class TimelineSpeechSink:
         self._pos_s = 0.0
 
     def write(self, block: np.ndarray, rate: int) -> None:
+        """One block of the copilot's voice (under the ``audio_out`` InlineStage)."""
+        t0 = self.app.clock.now_ns()
+        self.app.inline["audio_out"].call(lambda: self._write(block, rate))
+        self.app.tracer.span("audio_out", "write", "-", t0, self.app.clock.now_ns())
+
+    def _write(self, block: np.ndarray, rate: int) -> None:
         cur = self.app.audio_out.current if self.app.audio_out else None
         if cur is not None and cur.seq != self._seq:
             self._seq = cur.seq
@@ -398,7 +449,7 @@ class Copilot:
         self.on_message = on_message
         self.src = resolve_source(cfg.source, cfg.audio)
         self.out_dir, self.video_out = resolve_out(cfg.out)
-        faults = [FaultSpec.parse(f) for f in cfg.faults]
+        faults = [f if isinstance(f, FaultSpec) else FaultSpec.parse(f) for f in cfg.faults]
         for f in faults:
             if f.stage not in FAULT_STAGES:
                 raise CopilotError(
@@ -468,9 +519,10 @@ class Copilot:
             self.sinks.append(Mp4Sink(self.video_out))
         if cfg.window:
             self.sinks.append(WindowSink())
-        for name in ("decode", "overlay", "writer", "brain", "tts"):
+        for name in ("decode", "overlay", "writer", "brain", "tts", "audio_out",
+                     *(SPEECH_STEPS if self._speech_wanted() else ())):
             # the voice outlives the video (it finishes what it has to say): its own stop
-            stop = self.voice_stop if name == "tts" else self.stop_event
+            stop = self.voice_stop if name in ("tts", "audio_out") else self.stop_event
             self.inline[name] = InlineStage(
                 name, self.tracer, self.clock, self.faults.get(name), self.t0_ns, stop
             )
@@ -1005,6 +1057,13 @@ class Copilot:
         while len(self.audio_edge) and time.monotonic() < end and not self._speech_stuck():
             time.sleep(0.05)
         time.sleep(0.1)
+        # a step inside the speech stage (VAD, wake, ASR) that is still busy: give the
+        # watchdog time to name it (at most hang_s) before the stop releases it
+        steps = [self.inline[n] for n in SPEECH_STEPS if n in self.inline]
+        until = time.monotonic() + self.cfg.hang_s + 0.2
+        while (any(st.health.busy_since_ns is not None and st.health.state != "hung"
+                   for st in steps) and time.monotonic() < until):
+            time.sleep(0.05)
         if self.listener_stage is not None:
             try:
                 for m in self.listener_stage.flush():
