@@ -70,6 +70,11 @@ class Utterance:
         """End the utterance and return the final transcript."""
         raise NotImplementedError
 
+    def partial(self) -> tuple[str, float] | None:
+        """Best hypothesis so far: (normalised text, seconds of audio after its last word),
+        or None if the backend has no partial results."""
+        return None
+
 
 class ASR:
     """Interface of an ASR backend."""
@@ -118,13 +123,16 @@ def make_decoder(**kw) -> object:  # noqa: ANN003 - pocketsphinx config keys
         raise SpeechError(f"cannot start pocketsphinx: {exc}") from None
 
 
-#: Grammar-search settings (pocketsphinx keys), chosen on the benchmark's command set for
-#: accuracy at 5 dB and a real-time factor under 0.1 (see benchmarks/results/speech.md).
-DECODER_DEFAULTS: dict[str, object] = {"beam": 1e-40, "pbeam": 1e-40, "wbeam": 1e-20}
+#: Grammar-search settings (pocketsphinx keys). Wide beams on every utterance: on a dev set
+#: (other voices and seeds than the benchmark's test set; 103 commands, push-to-talk grammar)
+#: 95/103 correct at 15 dB and 65/103 at 5 dB, where the earlier 1e-40 / 1e-20 beams with a
+#: wide second pass on failure got 90/103 and 62/103; wider still (1e-100) gained nothing.
+#: One pass keeps the end-of-speech work to the final search (no second decode).
+DECODER_DEFAULTS: dict[str, object] = {"beam": 1e-70, "pbeam": 1e-70, "wbeam": 1e-45}
 
-#: Beams of the optional second pass, run when the first finds no complete grammar path
-#: (noise pushed the final state out of the beam): recovers some commands at 5 dB SNR.
-WIDE_BEAMS: dict[str, object] = {"beam": 1e-70, "pbeam": 1e-70, "wbeam": 1e-45}
+#: Beams of the optional second pass (``second_pass=True``), run when the first finds no
+#: complete grammar path.
+WIDE_BEAMS: dict[str, object] = {"beam": 1e-90, "pbeam": 1e-90, "wbeam": 1e-60}
 
 
 @ASR_BACKENDS.register("pocketsphinx")
@@ -133,10 +141,10 @@ class PocketsphinxASR(ASR):
 
     ``search="fsg"`` (default) shares prefixes and suffixes of all command sentences, where
     the JSGF compiler copies a slot's word list once per template: same language, real-time
-    factor 0.12 -> 0.03 on the benchmark. ``second_pass``: when the search ends with no
-    complete path, the utterance is decoded again with ``WIDE_BEAMS`` (+1 / +4 of 51
-    commands at 15 / 5 dB push-to-talk; without it the spotter calibration went loose and
-    chatter got through; cost: speech-end -> transcript p95 ~100 ms instead of ~2 ms).
+    factor 0.12 -> 0.03 on the benchmark. ``second_pass`` (off by default): when the search
+    ends with no complete path, the utterance is decoded again with ``WIDE_BEAMS``; it paid
+    off with narrow first-pass beams, but cost ~100 ms at the end of speech, and the wide
+    ``DECODER_DEFAULTS`` now get more right in one pass.
 
     A grammar forces any speech into some command, so a hypothesis is accepted only when it
     is a complete sentence of the grammar; the caller must also gate with the wake word
@@ -152,7 +160,7 @@ class PocketsphinxASR(ASR):
 
     def __init__(self, grammar: GrammarSpec, nbest: int = 1, denoise: bool = False,
                  remove_noise: bool = False, decoder_cfg: dict | None = None,
-                 second_pass: bool = True, search: str = "fsg") -> None:
+                 second_pass: bool = False, search: str = "fsg") -> None:
         if search not in ("fsg", "jsgf"):
             raise SpeechError(f"unknown grammar search {search!r}: fsg or jsgf")
         self.search = search
@@ -251,6 +259,21 @@ class _PsUtterance(Utterance):
             self._pcm.append(pcm)
         self.n += len(chunk)
         self.t_busy += time.perf_counter() - t0
+
+    def partial(self) -> tuple[str, float] | None:
+        t0 = time.perf_counter()
+        dec = self.asr._dec
+        hyp = dec.hyp()
+        text = normalise(hyp.hypstr) if hyp is not None else ""
+        last = -1
+        if text:
+            for sg in dec.seg():  # the words' frames (100 per second); fillers excluded
+                w = sg.word
+                if w and w[0] not in "<[(+" and w != "</s>":
+                    last = max(last, int(sg.end_frame))
+        frames = self.n / SAMPLE_RATE * 100.0
+        self.t_busy += time.perf_counter() - t0
+        return text, max(0.0, (frames - last - 1) / 100.0) if last >= 0 else 0.0
 
     def finish(self) -> Transcript:
         t0 = time.perf_counter()

@@ -134,6 +134,9 @@ class GrammarSpec:
     #: words): if one of them wins, the utterance was not addressed to the copilot.
     wake_competitors: Sequence[str] = ()
     competitor_weight: float = 0.1
+    #: Words that may end a command without changing it ("... in red please"): a command
+    #: whose only continuations are one of these counts as final (``is_final``).
+    trailing_fillers: Sequence[str] = ("please",)
 
     def __post_init__(self) -> None:
         if not self.templates:
@@ -326,6 +329,51 @@ class GrammarSpec:
             wake = "|".join(re.escape(normalise(w)) for w in self.wake_words)
             self._compiled = re.compile(rf"^(?:(?:{wake})\s+)?(?:{'|'.join(alts)})$")
         return self._compiled
+
+    def _trie(self) -> dict:
+        """Command bodies as a nested dict of words; the key ``""`` marks a sentence end."""
+        if getattr(self, "_trie_cache", None) is None:
+            root: dict = {}
+            for words in self.sentences():
+                node = root
+                for w in words:
+                    node = node.setdefault(w, {})
+                node[""] = {}
+            self._trie_cache = root
+        return self._trie_cache
+
+    def completion(self, text: str) -> str:
+        """How far ``text`` (after an optional wake or competitor word) got in the grammar:
+        "final" (a complete command that nothing but one of ``trailing_fillers`` extends),
+        "complete" (a command that a longer one extends), "prefix" or "none".
+
+        The listener ends an utterance early on a final or complete hypothesis
+        (``speech.listener``).
+        """
+        words = normalise(text).split()
+        firsts = {normalise(w) for w in [*self.wake_words, *self.wake_competitors]}
+        fillers = {normalise(w) for w in self.trailing_fillers}
+        best = "none"
+        rank = {"none": 0, "prefix": 1, "complete": 2, "final": 3}
+        for skip in ((0, 1) if words and words[0] in firsts else (0,)):
+            node = self._trie()
+            for w in words[skip:]:
+                node = node.get(w)
+                if node is None:
+                    break
+            else:
+                if "" not in node:
+                    got = "prefix"
+                elif all(k == "" or (k in fillers and set(v) == {""}) for k, v in node.items()):
+                    got = "final"
+                else:
+                    got = "complete"
+                best = max(best, got, key=rank.__getitem__)
+        return best
+
+    def is_final(self, text: str) -> bool:
+        """True when ``text`` is a final command (``completion``)."""
+        return self.completion(text) == "final"
 
     def matches(self, text: str) -> bool:
         """True when ``text`` is a complete sentence of the grammar (wake word optional)."""

@@ -37,6 +37,9 @@ class ListenerStats:
     speaker_s: float = 0.0
     utterances: int = 0
     finals: list[float] = field(default_factory=list)  # end-of-speech event -> transcript
+    #: stream time (s) of the end of the chunk at which each utterance was closed
+    closed_at_s: list[float] = field(default_factory=list)
+    early_ends: int = 0  # utterances closed before the VAD hang-over ran out
 
 
 def decide_wake(tr: Transcript, spotted: bool | None, policy: str = "both",
@@ -76,12 +79,19 @@ class Listener:
     the keyphrase spotter must agree; "either" = one of them suffices (a spotted wake word
     rescues a command whose wake slot lost to a chatter word); "keyphrase" = the spotter
     alone decides. Without ``wake`` the ASR's own decision stands.
+
+    ``early_end_s``: once the VAD has heard this much silence (seconds, rounded to 32 ms
+    chunks) and the recogniser's partial hypothesis is a final command of its grammar
+    (``GrammarSpec.is_final``: complete, and nothing but a filler word could extend it), the
+    utterance ends without waiting for the rest of the VAD hang-over. None: off.
     """
 
     def __init__(self, segmenter: Segmenter, asr: ASR, wake: WakeWord | None = None,
                  speaker: SpeakerEncoder | None = None, voice_print: VoicePrint | None = None,
                  on_speech: Callable[[bool], None] | None = None,
-                 keep_audio: bool = False, wake_policy: str = "both") -> None:
+                 keep_audio: bool = False, wake_policy: str = "both",
+                 early_end_s: float | None = 0.096, final_tail_s: float | None = 0.15,
+                 complete_tail_s: float | None = 0.25) -> None:
         if wake_policy not in ("both", "either", "keyphrase"):
             raise SpeechError(f"unknown wake policy {wake_policy!r}: both, either or keyphrase")
         self.wake_policy = wake_policy
@@ -96,6 +106,17 @@ class Listener:
         self._utt: Utterance | None = None
         self._wake: WakeSession | None = None
         self._buf: list[np.ndarray] = []
+        grammar = getattr(asr, "grammar", None)
+        self._is_final = getattr(grammar, "completion", None)
+        hang = getattr(segmenter, "hang_chunks", 0)
+        self._early_chunks = (max(1, int(round(early_end_s / (512 / SAMPLE_RATE))))
+                              if early_end_s is not None and self._is_final is not None
+                              else 0)
+        if self._early_chunks >= hang:
+            self._early_chunks = 0  # no earlier than the hang-over itself
+        self.final_tail_s = final_tail_s if self._is_final is not None else None
+        self.complete_tail_s = complete_tail_s if self._is_final is not None else None
+        self.vad_gate = 0.5
 
     def _feed(self, audio: np.ndarray) -> None:
         t0 = time.perf_counter()
@@ -143,6 +164,7 @@ class Listener:
                     log.info("no speaker score: %s", exc)
                 self.stats.speaker_s += time.perf_counter() - t2
             self.stats.finals.append(time.perf_counter() - t0)
+            self.stats.closed_at_s.append(self.stats.chunks * 512 / SAMPLE_RATE)
             self.stats.utterances += 1
             self._utt = None
             self._wake = None
@@ -164,7 +186,37 @@ class Listener:
             tr = self._handle(ev)
             if tr is not None:
                 out.append(tr)
+        if ((self._early_chunks or self.final_tail_s is not None) and self._utt is not None
+                and self._ends_early()):
+            self.stats.early_ends += 1
+            for ev in self.seg.end_now():
+                tr = self._handle(ev)
+                if tr is not None:
+                    out.append(tr)
         return out
+
+    def _ends_early(self) -> bool:
+        """The VAD heard ``early_end_s`` of silence after a final command hypothesis."""
+        vad_quiet = bool(self._early_chunks) and self.seg.silent_chunks >= self._early_chunks
+        # the decoder's trailing silence counts only once the VAD no longer hears speech
+        vad_low = bool(self.seg.probs) and self.seg.probs[-1] < self.vad_gate
+        if not vad_quiet and not vad_low:
+            return False
+        assert self._utt is not None and self._is_final is not None
+        t0 = time.perf_counter()
+        part = self._utt.partial()
+        self.stats.asr_s += time.perf_counter() - t0
+        if not part or not part[0]:
+            return False
+        text, tail = part
+        state = self._is_final(text)
+        if state == "final":
+            return vad_quiet or (self.final_tail_s is not None and tail >= self.final_tail_s)
+        if not vad_low:
+            return False
+        if state == "complete":
+            return self.complete_tail_s is not None and tail >= self.complete_tail_s
+        return False
 
     def flush(self) -> list[Transcript]:
         """End of stream: close an open utterance."""

@@ -171,6 +171,20 @@ class Segmenter:
         self.n += 1
         return events
 
+    @property
+    def silent_chunks(self) -> int:
+        """Chunks below ``off`` since the last speech chunk of the open utterance (0 if none)."""
+        return self._below if self.in_speech else 0
+
+    def end_now(self) -> list[VadEvent]:
+        """Close the open utterance before the hang-over runs out (the caller knows it is
+        complete); returns its "end" event, or nothing when no utterance is open."""
+        if not self.in_speech:
+            return []
+        self.in_speech = False
+        self._above = 0
+        return [VadEvent("end", self._last_speech_end)]
+
     def flush(self) -> list[VadEvent]:
         """End an open utterance at the end of the stream."""
         if self.in_speech:

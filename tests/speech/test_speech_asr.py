@@ -167,7 +167,8 @@ def test_speech_fsg_is_the_grammar_language(grammar, catalogue):
 
 
 def test_speech_second_pass_option():
-    """With ``second_pass`` a wide-beam decode runs only when the first finds no path."""
+    """With ``second_pass`` (off by default) a wider decode runs only when the first finds no
+    path."""
     from speech.testset import TEST_VOICES, make_sample
 
     asr = PocketsphinxASR(GrammarSpec.from_sentences(["stop", "repeat that"]), second_pass=True)
@@ -177,3 +178,52 @@ def test_speech_second_pass_option():
     assert tr.scores["second_pass"] == 0.0
     tr = asr.transcribe(np.zeros(8000, np.float32))
     assert not tr.accepted and "second_pass" in tr.scores
+
+
+def test_speech_grammar_completion(grammar):
+    """Final / complete / prefix states of hypotheses in the catalogue grammar."""
+    assert grammar.completion("copilot hide the outline") == "final"
+    assert grammar.completion("copilot outline the liver in red") == "final"  # "please" only
+    assert grammar.completion("the outline the liver in red please") == "final"  # competitor
+    assert grammar.completion("copilot outline the liver") == "complete"  # "... in red"
+    assert grammar.completion("copilot mute alerts") == "complete"  # "... for N minutes"
+    assert grammar.completion("copilot outline the") == "prefix"
+    assert grammar.completion("copilot make me a coffee") == "none"
+    assert grammar.completion("") == "prefix" and not grammar.is_final("copilot")
+    assert grammar.is_final("copilot why")
+
+
+def test_speech_listener_ends_final_commands_early(asr, command_samples):
+    """A final command ends before the VAD hang-over; the transcript is the same."""
+    s = command_samples[2]  # "copilot is the critical view of safety reached": final
+    assert asr.grammar.is_final(s.text)
+    stream = np.concatenate([s.audio, np.zeros(16000, np.float32)])
+    out = {}
+    for early in (True, False):
+        kw = {} if early else {"early_end_s": None, "final_tail_s": None,
+                               "complete_tail_s": None}
+        lis = Listener(Segmenter(SileroVAD()), asr, **kw)
+        trs = lis.process(stream)
+        assert [t.text for t in trs if t.accepted] == [s.text], [(t.text, t.reason) for t in trs]
+        out[early] = (lis.stats.early_ends, lis.stats.closed_at_s[0])
+    assert out[True][0] == 1 and out[False][0] == 0
+    # closed at least two 32 ms chunks sooner, and not before the speech ended
+    assert out[True][1] <= out[False][1] - 0.064
+    assert out[True][1] >= s.speech_end_s
+    part = asr.start()
+    assert part.partial() == ("", 0.0)
+    part.finish()
+
+
+def test_speech_segmenter_end_now():
+    """``end_now`` closes an open utterance once; nothing to close afterwards."""
+    from speech.vad import EnergyVAD
+
+    seg = Segmenter(EnergyVAD(-40.0), min_on=1, preroll_s=0.032)
+    loud = (0.3 * np.sin(np.arange(512) / 5.0)).astype(np.float32)
+    assert [e.kind for e in seg.push(loud)] == ["start"]
+    seg.push(np.zeros(512, np.float32))
+    assert seg.silent_chunks == 1
+    ev = seg.end_now()
+    assert [e.kind for e in ev] == ["end"] and ev[0].t_s == pytest.approx(0.032)
+    assert seg.end_now() == [] and seg.silent_chunks == 0
