@@ -148,6 +148,11 @@ class _Run:
         self.n, self.ssum, self.best = n, obs.score * n, best
 
 
+#: Score bands a history run never mixes (the thresholds the reasoner's queries use): a
+#: detection at 0.5 (``ReasonerConfig.detect_min_score``), for CVS criteria also the
+#: borderline band 0.4-0.6.
+DEFAULT_EDGES = (0.5,)
+SCORE_EDGES = {"cvs": (0.4, 0.5, 0.6)}
 #: Attributes left out of history runs (the recent window keeps them).
 HISTORY_DROP = ("bbox", "frame", "frames", "t_end")
 
@@ -159,14 +164,15 @@ class PerceptionTimeline:
       ``record_hz`` frames per second are recorded, so the memory does not depend on how
       fast the vision stage runs);
     - history: older observations merged into runs: consecutive observations of one
-      (kind, name) whose scores fall in the same band (``score_edges``), at most ``gap_s``
+      (kind, name) whose scores fall in the same band (``score_edges`` per kind, default
+      ``SCORE_EDGES``), at most ``gap_s``
       apart, become one observation for up to ``run_s`` seconds (``t_s`` = the first frame,
       ``score`` = the mean, ``attrs["frames"]`` = how many frames it stands for,
       ``attrs["t_end"]`` = the last frame's time, the other attrs those of its best frame
       without ``bbox``); see ``kg_reasoning.timeline.weight``.
     - at most ``max_history`` history observations: beyond that the older half is merged
-      again into runs four times as long (coarser, still covering the whole procedure);
-      only when that cannot shrink it (e.g. flickering names) do the oldest go.
+      again into runs four times as long, bridging gaps four times as wide (coarser, still
+      covering the whole procedure); only when that cannot shrink it do the oldest go.
 
     Window queries over the history return the runs that overlap the window, clipped to it
     (their ``frames`` scaled to the part inside), so counts over long windows stay right to
@@ -176,15 +182,15 @@ class PerceptionTimeline:
     Thread-safe: vision appends, speech queries.
     """
 
-    def __init__(self, recent_s: float = 120.0, record_hz: float = 5.0, run_s: float = 5.0,
-                 gap_s: float = 1.0, max_history: int = 30_000,
-                 score_edges: tuple[float, ...] = (0.4, 0.5, 0.6)) -> None:
+    def __init__(self, recent_s: float = 120.0, record_hz: float = 5.0, run_s: float = 10.0,
+                 gap_s: float = 1.0, max_history: int = 20_000,
+                 score_edges: dict[str, tuple[float, ...]] | None = None) -> None:
         self.recent_s = recent_s
         self.record_dt = 1.0 / record_hz if record_hz > 0 else 0.0
         self.run_s = run_s
         self.gap_s = gap_s
         self.max_history = max_history
-        self.score_edges = tuple(sorted(score_edges))
+        self.score_edges = dict(SCORE_EDGES if score_edges is None else score_edges)
         self._lock = threading.RLock()
         self._recent: dict[str, _Series] = {}
         self._history: dict[str, _Series] = {}
@@ -236,8 +242,8 @@ class PerceptionTimeline:
         self._earliest = o.t_s if self._earliest is None else min(self._earliest, o.t_s)
         self._n_added += 1
 
-    def _band(self, score: float) -> int:
-        return bisect.bisect_right(self.score_edges, score)
+    def _band(self, kind: str, score: float) -> int:
+        return bisect.bisect_right(self.score_edges.get(kind, DEFAULT_EDGES), score)
 
     def _evict(self) -> None:
         if self._latest is None:
@@ -255,7 +261,7 @@ class PerceptionTimeline:
 
     def _to_history(self, hist: _Series, o: Observation) -> None:
         key = (o.kind, o.name)
-        band = self._band(o.score)
+        band = self._band(o.kind, o.score)
         n = weight(o)
         run = self._open.get(key)
         if run is not None and run.cls == band and o.t_s - run.t_end <= self.gap_s \
@@ -287,7 +293,8 @@ class PerceptionTimeline:
         """Coarsen the older half of the history; drop the oldest if that is not enough."""
         self._open.clear()
         self._level += 1
-        cap = self.run_s * 4 ** self._level
+        cap = self.run_s * 4 ** self._level  # longest run, and widest gap bridged, this pass
+        gap = self.gap_s * 4 ** self._level
         times = sorted(t for s in self._history.values() for t in s.times)
         t_mid = times[len(times) // 2]
         for s in self._history.values():
@@ -298,8 +305,8 @@ class PerceptionTimeline:
                 j = last.get(o.name)
                 if j is not None:
                     p = out[j]
-                    if self._band(p.score) == self._band(o.score) and \
-                            o.t_s - t_end_of(p) <= self.gap_s and t_end_of(o) - p.t_s <= cap:
+                    if self._band(o.kind, p.score) == self._band(o.kind, o.score) and \
+                            o.t_s - t_end_of(p) <= gap and t_end_of(o) - p.t_s <= cap:
                         out[j] = _merge(p, o)
                         self._max_run_s = max(self._max_run_s, t_end_of(out[j]) - p.t_s)
                         continue
