@@ -97,7 +97,8 @@ def run_command(
         "--realtime/--fast", help="pace at the source fps, or run as fast as possible")] = False,
     config: Annotated[Path | None, typer.Option(help="YAML file with these options")] = None,
     inject_fault: Annotated[list[str] | None, typer.Option(
-        help="STAGE:KIND[:AFTER_S], KIND raise|hang|slow (repeatable)")] = None,
+        help="STAGE:KIND[:AFTER_S], STAGE decode|vision|speech|vad|wake|asr|brain|overlay|"
+             "writer|tts|audio_out, KIND raise|hang|slow (repeatable)")] = None,
     trace: Annotated[Path | None, typer.Option(help="write trace spans (JSONL) here")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="stop after N s of media")] = None,
     decoder: Annotated[str | None, typer.Option(help="pyav | decord | opencv")] = None,
