@@ -363,13 +363,23 @@ class ListenerStage(Stage):
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
+#: a first sentence longer than this (words) is cut at its colon: the conclusion is spoken,
+#: the evidence after the colon stays on screen
+SPOKEN_MAX_WORDS = 16
+
+
 def spoken_text(msg: Alert | Answer) -> str:
     """What the voice says for an alert / answer: its ``spoken`` form, else the first
-    sentence of its text (the details stay on screen, in the UI and in the session log;
-    a long spoken answer holds up the next one)."""
+    sentence of its text, cut before a colon when long ("No, the critical view of safety is
+    not reached: <criteria>" says the conclusion). The details stay on screen, in the UI and
+    in the session log; a long spoken answer would hold up the next one."""
     if msg.spoken:
         return msg.spoken
-    return _SENTENCE_END.split(msg.text.strip(), maxsplit=1)[0]
+    first = _SENTENCE_END.split(msg.text.strip(), maxsplit=1)[0]
+    head, colon, _ = first.partition(": ")
+    if colon and len(first.split()) > SPOKEN_MAX_WORDS and len(head.split()) >= 3:
+        return head.rstrip(",;") + "."
+    return first
 
 
 class TimelineSpeechSink:

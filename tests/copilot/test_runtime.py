@@ -261,3 +261,25 @@ def test_tracer_percentiles_and_jsonl(tmp_path):
     with open(tmp_path / "trace.jsonl", "a") as fh:
         fh.write('{"cut by a cra')  # a crash mid-line is tolerated
     assert len(read_trace(tmp_path / "trace.jsonl")) == 101
+
+
+def test_spoken_text_is_the_short_form_of_an_answer():
+    from copilot.app import spoken_text
+    from copilot.messages import Alert, Answer
+
+    def ans(text: str, spoken: str = "") -> Answer:
+        return Answer(t_ns=0, trace_id="u1", media_t_s=0.0, question="q", text=text,
+                      confidence=1.0, spoken=spoken)
+
+    assert spoken_text(ans("We are in the calot triangle dissection phase, since 0:02. Next "
+                           "expected: clipping and cutting.")) == (
+        "We are in the calot triangle dissection phase, since 0:02.")
+    long_cvs = ("No, the critical view of safety is not reached: hepatocystic triangle cleared "
+                "of fat and fibrous tissue and lower third of the gallbladder not yet.")
+    assert spoken_text(ans(long_cvs)) == "No, the critical view of safety is not reached."
+    assert spoken_text(ans("Caution: bleeding.")) == "Caution: bleeding."  # short: as is
+    assert spoken_text(ans(long_cvs, spoken="Not yet.")) == "Not yet."
+    alert = Alert(t_ns=0, trace_id="a1", media_t_s=0.0, rule="clip_before_cvs",
+                  text="Caution: clipping before the critical view of safety. Lower third of "
+                       "the gallbladder separated from the liver bed not met.")
+    assert spoken_text(alert) == "Caution: clipping before the critical view of safety."
