@@ -28,6 +28,7 @@ dicts) for "copilot, why?".
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -520,7 +521,7 @@ class AlertEngine:
         for s in gap:
             secs = self.seg_seen_s.get(s, 0.0)
             note = "" if s not in self.seg_first else " (glimpsed only)" if secs < 0.1 else \
-                f" (seen only {secs:.1f} s)"
+                f" (seen only {math.floor(secs * 10 + 1e-6) / 10:.1f} s)"  # not "1.0" for 0.96
             parts.append(f"the {say(s)}{note}")
         steps = [
             Step(f"At {fmt_time(fv.t_s)} {why}.", True,
