@@ -370,14 +370,16 @@ SPOKEN_MAX_WORDS = 16
 
 def spoken_text(msg: Alert | Answer) -> str:
     """What the voice says for an alert / answer: its ``spoken`` form, else the first
-    sentence of its text, cut before a colon when long ("No, the critical view of safety is
-    not reached: <criteria>" says the conclusion). The details stay on screen, in the UI and
-    in the session log; a long spoken answer would hold up the next one."""
+    sentence of its text; a long answer is cut before a colon that ends a conclusion of six
+    words or more ("No, the critical view of safety is not reached: <criteria>"). The
+    details stay on screen, in the UI and in the session log; a long spoken answer would hold
+    up the next one."""
     if msg.spoken:
         return msg.spoken
     first = _SENTENCE_END.split(msg.text.strip(), maxsplit=1)[0]
     head, colon, _ = first.partition(": ")
-    if colon and len(first.split()) > SPOKEN_MAX_WORDS and len(head.split()) >= 3:
+    if (isinstance(msg, Answer) and colon and len(first.split()) > SPOKEN_MAX_WORDS
+            and len(head.split()) >= 6):  # a conclusion, not "I am not sure" / "Caution"
         return head.rstrip(",;") + "."
     return first
 
