@@ -371,16 +371,19 @@ SPOKEN_MAX_WORDS = 16
 def spoken_text(msg: Alert | Answer) -> str:
     """What the voice says for an alert / answer: its ``spoken`` form, else the first
     sentence of its text; a long answer is cut before a colon that ends a conclusion of six
-    words or more ("No, the critical view of safety is not reached: <criteria>"). The
+    words or more ("No, the critical view of safety is not reached: <criteria>"), and a hedge
+    keeps its last clause ("I am not sure; it could be A or B"). The
     details stay on screen, in the UI and in the session log; a long spoken answer would hold
     up the next one."""
     if msg.spoken:
         return msg.spoken
     first = _SENTENCE_END.split(msg.text.strip(), maxsplit=1)[0]
-    head, colon, _ = first.partition(": ")
-    if (isinstance(msg, Answer) and colon and len(first.split()) > SPOKEN_MAX_WORDS
-            and len(head.split()) >= 6):  # a conclusion, not "I am not sure" / "Caution"
-        return head.rstrip(",;") + "."
+    head, colon, rest = first.partition(": ")
+    if isinstance(msg, Answer) and colon and len(first.split()) > SPOKEN_MAX_WORDS:
+        if len(head.split()) >= 6:  # a conclusion, not "I am not sure" / "Caution"
+            return head.rstrip(",;") + "."
+        if "; " in rest:  # "I am not sure: <evidence>; it could be A or B."
+            return f"{head}; {rest.rsplit('; ', 1)[1]}"
     return first
 
 

@@ -278,9 +278,11 @@ def test_spoken_text_is_the_short_form_of_an_answer():
                 "of fat and fibrous tissue and lower third of the gallbladder not yet.")
     assert spoken_text(ans(long_cvs)) == "No, the critical view of safety is not reached."
     assert spoken_text(ans("Caution: bleeding.")) == "Caution: bleeding."  # short: as is
-    unsure = ("I am not sure: I see a large vessel next to the duodenum and the pancreas, it "
-              "could be the superior mesenteric vein or the inferior vena cava.")
-    assert spoken_text(ans(unsure)) == unsure  # no conclusion before the colon: all of it
+    unsure = ("I am not sure: I see a large vessel next to the duodenum and the pancreas, the "
+              "aorta and the jejunum; it could be the superior mesenteric vein or the inferior "
+              "vena cava.")
+    assert spoken_text(ans(unsure)) == (
+        "I am not sure; it could be the superior mesenteric vein or the inferior vena cava.")
     assert spoken_text(ans(long_cvs, spoken="Not yet.")) == "Not yet."
     alert = Alert(t_ns=0, trace_id="a1", media_t_s=0.0, rule="clip_before_cvs",
                   text="Caution: clipping before the critical view of safety. Lower third of "
