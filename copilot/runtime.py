@@ -210,8 +210,8 @@ class StageRunner:
         t = threading.Thread(
             target=self._worker, args=(gen,), name=f"stage-{self.name}-{gen}", daemon=True
         )
-        self._threads.append(t)
         t.start()
+        self._threads.append(t)  # only started threads: stop() may join any of them
 
     def stop(self, timeout: float = 2.0) -> None:
         """Ask the worker to finish and wait up to ``timeout`` s; a live worker that does

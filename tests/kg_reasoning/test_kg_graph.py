@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -215,10 +214,13 @@ def test_shipped_graph_round_trips_through_turtle(kg, tmp_path):
     assert re.search(r"obo:UBERON_0001516", ttl) and "BFO_0000050" in ttl
 
 
-def test_load_is_fast():
-    t0 = time.perf_counter()
-    load_default(fresh=True)
-    assert time.perf_counter() - t0 < 1.0
+def test_load_is_cached():
+    """A fresh load parses the files; later loads reuse it (load time itself is benchmarked
+    by benchmarks/bench_reasoner.py, not asserted here: the test machines are shared)."""
+    kg = load_default()
+    assert load_default() is kg  # cached
+    fresh = load_default(fresh=True)  # a new instance with the same content
+    assert fresh is not kg and len(fresh.facts) == len(kg.facts) > 0
 
 
 def test_bad_knowledge_files(tmp_path):
