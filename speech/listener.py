@@ -21,7 +21,7 @@ from speech.audio import SAMPLE_RATE, chunks
 from speech.errors import SpeechError
 from speech.speaker import SpeakerEncoder, VoicePrint
 from speech.vad import Segmenter, VadEvent
-from speech.wakeword import WakeSession, WakeWord
+from speech.wakeword import DEFAULT_RESCUE, KeyphraseWakeWord, WakeSession, WakeWord
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +43,21 @@ class ListenerStats:
 
 
 def decide_wake(tr: Transcript, spotted: bool | None, policy: str = "both",
-                wake_word: str = "copilot") -> Transcript:
+                wake_word: str = "copilot", rescue: float | None = None) -> Transcript:
     """Combine the grammar's wake slot (in ``tr``) with a keyphrase spotter's ``spotted``.
 
-    ``spotted`` None: no spotter, the recogniser's decision stands. See ``Listener``.
+    ``spotted`` None: no spotter, the recogniser's decision stands. ``rescue`` (policy
+    "both"): a wake slot whose acoustic score per frame (``scores["wake_score"]``) is at
+    least this stands in for a spotter that did not fire. See ``Listener``.
     """
     if spotted is None:
         return tr
     slot = bool(tr.scores.get("wake_slot", 1.0))
     body = bool(tr.scores.get("body_complete", float(tr.accepted)))
     if policy == "both":
-        ok = tr.accepted and spotted
+        strong = (rescue is not None and "wake_score" in tr.scores
+                  and tr.scores["wake_score"] >= rescue)
+        ok = tr.accepted and (spotted or strong)
     elif policy == "either":
         ok = body and (slot or spotted)
     else:
@@ -78,7 +82,10 @@ class Listener:
     ``wake_policy`` (with a keyphrase ``wake`` backend): "both" = the grammar's wake slot and
     the keyphrase spotter must agree; "either" = one of them suffices (a spotted wake word
     rescues a command whose wake slot lost to a chatter word); "keyphrase" = the spotter
-    alone decides. Without ``wake`` the ASR's own decision stands.
+    alone decides. Without ``wake`` the ASR's own decision stands. ``wake_rescue`` (policy
+    "both"; default ``speech.wakeword.DEFAULT_RESCUE``, calibrated with the spotter
+    threshold): a grammar wake slot that matched the wake word this well (acoustic score per
+    frame, ``Transcript.scores["wake_score"]``) is accepted when the spotter missed; None: off.
 
     ``early_end_s``: once the VAD has heard this much silence (seconds, rounded to 32 ms
     chunks) and the recogniser's partial hypothesis is a final command of its grammar
@@ -91,10 +98,12 @@ class Listener:
                  on_speech: Callable[[bool], None] | None = None,
                  keep_audio: bool = False, wake_policy: str = "both",
                  early_end_s: float | None = 0.096, final_tail_s: float | None = 0.15,
-                 complete_tail_s: float | None = 0.25) -> None:
+                 complete_tail_s: float | None = 0.2,
+                 wake_rescue: float | None | str = "default") -> None:
         if wake_policy not in ("both", "either", "keyphrase"):
             raise SpeechError(f"unknown wake policy {wake_policy!r}: both, either or keyphrase")
         self.wake_policy = wake_policy
+        self.wake_rescue = DEFAULT_RESCUE if wake_rescue == "default" else wake_rescue
         self.seg = segmenter
         self.asr = asr
         self.wake = wake
@@ -155,7 +164,8 @@ class Listener:
             self.stats.wake_s += t2 - t1
             tr.wake = woke
             decide_wake(tr, woke if self.wake is not None else None, self.wake_policy,
-                        getattr(self.wake, "phrase", "copilot"))
+                        getattr(self.wake, "phrase", "copilot"),
+                        self.wake_rescue if isinstance(self.wake, KeyphraseWakeWord) else None)
             if self.speaker is not None and self.voice_print is not None and tr.accepted:
                 audio = np.concatenate(self._buf) if self._buf else np.zeros(0, np.float32)
                 try:

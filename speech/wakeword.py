@@ -1,9 +1,10 @@
 """Wake word: pocketsphinx keyphrase spotting ("copilot", configurable), or push-to-talk.
 
 The detection threshold (pocketsphinx ``kws_threshold``) is chosen on a calibration set by
-``benchmarks/bench_speech.py`` (for the default decision, grammar wake slot AND spotter: most
-command recall with zero false accepts on calibration chatter) and recorded in
-``benchmarks/results/speech.json``; ``DEFAULT_THRESHOLD`` is that value.
+``benchmarks/bench_speech.py`` (for the default decision, grammar wake slot AND (spotter OR a
+strong wake slot): most command recall with zero false accepts on calibration chatter) and
+recorded in ``benchmarks/results/speech.json``; ``DEFAULT_THRESHOLD`` and ``DEFAULT_RESCUE``
+are those values.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from speech.registry import Registry
 
 #: kws_threshold chosen on the calibration set (see the module docstring).
 DEFAULT_THRESHOLD = 1e-30
+#: Wake rescue chosen with it (``speech.listener.decide_wake``): a grammar wake slot whose
+#: acoustic score per frame is at least this counts as the wake word when the spotter
+#: missed it (pocketsphinx log units; correctly decoded commands ~ -48, chatter forced into
+#: the wake slot ~ -64 on the calibration sets).
+DEFAULT_RESCUE = -54.0
 
 
 @dataclass

@@ -129,6 +129,15 @@ def test_speech_wake_policies():
     assert decide_wake(tr("copilot show overlays", True, True), False, "either").accepted
     assert decide_wake(tr("the show overlays", False, True), True, "keyphrase").accepted
     assert decide_wake(tr("copilot show", True, False), None).accepted is False
+    # a strong wake slot stands in for a spotter that missed; a weak one does not
+    strong = tr("copilot show overlays", True, True)
+    strong.scores["wake_score"] = -40.0
+    assert decide_wake(strong, False, "both", rescue=-54.0).accepted
+    weak = tr("copilot show overlays", True, True)
+    weak.scores["wake_score"] = -64.0
+    assert not decide_wake(weak, False, "both", rescue=-54.0).accepted
+    assert not decide_wake(tr("copilot show overlays", True, True), False, "both",
+                           rescue=-54.0).accepted  # no score (e.g. push-to-talk grammar)
     with pytest.raises(SpeechError, match="wake policy"):
         Listener(Segmenter(SileroVAD()), None, wake_policy="maybe")  # type: ignore[arg-type]
 
@@ -227,3 +236,23 @@ def test_speech_segmenter_end_now():
     ev = seg.end_now()
     assert [e.kind for e in ev] == ["end"] and ev[0].t_s == pytest.approx(0.032)
     assert seg.end_now() == [] and seg.silent_chunks == 0
+
+
+def test_speech_denoise_auto_switches_on_snr(asr, asr_ptt):
+    """The default front end filters noisy utterances only; the wake slot gets a score."""
+    from speech.asr import SNR_SWITCH_DB, estimate_snr_db
+    from speech.testset import TEST_VOICES, make_sample
+
+    assert asr.denoise == "auto"
+    noisy = make_sample("copilot show the coverage map", TEST_VOICES[2], 5.0, seed=5003)
+    clean = make_sample("copilot show the coverage map", TEST_VOICES[2], 20.0, seed=5003)
+    assert estimate_snr_db(noisy.audio[:12800]) < SNR_SWITCH_DB < estimate_snr_db(
+        clean.audio[:12800])
+    t_noisy, t_clean = asr.transcribe(noisy.audio), asr.transcribe(clean.audio)
+    assert t_noisy.scores["denoised"] == 1.0 and t_clean.scores["denoised"] == 0.0
+    assert t_clean.accepted and t_clean.text == clean.text
+    assert -80.0 < t_clean.scores["wake_score"] <= 0.0
+    assert "wake_score" not in asr_ptt.transcribe(clean.audio).scores
+    assert asr.transcribe(np.zeros(600, np.float32)).scores["denoised"] == 0.0  # too short
+    with pytest.raises(SpeechError, match="denoise mode"):
+        PocketsphinxASR(GrammarSpec.from_sentences(["stop"]), denoise="maybe")
