@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> dict:
                           "negatives": len(calib_neg), "commands": len(calib_cmd)})
     ok = [s for s in sweep if s["false_alarms"] == 0] or sweep[:1]
     # ties: the looser spotter threshold (as before), the stricter rescue (None strictest)
-    best = max(ok, key=lambda s: (s["recall"], -(s["rescue"] if s["rescue"] is not None
-                                                 else -1e9), -s["threshold"]))
+    best = max(ok, key=lambda s: (s["recall"], s["rescue"] if s["rescue"] is not None
+                                  else 1e9, -s["threshold"]))
     chosen, chosen_rescue = best["threshold"], best["rescue"]
     report["wake_calibration"] = {"sweep": sweep, "chosen_threshold": chosen,
                                   "chosen_rescue": chosen_rescue,

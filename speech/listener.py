@@ -104,6 +104,8 @@ class Listener:
             raise SpeechError(f"unknown wake policy {wake_policy!r}: both, either or keyphrase")
         self.wake_policy = wake_policy
         self.wake_rescue = DEFAULT_RESCUE if wake_rescue == "default" else wake_rescue
+        # decided here: the copilot app later wraps ``wake`` in a proxy (copilot.app.Guarded)
+        self._spotter = isinstance(wake, KeyphraseWakeWord)
         self.seg = segmenter
         self.asr = asr
         self.wake = wake
@@ -165,7 +167,7 @@ class Listener:
             tr.wake = woke
             decide_wake(tr, woke if self.wake is not None else None, self.wake_policy,
                         getattr(self.wake, "phrase", "copilot"),
-                        self.wake_rescue if isinstance(self.wake, KeyphraseWakeWord) else None)
+                        self.wake_rescue if self._spotter else None)
             if self.speaker is not None and self.voice_print is not None and tr.accepted:
                 audio = np.concatenate(self._buf) if self._buf else np.zeros(0, np.float32)
                 try:

@@ -256,3 +256,29 @@ def test_speech_denoise_auto_switches_on_snr(asr, asr_ptt):
     assert asr.transcribe(np.zeros(600, np.float32)).scores["denoised"] == 0.0  # too short
     with pytest.raises(SpeechError, match="denoise mode"):
         PocketsphinxASR(GrammarSpec.from_sentences(["stop"]), denoise="maybe")
+
+
+def test_speech_listener_wake_rescue(asr, command_samples):
+    """A spotter that cannot fire: the strong wake slot still accepts the command (also once
+    the app has wrapped ``wake`` in a proxy); without the rescue it is rejected."""
+    from speech.wakeword import DEFAULT_RESCUE, KeyphraseWakeWord
+
+    class Proxy:  # like copilot.app.Guarded: attribute pass-through
+        def __init__(self, obj):
+            self._obj = obj
+
+        def __getattr__(self, name):
+            return getattr(self._obj, name)
+
+    deaf = KeyphraseWakeWord(threshold=0.99)
+    s = command_samples[2]
+    stream = np.concatenate([s.audio, np.zeros(8000, np.float32)])
+    lis = Listener(Segmenter(SileroVAD()), asr, deaf)
+    lis.wake = Proxy(deaf)
+    trs = lis.process(stream)
+    assert [t.text for t in trs if t.accepted] == [s.text], [(t.text, t.reason) for t in trs]
+    assert all(t.wake is False for t in trs)
+    assert max(t.scores.get("wake_score", -1e9) for t in trs) >= DEFAULT_RESCUE
+    off = Listener(Segmenter(SileroVAD()), asr, deaf, wake_rescue=None).process(stream)
+    assert not any(t.accepted for t in off)
+    assert any(t.reason == "wake word not heard" for t in off)
