@@ -431,7 +431,10 @@ def markdown(r: dict) -> str:
         f"pass when no grammar path: {r['recogniser']['second_pass']}, Wiener denoiser: "
         f"{r['recogniser']['denoise']} (auto: on when the utterance's first 0.8 s estimate "
         f"below {r['recogniser'].get('denoise_switch_snr_db')} dB, gain floor "
-        f"{r['recogniser'].get('denoise_floor_db')} dB).", "",
+        f"{r['recogniser'].get('denoise_floor_db')} dB). These settings and the listener's "
+        "end-of-utterance rules were chosen on a separate dev set (speech/testset.py "
+        "DEV_VOICES / DEV_CHATTER_VOICES, other seeds), never on this test set; the wake "
+        "threshold and rescue are calibrated below.", "",
         "## Command accuracy (exact intent and slots)", "",
         "| mode | 15 dB | 5 dB | false accepts / 10 min speech | target |",
         "| --- | --- | --- | --- | --- |",

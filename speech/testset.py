@@ -54,6 +54,25 @@ CHATTER_VOICES: tuple[Voice, ...] = (
     Voice("en-029+m1", 165, 45),
 )
 
+#: Development voices (neither test, chatter nor feed voices): the recogniser's settings
+#: (beams, denoiser floor and SNR switch, end-of-utterance rules) were chosen on these, with
+#: ``cat.expand(max_per_intent=8)`` commands at 15 / 5 dB (seeds 7000+) and STAFF_CHATTER in
+#: DEV_CHATTER_VOICES (seeds 7600+ and 8000+), never on the benchmark's test set.
+DEV_VOICES: tuple[Voice, ...] = (
+    Voice("en-us+Andy", 155, 50),
+    Voice("en-gb+steph", 170, 55),
+    Voice("en-us+mike", 165, 40),
+    Voice("en-gb+edward", 150, 45),
+    Voice("en-us+linda", 160, 60),
+    Voice("en-gb+paul", 180, 40),
+)
+DEV_CHATTER_VOICES: tuple[Voice, ...] = (
+    Voice("en-us+john", 170, 45),
+    Voice("en-gb+Annie", 160, 65),
+    Voice("en-us+max", 180, 35),
+    Voice("en-gb+david", 150, 50),
+)
+
 #: Staff chatter in the theatre (not addressed to the copilot; some share its vocabulary).
 STAFF_CHATTER: tuple[str, ...] = (
     "can I have the suction please",
