@@ -143,7 +143,8 @@ class Segmenter:
         self._below = 0
         self._len = 0
         self._last_speech_end = 0.0
-        self.probs: list[float] = []
+        #: the last ~32 s of chunk probabilities (bounded: a listener runs for hours)
+        self.probs: deque[float] = deque(maxlen=1000)
 
     def push(self, chunk: np.ndarray) -> list[VadEvent]:
         """Process one 512-sample chunk; return the events it caused."""
