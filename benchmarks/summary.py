@@ -123,7 +123,14 @@ def _path(*p: Any, op: str, t: float, note: str = "") -> Callable[[dict], tuple]
 
 
 def _speech_final(d: dict) -> tuple[Any, bool | None, str]:
-    p95 = _get(d, "speed", "final_latency_ms", "p95")
+    se = _get(d, "speed", "speech_end_to_transcript_ms") or {}
+    if se.get("p95") is not None:  # measured from the last spoken sample (current bench)
+        v = round(se["p95"], 1)
+        return v, _le(v, 300), (
+            f"from the last spoken sample: wait p95 {_num(se.get('wait_p95'))} ms "
+            f"({se.get('early_ends')}/{se.get('utterances')} ended early on a final grammar "
+            f"hypothesis), processing p95 {_num(_get(d, 'speed', 'final_latency_ms', 'p95'))} ms")
+    p95 = _get(d, "speed", "final_latency_ms", "p95")  # older results: processing + hang-over
     hang = _get(d, "speed", "vad_hangover_ms") or 0.0
     v = None if p95 is None else round(p95 + hang, 1)
     return v, _le(v, 300), f"processing p95 {_num(p95)} ms + VAD hang-over {_num(hang)} ms"
@@ -160,8 +167,8 @@ def _speech_acc(snr: str, t: float) -> Callable[[dict], tuple]:
         v = _get(d, "command_accuracy", snr, "wake_both")
         best = max((x for k, x in (_get(d, "command_accuracy", snr) or {}).items()
                     if isinstance(x, float)), default=None)
-        return v, _ge(v, t), f"default wake policy (wake slot AND spotter); best policy " \
-            f"{_num(best)}"
+        return v, _ge(v, t), ("default wake policy (wake slot AND (spotter OR strong wake "
+                              f"slot)); best policy {_num(best)}")
     return read
 
 
