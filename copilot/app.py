@@ -265,8 +265,10 @@ class InlineStage:
             try:
                 self._fault(attempt)
                 self.health.busy_since_ns = self.clock.now_ns()
-                out = fn()
-                self.health.busy_since_ns = None
+                try:
+                    out = fn()
+                finally:  # a real error must not leave the step looking busy (hung)
+                    self.health.busy_since_ns = None
                 self.health.processed += 1
                 if self.health.state != "ok":
                     self.health.state = "ok"

@@ -20,10 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from speech.audio import SAMPLE_RATE, resample
+from speech.audio import SAMPLE_RATE
 from speech.errors import SpeechError
 from speech.tts import TTS
 
@@ -350,10 +351,13 @@ class TimelineWavWriter:
         self._spool = tempfile.TemporaryFile(dir=spool_dir)
         self._spooled = 0
         self._end = 0
-        self._pending: list[np.ndarray] = []  # the current message, at its own rate
-        self._pending_start = 0
-        self._pending_rate = SAMPLE_RATE
-        self._pending_n = 0
+        # the message being placed: start sample, input rate, samples in / out, resampler
+        self._open = False
+        self._msg_start = 0
+        self._rate = SAMPLE_RATE
+        self._n_in = 0
+        self._n_out = 0
+        self._stream: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -364,43 +368,60 @@ class TimelineWavWriter:
     def add(self, t_s: float, pcm: np.ndarray, rate: int = SAMPLE_RATE) -> float:
         """Place ``pcm`` (float or int16) at ``t_s``; returns the start actually used (s).
 
-        Blocks that continue the previous one at the same rate are resampled together (one
-        message at a time is buffered), so block edges leave no clicks."""
+        Blocks that continue the previous one at the same rate go through one streaming
+        resampler (soxr), so block edges leave no clicks and nothing is buffered."""
         if t_s < 0:
             raise SpeechError(f"negative time {t_s}")
         x = np.asarray(pcm).reshape(-1)
         x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
         with self._lock:
             start = max(int(round(t_s * SAMPLE_RATE)), self._end)
-            if not (self._pending and start == self._end and rate == self._pending_rate):
-                self._flush_pending()
-                self._pending_start, self._pending_rate, self._pending_n = start, rate, 0
-            n_out = -(-(self._pending_n + len(x)) * SAMPLE_RATE // rate)  # ceil
-            if self._pending_start + n_out > self.max_samples:
+            if not (self._open and start == self._end and rate == self._rate):
+                self._finish_message()
+                self._msg_start, self._rate, self._n_in, self._n_out = start, rate, 0, 0
+                self._stream = None
+                if rate != SAMPLE_RATE:
+                    import soxr
+
+                    self._stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+                self._open = True
+            n_exp = -(-(self._n_in + len(x)) * SAMPLE_RATE // rate)  # ceil: samples at 16 kHz
+            if self._msg_start + n_exp > self.max_samples:
                 raise SpeechError("timeline WAV longer than its limit")
             if len(x):
-                self._pending.append(x)
-                self._pending_n += len(x)
-            self._end = self._pending_start + n_out
+                self._append(self._stream.resample_chunk(x) if self._stream is not None else x)
+                self._n_in += len(x)
+            self._end = self._msg_start + n_exp
         return start / SAMPLE_RATE
 
-    def _flush_pending(self) -> None:
-        """Resample the buffered message and append it to the spool (lock held)."""
-        if not self._pending:
+    def _append(self, y: np.ndarray) -> None:
+        """Spool 16 kHz samples at the current message's output position (lock held)."""
+        if not len(y):
             return
-        x = resample(np.concatenate(self._pending), self._pending_rate)
-        self._pending = []
-        pcm = np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
+        pcm = np.round(np.clip(y, -1.0, 1.0) * 32767.0).astype("<i2")
+        at = self._msg_start + self._n_out
         self._spool.seek(2 * self._spooled)
         self._spool.write(pcm.tobytes())
-        self.items.append((self._pending_start, self._spooled, len(pcm)))
+        last = self.items[-1] if self.items else None
+        if last is not None and last[0] + last[2] == at and last[1] + last[2] == self._spooled:
+            self.items[-1] = (last[0], last[1], last[2] + len(pcm))  # contiguous: extend
+        else:
+            self.items.append((at, self._spooled, len(pcm)))
         self._spooled += len(pcm)
+        self._n_out += len(pcm)
+
+    def _finish_message(self) -> None:
+        """Flush the resampler's tail of the current message (lock held)."""
+        if self._open and self._stream is not None:
+            self._append(self._stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        self._stream = None
+        self._open = False
 
     def _speech(self, a: int, b: int) -> np.ndarray:
         """The spooled speech for time-line samples [a, b) as float32 (zeros in the gaps)."""
         out = np.zeros(b - a, np.float32)
         with self._lock:
-            self._flush_pending()
+            self._finish_message()
             i = max(0, bisect.bisect_right(self.items, (a, 1 << 62, 0)) - 1)
             for start, off, n in self.items[i:]:
                 if start >= b:
