@@ -116,6 +116,7 @@ class RaisedAlert:
     key: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     banner: str = ""  # short text for the overlay banner (default: ``text``)
+    spoken: str = ""  # what the voice says (default: the first sentence of ``text``)
 
     def steps_dicts(self) -> list[dict[str, Any]]:
         """The steps as JSON-friendly dicts."""
@@ -351,7 +352,9 @@ class AlertEngine:
         self._event(fv.t_s, fv.frame_id, "bleeding_onset", location=where)
         return [self._fire(RaisedAlert("bleeding", f"Bleeding {where}{seg}.", fv.t_s,
                                        fv.frame_id, steps, data={"structure": "blood"},
-                                       banner="BLEEDING"))]
+                                       banner="BLEEDING",
+                                       spoken=f"Bleeding {where.replace(' of the image', '')}."
+                                       ))]
 
     def _vessel(self, fv: FrameView) -> list[RaisedAlert]:
         cfg = self.cfg
@@ -393,9 +396,11 @@ class AlertEngine:
         self._event(fv.t_s, fv.frame_id, "large_vessel")
         top = (data.get("hypotheses") or [{}])[0].get("label", "") \
             if "Most likely" in text else ""
+        # spoken short: an answer asked right after it must not wait long behind it
+        spoken = f"Caution: large vessel {where.replace(' of the image', '')}."
         return [self._fire(RaisedAlert("large_vessel", text, fv.t_s, fv.frame_id, steps,
                                        data=data, banner="LARGE VESSEL" + (
-                                           f": {top}" if top else "")))]
+                                           f": {top}" if top else ""), spoken=spoken))]
 
     def _phase(self, fv: FrameView) -> list[RaisedAlert]:
         cfg = self.cfg

@@ -583,6 +583,9 @@ class Copilot:
     #: the status line's fps is measured over this sliding window (s)
     FPS_WINDOW_S = 2.0
 
+    #: the copilot's speaking rate (words per minute): brisk but clear, like a cockpit voice
+    VOICE_WPM = 180
+
     #: an answer not begun this long (s) after it was ready is dropped, not said late
     ANSWER_TTL_S = 15.0
 
@@ -692,7 +695,7 @@ class Copilot:
         from speech.tts import create_tts
 
         try:
-            engine = create_tts("espeak")
+            engine = create_tts("espeak", speed=self.VOICE_WPM)
         except Exception as exc:  # noqa: BLE001 - no voice is not a reason to stop the video
             log.warning("the copilot's voice is off: %s", exc)
             return

@@ -287,7 +287,7 @@ class Brain:
         del self.banners[:-self.cfg.max_banners]
         msg = BrainAlert(t_ns=self.clock.now_ns(), trace_id=new_trace_id("a"),
                          media_t_s=a.t_s, rule=a.rule, text=a.text, frame_id=a.frame_id,
-                         steps=a.steps_dicts(), silent=muted, level=a.level)
+                         steps=a.steps_dicts(), silent=muted, level=a.level, spoken=a.spoken)
         self._write("alert", a.t_s, rule=a.rule, text=a.text, frame_id=a.frame_id,
                     level=a.level, key=a.key, steps=msg.steps, data=a.data, muted=muted,
                     trace_id=msg.trace_id, thumbnail=self._thumbnail(a.t_s))

@@ -48,6 +48,10 @@ def test_bowel_missed_segment_and_vessel_alerts():
     assert "fistula" in vessel["text"] or "not sure" in vessel["text"]
     cov = brain.engine.coverage()
     assert cov["jejunum"] == "missed" and cov["duodenum_d1"] == "seen"
+    # the voice says a short form (the banner and the log keep the whole text)
+    said = [a for a in run.alerts if a.rule == "large_vessel"]
+    assert said and said[0].spoken.startswith("Caution: large vessel ")
+    assert len(said[0].spoken.split()) <= 8 and "of the image" not in said[0].spoken
 
 
 def test_alerts_carry_steps_and_why_explains_the_last_alert():
