@@ -583,6 +583,9 @@ class Copilot:
     #: the status line's fps is measured over this sliding window (s)
     FPS_WINDOW_S = 2.0
 
+    #: how long (s) the video waits at start for the analysis stages to load their models
+    STARTUP_WAIT_S = 20.0
+
     #: the copilot's speaking rate (words per minute): brisk but clear, like a cockpit voice
     VOICE_WPM = 180
 
@@ -1026,6 +1029,11 @@ class Copilot:
             audio_thread = threading.Thread(target=self._mic_loop, name="mic", daemon=True)
         for r in self.runners:
             r.start()
+        # analysis stages load their models before the first frame: loading while the video
+        # runs would take the CPU from the compositor (a realtime latency spike)
+        until = time.monotonic() + self.STARTUP_WAIT_S
+        for r in self.runners:
+            r.ready.wait(max(0.0, until - time.monotonic()))
         self.watchdog.start()
         for t in threads:
             t.start()

@@ -197,6 +197,8 @@ class StageRunner:
         self._generation = 0
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        #: set once the first worker's stage is set up (or its setup failed once)
+        self.ready = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -252,10 +254,12 @@ class StageRunner:
                 stage.setup()
             except Exception as exc:  # a stage that cannot start is retried with backoff
                 self._record_error(exc, "setup")
+                self.ready.set()  # nobody should wait for it: the video goes on without it
                 if not self._backoff(gen, attempt):
                     return
                 attempt += 1
                 continue
+            self.ready.set()
             if self.health.state != "hung":  # a replaced worker shows hung until it delivers
                 self.health.state = "ok"
             try:

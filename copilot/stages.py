@@ -126,6 +126,12 @@ class ModelVisionStage(Stage):
         self.pipeline = VisionPipeline.load(
             self.model_dir, runtime=self.runtime, threads=self.threads
         )
+        # one warm-up inference before the video starts (the runtime's first run allocates
+        # and plans for a few hundred ms), then a clean temporal state
+        import numpy as np
+
+        self.pipeline.process(np.zeros((240, 320, 3), np.uint8), frame_id=-1, timestamp_s=0.0)
+        self.pipeline.reset()
 
     def process(self, msg: Message) -> list[Message] | None:
         if not isinstance(msg, VideoFrame):
