@@ -78,7 +78,10 @@ def _cell_config(stage: str, kind: str, feed: Path, short_audio: Path, out: Path
     fault: str | FaultSpec = f"{stage}:{kind}"
     if stage in PER_CHUNK and kind == "slow":
         fault = FaultSpec(stage, kind, slow_s=STEP_SLOW_S)
-    cfg = RunConfig(source=str(feed), out=out, vision="heuristic", hang_s=0.5,
+    # slow is not hung: a generous watchdog there, or a slow brain answer on top of the
+    # ASR's finish on a loaded machine passes 0.5 s and the speech worker is replaced
+    cfg = RunConfig(source=str(feed), out=out, vision="heuristic",
+                    hang_s=2.0 if kind == "slow" else 0.5,
                     faults=[fault], trace=out / "trace.jsonl")
     if stage in VOICE:  # the copilot must say something: the model alerts on the bleeding
         cfg.vision, cfg.speech = "model", "off"

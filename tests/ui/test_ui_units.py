@@ -112,7 +112,7 @@ def test_cli_serves_and_stops_on_interrupt(ui_feed: Path) -> None:
         assert code == 200 and b"<html" in body.lower()
         time.sleep(0.5)
         p.send_signal(signal.SIGINT)
-        assert p.wait(timeout=30) == 0
+        assert p.wait(timeout=90) == 0  # a bound for loaded CI machines, not a timing
     finally:
         if p.poll() is None:
             p.kill()
