@@ -476,6 +476,7 @@ class Copilot:
         self.faults = {f.stage: f for f in faults}
         self.stop_event = threading.Event()
         self.voice_stop = threading.Event()
+        self._user_stop = False  # stop() was called (Ctrl-C, the UI): do not wait for the voice
         self.tracer = Tracer(cfg.trace, clock)
         self.tracer.listeners.append(self._fault_event)
         self._fault_counts: dict[tuple[str, str], int] = {}
@@ -1045,6 +1046,7 @@ class Copilot:
                     t.join(0.2)
             self._drain_speech(audio_thread)
         except KeyboardInterrupt:
+            self._user_stop = True
             self.stop_event.set()
             self.error = self.error or "interrupted"
         finally:
@@ -1125,7 +1127,9 @@ class Copilot:
                    for r in self.runners)
 
     def stop(self) -> None:
-        """Ask every thread to finish (the video path writes what it has)."""
+        """Ask every thread to finish (the video path writes what it has); the voice stops
+        too instead of finishing what it still had to say."""
+        self._user_stop = True
         self.stop_event.set()
         self.video_edge.close()
 
@@ -1149,7 +1153,8 @@ class Copilot:
             except Exception as exc:  # noqa: BLE001
                 log.warning("brain finish failed: %s", exc)
         if self.audio_out is not None:  # the watchdog still guards the voice meanwhile
-            self.audio_out.wait_idle(30.0 if self.cfg.mode == "fast" else 60.0)
+            if not self._user_stop:
+                self.audio_out.wait_idle(30.0 if self.cfg.mode == "fast" else 60.0)
             self.voice_stop.set()
             self.audio_out.close()
         self.voice_stop.set()
