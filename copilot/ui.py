@@ -725,6 +725,22 @@ class UIServer:
             self.thread.join(5.0)
 
 
+def _interruptible() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM stop the UI cleanly, even when it was started with SIGINT
+    ignored (a background job of a script inherits that, and Python then installs no
+    KeyboardInterrupt handler)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def serve(cfg: UIConfig, ready: Any = None) -> None:
     """Run the UI until Ctrl-C: start the copilot, serve the page, print the URL."""
     require_gradio()
@@ -738,6 +754,7 @@ def serve(cfg: UIConfig, ready: Any = None) -> None:
                                ) from None
     else:
         cfg.port = free_port(cfg.host)
+    _interruptible()
     ctrl = UIController(cfg)
     ctrl.start()
     server = UIServer(ctrl)
