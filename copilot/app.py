@@ -594,7 +594,7 @@ class Copilot:
     ANSWER_TTL_S = 15.0
 
     #: trace events that are faults or recoveries, logged to the session as "fault" records
-    FAULT_EVENTS = frozenset({"error", "restart", "hung", "replaced", "recovered", "failed"})
+    FAULT_EVENTS = frozenset({"error", "restart", "hung", "replaced", "gave_up"})
     #: at most this many "fault" records per (stage, event); the rest are counted in "end"
     MAX_FAULT_RECORDS = 50
 
@@ -648,7 +648,7 @@ class Copilot:
             return
         take = take_from(self.analysis_edge if self.lockstep else self.analysis_slot)
         brain = self.brain
-        if brain is not None and hasattr(brain, "on_frame"):
+        if brain is not None:
             def take_and_keep_thumbnail(timeout: float, take: Take = take) -> Message:
                 """The analysed frame also offers the brain an evidence thumbnail (in the
                 analysis worker: off the video path; at most brain.cfg.thumb_hz per s)."""

@@ -128,8 +128,6 @@ class ModelVisionStage(Stage):
         )
         # one warm-up inference before the video starts (the runtime's first run allocates
         # and plans for a few hundred ms), then a clean temporal state
-        import numpy as np
-
         self.pipeline.process(np.zeros((240, 320, 3), np.uint8), frame_id=-1, timestamp_s=0.0)
         self.pipeline.reset()
 
