@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,11 +259,13 @@ class InlineStage:
                 pass
             self.health.state = "ok"
 
-    def call(self, fn: Callable[[], Any], attempts: int = 8) -> Any:
-        """Run ``fn`` (after the fault hook) with retries; re-raises after ``attempts``."""
+    def call(self, fn: Callable[[], Any], attempts: int = 8, fault: bool = True) -> Any:
+        """Run ``fn`` (after the fault hook unless ``fault`` is False) with retries; re-raises
+        after ``attempts``."""
         for attempt in range(attempts):
             try:
-                self._fault(attempt)
+                if fault:
+                    self._fault(attempt)
                 self.health.busy_since_ns = self.clock.now_ns()
                 try:
                     out = fn()
@@ -443,6 +445,23 @@ class SupervisedTTS:
         out = self._stage.call(lambda: self._tts.synthesize(text))
         self._tracer.span("tts", "synth", "-", t0, self._clock.now_ns(), chars=len(text))
         return out
+
+    def stream(self, text: str) -> Iterator[np.ndarray]:
+        """Chunks of speech for ``text`` as the TTS produces them. The fault hook runs once
+        per message (on the first chunk); every chunk is watched (a TTS stuck mid-sentence
+        shows as hung). The ``tts.synth`` span ends at the first chunk."""
+        t0 = self._clock.now_ns()
+        it = iter(self._tts.stream(text))
+        try:
+            chunk = self._stage.call(lambda: next(it, None))
+            self._tracer.span("tts", "synth", "-", t0, self._clock.now_ns(), chars=len(text))
+            while chunk is not None:
+                yield chunk
+                chunk = self._stage.call(lambda: next(it, None), fault=False)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tts, name)
