@@ -912,6 +912,34 @@ class Reasoner:
         }
         return Answer(" ".join(parts), steps, confidence, False, "", q.intent, [], data)
 
+    def _gap_evidence(self, order: list[str], seen: list[str], missed: list[str],
+                      good: dict[str, list[Observation]]) -> str:
+        """One sentence per gap of missed segments: the seen segments on either side, with
+        when the camera left the one and reached the other (feed time m:ss)."""
+        parts = []
+        i = 0
+        while i < len(order):
+            if order[i] not in missed:
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(order) and order[j + 1] in missed:
+                j += 1
+            before = next((s for s in reversed(order[:i]) if s in seen), None)
+            after = next((s for s in order[j + 1:] if s in seen), None)
+            if before is not None and after is not None:
+                reached = good[after][0].t_s
+                left = max((o.t_s for o in good[before] if o.t_s <= reached),
+                           default=good[before][-1].t_s)
+                parts.append(f"the camera went from the {self.say(before)} (last seen at "
+                             f"{fmt_time(left)}) to the {self.say(after)} "
+                             f"(from {fmt_time(reached)})")
+            i = j + 1
+        if not parts:
+            return ""
+        text = "; ".join(parts)
+        return text[0].upper() + text[1:] + "."
+
     def _q_missed_segments(self, q, tl, now, prev) -> Answer:
         bad = self._need_slot(q, "minutes")
         if bad:
@@ -985,6 +1013,7 @@ class Reasoner:
         spoken = [f"the {self.say(s)}" for s in missed]
         if missed:
             text = f"Yes: in {win} we missed {join_words(spoken)}."
+            text += " " + self._gap_evidence(order, seen, missed, good)
             if glimpsed:
                 text += (
                     f" {join_words(['the ' + self.say(s) for s in glimpsed]).capitalize()} "

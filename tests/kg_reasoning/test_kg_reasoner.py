@@ -222,6 +222,9 @@ def test_missed_segment_in_window(r):
     assert a.data["missed"] == ["duodenum_d3"]
     assert a.data["seen"] == segs
     assert "third part of the duodenum" in a.answer and a.answer.startswith("Yes")
+    # the evidence: where the camera left the survey and where it picked it up again
+    assert ("The camera went from the second part of the duodenum (last seen at 0:40) to the "
+            "fourth part of the duodenum (from 0:40).") in a.answer
     gap = {(t["s"], t["o"]) for t in a.steps[2].evidence["triples"]}
     assert ("duodenum_d2", "duodenum_d3") in gap and ("duodenum_d3", "duodenum_d4") in gap
     assert "ileum" in a.data["not_reached"]
