@@ -158,6 +158,11 @@ class PocketsphinxASR(ASR):
     helps in heavy noise and distorts the spectra the acoustic model expects in light noise.
     The estimate separates the two (15 dB: 16-22 dB, 5 dB: 7-12.5 dB on that set).
     ``decoder_cfg`` overrides ``DECODER_DEFAULTS`` (pocketsphinx config keys).
+
+    Pronunciations: CMUdict (American) plus each grammar word's British non-rhotic form
+    (``GrammarSpec.alternative_pronunciations``): on the dev set (default wake-slot grammar)
+    92/103 -> 98/103 correct at 15 dB ("liver" no longer heard as "lumen" / "ileum" from
+    British voices), 74/103 either way at 5 dB, chatter accepted by the grammar 0/100 both.
     """
 
     name = "pocketsphinx"
@@ -176,6 +181,7 @@ class PocketsphinxASR(ASR):
         self.denoise = modes[denoise]
         dict_path = _model_path("en-us/cmudict-en-us.dict")
         self.extra_words = grammar.pronunciations(dict_path)
+        self.alt_words = grammar.alternative_pronunciations(dict_path)
         self.jsgf = grammar.to_jsgf()
         cfg = DECODER_DEFAULTS | (decoder_cfg or {})
         # bestpath=False: the FSG search's own backtrace; the lattice best path often drops
@@ -193,7 +199,7 @@ class PocketsphinxASR(ASR):
 
     def _grammar_decoder(self, **cfg) -> object:  # noqa: ANN003 - pocketsphinx config keys
         dec = make_decoder(**cfg)
-        for w, pron in self.extra_words.items():
+        for w, pron in (self.extra_words | self.alt_words).items():
             dec.add_word(w, pron, False)
         try:
             if self.search == "fsg":

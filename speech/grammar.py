@@ -107,12 +107,40 @@ def espeak_pronunciation(word: str) -> str | None:
 
 @functools.lru_cache(maxsize=4)
 def _cmudict(path: str) -> frozenset[str]:
-    words = set()
+    return frozenset(_cmudict_prons(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _cmudict_prons(path: str) -> dict[str, tuple[str, ...]]:
+    """Word -> its pronunciations (ARPAbet strings) in the dictionary at ``path``."""
+    prons: dict[str, list[str]] = {}
     with open(path, encoding="utf-8") as f:
         for line in f:
-            if line.strip():
-                words.add(line.split()[0])
-    return frozenset(words)
+            parts = line.split()
+            if parts:
+                word = re.sub(r"\(\d+\)$", "", parts[0])
+                prons.setdefault(word, []).append(" ".join(parts[1:]))
+    return {w: tuple(p) for w, p in prons.items()}
+
+
+_ARPA_VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
+
+
+def non_rhotic(pron: str) -> str:
+    """British (non-rhotic) form of an ARPAbet pronunciation: an R not followed by a vowel
+    is dropped and ER becomes AH there ("liver" L IH V ER -> L IH V AH, "mark" M AA R K ->
+    M AA K); before a vowel the R is kept ("coverage" -> K AH V AH R IH JH)."""
+    ph = pron.split()
+    out: list[str] = []
+    for i, p in enumerate(ph):
+        before_vowel = i + 1 < len(ph) and ph[i + 1] in _ARPA_VOWELS
+        if p == "ER":
+            out.extend(["AH", "R"] if before_vowel else ["AH"])
+        elif p == "R" and i > 0 and ph[i - 1] in _ARPA_VOWELS and not before_vowel:
+            continue
+        else:
+            out.append(p)
+    return " ".join(out)
 
 
 def normalise(text: str) -> str:
@@ -137,6 +165,9 @@ class GrammarSpec:
     #: Words that may end a command without changing it ("... in red please"): a command
     #: whose only continuations are one of these counts as final (``is_final``).
     trailing_fillers: Sequence[str] = ("please",)
+    #: Pronunciation variants added to the dictionary's (``alternative_pronunciations``);
+    #: () for the dictionary alone.
+    alt_prons: Sequence[str] = ("non-rhotic",)
 
     def __post_init__(self) -> None:
         if not self.templates:
@@ -178,6 +209,25 @@ class GrammarSpec:
                 raise SpeechError(f"no pronunciation for grammar word {w!r}")
             extra[w] = pron
         return extra
+
+    def alternative_pronunciations(self, dict_path: str | Path) -> dict[str, str]:
+        """Extra pronunciations ``"word(n)" -> ARPAbet`` for grammar words (``alt_prons``).
+
+        "non-rhotic": each pronunciation's British form (``non_rhotic``) where it differs:
+        the dictionary is American, and espeak-ng's (and many surgeons') British voices say
+        "liver" without the R colouring that the acoustic model's ER expects.
+        """
+        if "non-rhotic" not in self.alt_prons:
+            return {}
+        known = _cmudict_prons(str(dict_path))
+        extra = self.pronunciations(dict_path)
+        out: dict[str, str] = {}
+        for w in sorted(self.words()):
+            prons = list(known.get(w, ())) or ([extra[w]] if w in extra else [])
+            new = [q for q in dict.fromkeys(non_rhotic(p) for p in prons) if q not in prons]
+            for k, q in enumerate(new):
+                out[f"{w}({len(prons) + k + 1})"] = q
+        return out
 
     def to_jsgf(self, name: str = "copilot", wake: bool = True) -> str:
         """The JSGF text: ``<command> = <wake> <body>`` (wake optional / absent as configured)."""
