@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> dict:
         "decoder": {k: float(v) for k, v in DECODER_DEFAULTS.items()},
         "second_pass_beams": {k: float(v) for k, v in WIDE_BEAMS.items()},
         "second_pass": asr_wake._wide is not None,
+        "pronunciation_variants": list(asr_wake.grammar.alt_prons),
+        "added_pronunciations": len(asr_wake.alt_words),
     }
 
     def correct(tr, truth) -> bool:  # noqa: ANN001
@@ -431,8 +433,10 @@ def markdown(r: dict) -> str:
         f"pass when no grammar path: {r['recogniser']['second_pass']}, Wiener denoiser: "
         f"{r['recogniser']['denoise']} (auto: on when the utterance's first 0.8 s estimate "
         f"below {r['recogniser'].get('denoise_switch_snr_db')} dB, gain floor "
-        f"{r['recogniser'].get('denoise_floor_db')} dB). These settings and the listener's "
-        "end-of-utterance rules were chosen on a separate dev set (speech/testset.py "
+        f"{r['recogniser'].get('denoise_floor_db')} dB), pronunciation variants next to "
+        f"CMUdict's: {', '.join(r['recogniser'].get('pronunciation_variants', [])) or 'none'}"
+        f" ({r['recogniser'].get('added_pronunciations', 0)} added). These settings and the "
+        "listener's end-of-utterance rules were chosen on a separate dev set (speech/testset.py "
         "DEV_VOICES / DEV_CHATTER_VOICES, other seeds), never on this test set; the wake "
         "threshold and rescue are calibrated below.", "",
         "## Command accuracy (exact intent and slots)", "",

@@ -92,17 +92,37 @@ def espeak_pronunciation(word: str) -> str | None:
         [exe, "-q", "-x", "--sep=_", "-v", "en-us", "--", word],
         capture_output=True, text=True, timeout=10,
     ).stdout
+    return _espeak_to_arpa(out)
+
+
+def _espeak_to_arpa(out: str) -> str | None:
+    """ARPAbet for espeak-ng ``-x --sep=_`` output of one word."""
     phones: list[str] = []
     for tok in out.replace("\n", " ").replace(" ", "_").split("_"):
         tok = tok.strip("',%=")
         if not tok:
             continue
         arpa = _ESPEAK_TO_ARPA.get(tok)
-        if arpa is None:
-            arpa = _ESPEAK_TO_ARPA.get(tok.rstrip("#:"))
+        if arpa is None and len(tok) > 1:  # variants: "t2", "O2", "@2", "I#"
+            arpa = _ESPEAK_TO_ARPA.get(tok.rstrip("#:123456789"))
         if arpa:
             phones.extend(arpa.split())
     return " ".join(phones) or None
+
+
+@functools.lru_cache(maxsize=16)
+def espeak_pronunciations(words: tuple[str, ...], voice: str = "en-us") -> dict[str, str]:
+    """ARPAbet from espeak-ng's phonemes for many words in one call ({} without espeak-ng)."""
+    exe = shutil.which("espeak-ng")
+    if exe is None or not words:
+        return {}
+    out = subprocess.run([exe, "-q", "-x", "--sep=_", "-v", voice],
+                         input="".join(f"{w}.\n" for w in words), capture_output=True,
+                         text=True, timeout=60).stdout.splitlines()
+    lines = [ln for ln in out if ln.strip()]
+    if len(lines) != len(words):  # espeak-ng split or merged a line: word by word
+        return {w: p for w in words if (p := espeak_pronunciation(w))}
+    return {w: p for w, ln in zip(words, lines, strict=True) if (p := _espeak_to_arpa(ln))}
 
 
 @functools.lru_cache(maxsize=4)
@@ -136,6 +156,8 @@ def non_rhotic(pron: str) -> str:
         before_vowel = i + 1 < len(ph) and ph[i + 1] in _ARPA_VOWELS
         if p == "ER":
             out.extend(["AH", "R"] if before_vowel else ["AH"])
+        elif p == "R" and out[-2:] == ["AH", "R"]:  # "ER R" + vowel: one linking R
+            continue
         elif p == "R" and i > 0 and ph[i - 1] in _ARPA_VOWELS and not before_vowel:
             continue
         else:
@@ -167,7 +189,7 @@ class GrammarSpec:
     trailing_fillers: Sequence[str] = ("please",)
     #: Pronunciation variants added to the dictionary's (``alternative_pronunciations``);
     #: () for the dictionary alone.
-    alt_prons: Sequence[str] = ("non-rhotic",)
+    alt_prons: Sequence[str] = ("non-rhotic", "espeak")
 
     def __post_init__(self) -> None:
         if not self.templates:
@@ -213,18 +235,26 @@ class GrammarSpec:
     def alternative_pronunciations(self, dict_path: str | Path) -> dict[str, str]:
         """Extra pronunciations ``"word(n)" -> ARPAbet`` for grammar words (``alt_prons``).
 
-        "non-rhotic": each pronunciation's British form (``non_rhotic``) where it differs:
-        the dictionary is American, and espeak-ng's (and many surgeons') British voices say
-        "liver" without the R colouring that the acoustic model's ER expects.
+        "espeak": espeak-ng's own phonemes (en-us) mapped to ARPAbet, where they differ from
+        the dictionary's ("acknowledge" AH K N AA L IH JH, "minutes" M IH N IH T S).
+        "non-rhotic": the British form (``non_rhotic``) of every pronunciation, dictionary's
+        and espeak-ng's: the dictionary is American, and espeak-ng's (and many surgeons')
+        British voices say "liver" without the R colouring that the acoustic model's ER
+        expects.
         """
-        if "non-rhotic" not in self.alt_prons:
+        if not self.alt_prons:
             return {}
         known = _cmudict_prons(str(dict_path))
         extra = self.pronunciations(dict_path)
+        words = tuple(sorted(self.words()))
+        esp = espeak_pronunciations(words) if "espeak" in self.alt_prons else {}
         out: dict[str, str] = {}
-        for w in sorted(self.words()):
+        for w in words:
             prons = list(known.get(w, ())) or ([extra[w]] if w in extra else [])
-            new = [q for q in dict.fromkeys(non_rhotic(p) for p in prons) if q not in prons]
+            cand = [esp[w]] if w in esp else []
+            if "non-rhotic" in self.alt_prons:
+                cand += [non_rhotic(p) for p in [*prons, *cand]]
+            new = [q for q in dict.fromkeys(cand) if q not in prons]
             for k, q in enumerate(new):
                 out[f"{w}({len(prons) + k + 1})"] = q
         return out

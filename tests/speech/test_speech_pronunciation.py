@@ -19,7 +19,8 @@ def test_speech_non_rhotic_forms():
 def test_speech_alternative_pronunciations_reach_the_decoder():
     from speech.asr import _model_path
 
-    g = GrammarSpec(["outline the {s}"], {"s": ["liver", "lumen", "fundus"]})
+    g = GrammarSpec(["outline the {s}"], {"s": ["liver", "lumen", "fundus"]},
+                    alt_prons=("non-rhotic",))
     alts = g.alternative_pronunciations(_model_path("en-us/cmudict-en-us.dict"))
     assert alts["liver(2)"] == "L IH V AH"
     assert not any(k.startswith(("lumen(", "fundus(")) for k in alts)  # no R: no variant
@@ -27,6 +28,7 @@ def test_speech_alternative_pronunciations_reach_the_decoder():
     assert g.alternative_pronunciations(_model_path("en-us/cmudict-en-us.dict")) == {}
     asr = PocketsphinxASR(GrammarSpec(["outline the {s}"], {"s": ["liver", "lumen"]}))
     assert asr._dec.lookup_word("liver(2)") == "L IH V AH"
+    assert asr._dec.lookup_word("lumen(2)") == "L UW M EH N"  # espeak-ng's vowel
 
 
 @pytest.mark.parametrize("seed", [5300, 5301, 5302])
@@ -41,3 +43,13 @@ def test_speech_british_liver_recognised(asr, catalogue, seed):
     p = catalogue.parse(tr.text)
     assert tr.accepted and p is not None, tr.text
     assert p.slots.get("structure") == "liver", tr.text
+
+
+def test_speech_espeak_variants_batch_matches_single_calls():
+    from speech.grammar import espeak_pronunciation, espeak_pronunciations
+
+    words = ("acknowledge", "minutes", "stop", "liver")
+    batch = espeak_pronunciations(words)
+    assert batch == {w: espeak_pronunciation(w) for w in words}
+    assert batch["acknowledge"] == "AH K N AA L IH JH"
+    assert batch["stop"] == "S T AA P"  # espeak-ng's "t2" variant mapped to T
