@@ -457,6 +457,13 @@ def markdown(r: dict) -> str:
             f"Wake calibration: spotter threshold {r['wake_calibration']['chosen_threshold']:g}"
             f", wake-slot rescue score {r['wake_calibration'].get('chosen_rescue')} "
             f"({r['wake_calibration']['rule']}).", "",
+            "| rescue score (at the chosen spotter threshold) | calibration recall | "
+            "calibration chatter accepted |", "| --- | --- | --- |"]
+    for sw in r["wake_calibration"]["sweep"]:
+        if sw["threshold"] == r["wake_calibration"]["chosen_threshold"]:
+            out.append(f"| {sw['rescue']} | {sw['recall']:.1%} | {sw['false_alarms']} of "
+                       f"{sw['negatives']} |")
+    out += ["",
             "## Speed", "",
             "| measure | value | target |", "| --- | --- | --- |",
             f"| VAD time per 32 ms chunk / 32 ms (median, p95) | "
