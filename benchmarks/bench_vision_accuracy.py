@@ -165,9 +165,11 @@ def main() -> None:
         info["test_metrics"] = summary
         info["seed_policy"] = (
             "train seeds 1-10, validation seeds 101-102, test seeds 901-903 of both scenarios "
-            "(benchmarks/vision_feeds.py: 60 s, 8 fps, 320x240); feed generator at commit "
+            "(benchmarks/vision_feeds.py: 60 s, 8 fps, 320x240; the wide copies of the train and "
+            "validation seeds at 426x240); test feeds by generator commit "
             f"{res['generator_commit']}")
         info["test_feeds"] = feed_seeds(feeds)
+        (d / modelio.METRICS).write_text(json.dumps(metrics, indent=1))
         write_model_card(d, metrics, info)
     print(json.dumps({k: summary.get(k) for k in targets}))
 

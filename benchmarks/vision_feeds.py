@@ -11,7 +11,11 @@ Every feed is 60 s at 8 fps, 320x240 (phase and segment timings scale with the f
 so train and test feeds share one length). Some train feeds carry scripted events so that
 rarer classes (blood, large vessel, clips before CVS) appear; test seed 902 carries events.
 
-Run: ``python -m benchmarks.vision_feeds OUT_DIR [--split train|val|test|all]``.
+Wide (16:9) copies of the same seeds, for training the heads on wide frames too, are made
+with ``--size 426x240`` into another folder; acceptance runs use other (fresh) seeds.
+
+Run: ``python -m benchmarks.vision_feeds OUT_DIR [--split train|val|test|all] [--size WxH]
+[--seeds N ...]``.
 """
 
 from __future__ import annotations
@@ -42,8 +46,9 @@ def feed_name(scenario: str, seed: int) -> str:
     return f"{scenario}_s{seed}"
 
 
-def make_split(out_dir: Path, seeds: tuple[int, ...]) -> list[Path]:
-    """Generate (or reuse) the feeds of both scenarios for ``seeds``."""
+def make_split(out_dir: Path, seeds: tuple[int, ...],
+               size: tuple[int, int] = SIZE) -> list[Path]:
+    """Generate (or reuse) the feeds of both scenarios for ``seeds`` at ``size`` (w, h)."""
     from copilot.feeds import make_feed
 
     paths = []
@@ -51,7 +56,7 @@ def make_split(out_dir: Path, seeds: tuple[int, ...]) -> list[Path]:
         for seed in seeds:
             p = Path(out_dir) / feed_name(scenario, seed)
             if not (p / "truth.json").is_file():
-                make_feed(p, scenario, seconds=SECONDS, seed=seed, size=SIZE, fps=FPS,
+                make_feed(p, scenario, seconds=SECONDS, seed=seed, size=size, fps=FPS,
                           events=events_for(scenario, seed), audio=False)
             paths.append(p)
     return paths
@@ -62,7 +67,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--split", default="all", choices=["train", "val", "test", "all"])
+    ap.add_argument("--size", default=f"{SIZE[0]}x{SIZE[1]}", help="frame size WxH")
+    ap.add_argument("--seeds", type=int, nargs="*", default=None,
+                    help="seeds instead of the split's own (fresh test seeds)")
     a = ap.parse_args()
+    try:
+        size = tuple(int(v) for v in a.size.lower().split("x"))
+        if len(size) != 2 or min(size) < 16:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--size must be WxH, got {a.size!r}")
     from benchmarks.bench_vision_accuracy import generator_commit
 
     a.out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +90,8 @@ def main() -> None:
     splits = {"train": TRAIN_SEEDS, "val": VAL_SEEDS, "test": TEST_SEEDS}
     for name, seeds in splits.items():
         if a.split in (name, "all"):
-            for p in make_split(a.out_dir / name, seeds):
+            for p in make_split(a.out_dir / name, tuple(a.seeds) if a.seeds else seeds,
+                                size):
                 print(p)
 
 

@@ -82,3 +82,68 @@ def test_shipped_region_filter_is_ordered() -> None:
         assert pf.rate[i, ORDER[a + 1]] > 0.05
         for j in ORDER[:a]:
             assert pf.rate[i, j] < 1e-5  # no way back to an earlier segment
+
+
+def _fast_filter() -> PhaseFilter:
+    pf = PhaseFilter.fit([_survey(8.0)], [8.0], N, order=ORDER)
+    pf.evidence_dt_s, pf.emission_power = 1 / 8, 0.5
+    pf.fast_p, pf.fast_s, pf.fast_frames = 0.85, 0.04, 2
+    return pf
+
+
+def _settle(pf: PhaseFilter, label: int, frames: int = 50, fps: float = 25.0) -> float:
+    t = 0.0
+    for _ in range(frames):
+        pf.update(_probs(label, 0.95), t)
+        t += 1 / fps
+    return t
+
+
+def test_confident_route_step_is_taken_at_once() -> None:
+    """Two confident frames (>= fast_p, 40 ms) of the next segment or the one after it move
+    the belief there; the plain filter takes several more frames."""
+    d4, jej, ileum = (REGIONS.index(s) for s in ("duodenum_d4", "jejunum", "ileum"))
+    for target in (jej, ileum):
+        steps = []
+        for fast in (True, False):
+            pf = _fast_filter()
+            if not fast:
+                pf.fast_p = 0.0
+            t = _settle(pf, d4)
+            for k in range(1, 30):
+                b = pf.update(_probs(target, 0.95), t)
+                t += 1 / 25
+                if int(np.argmax(b)) == target:
+                    steps.append(k)
+                    break
+        assert steps[0] == 2, steps  # fast: on the second confident frame
+        assert steps[1] > 3, steps  # plain filter: later
+        assert float(b.max()) > 0.5
+
+
+def test_confident_step_not_taken_backward_far_or_unsure() -> None:
+    caecum, ileum, desc, asc = (REGIONS.index(s) for s in
+                                ("caecum", "ileum", "descending_colon", "ascending_colon"))
+    for wrong, p in ((ileum, 0.95), (desc, 0.95), (asc, 0.8)):  # back, 3 ahead, unsure
+        pf = _fast_filter()
+        t = _settle(pf, caecum)
+        for _ in range(3):
+            b = pf.update(_probs(wrong, p, caecum, 0.03), t)
+            t += 1 / 25
+        assert int(np.argmax(b)) == caecum, (REGIONS[wrong], REGIONS[int(np.argmax(b))])
+    # a confident run broken by an unsure frame starts again
+    pf = _fast_filter()
+    t = _settle(pf, caecum)
+    for p in (0.95, 0.6, 0.95):
+        b = pf.update(_probs(asc, p, caecum, 0.03), t)
+        t += 1 / 25
+    assert int(np.argmax(b)) == caecum
+    back = PhaseFilter.from_dict(pf.to_dict())
+    assert (back.order, back.fast_p, back.fast_s, back.fast_frames) == (ORDER, 0.85, 0.04, 2)
+
+
+def test_shipped_region_filter_takes_confident_steps() -> None:
+    from vision import modelio
+
+    pf = PhaseFilter.load(modelio.resolve_model_dir(None) / modelio.REGION_TEMPORAL)
+    assert pf.order == ORDER and 0.5 < pf.fast_p < 1.0 and pf.fast_frames >= 2
