@@ -87,6 +87,11 @@ class AlertConfig:
     phase_min_score: float = 0.6
     phase_frames: int = 5
     segment_frames: int = 3
+    # a segment the region filter is sure of (score >= segment_sure) is stable after
+    # segment_sure_frames frames: the filter has already confirmed it (its confident route
+    # step needs a run of confident frames), and 3 more frames delay a skipped-segment alert
+    segment_sure: float = 0.9
+    segment_sure_frames: int = 1
     segment_seen_s: float = 1.0
     segment_max_dt_s: float = 0.5
     # a jump over >= segment_jump unseen segments at once is more often a confusion between
@@ -466,7 +471,8 @@ class AlertEngine:
         run_name, n = self.seg_run
         self.seg_run = (name, n + 1) if run_name == name else (name, 1)
         out = self._confirm_pending(fv, name)
-        if self.seg_run[1] != cfg.segment_frames:
+        need = cfg.segment_sure_frames if score >= cfg.segment_sure else cfg.segment_frames
+        if self.seg_run[1] < need:
             return out
         prev = self.seg_stable[-1] if self.seg_stable else None
         if prev == name:

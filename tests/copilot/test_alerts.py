@@ -127,12 +127,14 @@ def test_no_clip_alert_once_cvs_reached():
 
 
 def _survey(eng: AlertEngine, plan: list[tuple[str, float]], t0: float = 0.0,
-            hz: float = 5.0) -> list:
-    """Feed a region sequence (segment, seconds) at ``hz``; returns the alerts raised."""
+            hz: float = 5.0, score: float = 0.8) -> list:
+    """Feed a region sequence (segment, seconds) at ``hz``; returns the alerts raised.
+
+    ``score``: the filtered region score (below ``segment_sure``: segment_frames apply)."""
     out, t, fid = [], t0, 0
     for seg, secs in plan:
         for _ in range(round(secs * hz)):
-            out += eng.update(FrameView(fid, t, {}, {}, (seg, 0.9), None, {}))
+            out += eng.update(FrameView(fid, t, {}, {}, (seg, score), None, {}))
             t += 1 / hz
             fid += 1
     return out
@@ -166,6 +168,20 @@ def test_single_skip_is_alerted_at_once():
     a = _survey(eng, [("duodenum_d3", 2), ("duodenum_d4", 2), ("ileum", 2)])
     assert len(a) == 1 and a[0].data["segments"] == ["jejunum"]
     assert a[0].t_s == pytest.approx(4.4)  # third ileum frame (segment_frames = 3)
+
+
+def test_a_segment_the_filter_is_sure_of_is_stable_at_once():
+    # filtered score >= segment_sure: the region filter already confirmed the segment
+    eng = _engine()
+    assert eng.cfg.segment_sure_frames == 1
+    a = _survey(eng, [("duodenum_d3", 2), ("duodenum_d4", 2), ("ileum", 2)], score=0.97)
+    assert len(a) == 1 and a[0].data["segments"] == ["jejunum"]
+    assert a[0].t_s == pytest.approx(4.0)  # the first ileum frame
+    # one unsure frame of a later segment is not enough
+    eng = _engine()
+    a = _survey(eng, [("duodenum_d3", 2), ("duodenum_d4", 2), ("ileum", 0.2),
+                      ("duodenum_d4", 2)], score=0.8)
+    assert not a
 
 
 def test_a_big_jump_waits_and_is_dropped_when_the_camera_comes_back():
