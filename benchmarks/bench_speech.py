@@ -95,8 +95,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--per-intent", type=int, default=3, help="commands per intent")
     ap.add_argument("--chatter-voices", type=int, default=4, help="voices per chatter line")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "speech")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results path stem (default results/speech, results/speech_dev)")
+    ap.add_argument("--dev", action="store_true",
+                    help="the dev set instead: DEV_VOICES / DEV_CHATTER_VOICES, seeds +20000, "
+                         "no real sample or speaker check (for choosing settings)")
+    ap.add_argument("--alt-prons", default="default", choices=("default", "none"),
+                    help="pronunciation variants next to CMUdict's (none: dictionary only)")
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = RESULTS / ("speech_dev" if args.dev else "speech")
 
     from copilot.cli_speech import catalogue_grammar
     from kg_reasoning.catalogue import load_catalogue
@@ -106,6 +114,8 @@ def main(argv: list[str] | None = None) -> dict:
     from speech.speaker import create_speaker, equal_error_rate
     from speech.testset import (
         CHATTER_VOICES,
+        DEV_CHATTER_VOICES,
+        DEV_VOICES,
         STAFF_CHATTER,
         TEST_VOICES,
         make_sample,
@@ -115,6 +125,9 @@ def main(argv: list[str] | None = None) -> dict:
     from speech.vad import Segmenter, SileroVAD
     from speech.wakeword import KeyphraseWakeWord
 
+    if args.dev:  # same procedure, dev voices and other seeds
+        TEST_VOICES, CHATTER_VOICES = DEV_VOICES, DEV_CHATTER_VOICES  # noqa: N806
+    sb = 20000 if args.dev else 0  # seed base
     t_start = time.time()
     cat = load_catalogue()
     per_intent = 1 if args.quick else args.per_intent
@@ -125,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                                               sys.argv[1:]),
                     "machine": machine()}
     report["test_set"] = {
+        "set": "dev" if args.dev else "test", "seed_base": sb,
         "command_voices": [v.label for v in TEST_VOICES],
         "chatter_voices": [v.label for v in CHATTER_VOICES[:max(n_cv, 1)]],
         "commands": len(sents), "snr_db": [15, 5],
@@ -134,9 +148,14 @@ def main(argv: list[str] | None = None) -> dict:
     }
 
     # ---- recognisers ----------------------------------------------------------------------
-    asr_wake = PocketsphinxASR(catalogue_grammar())  # default: wake slot vs chatter words
-    asr_ptt = PocketsphinxASR(catalogue_grammar(wake_optional=True, competitors=False))
-    warm = make_sample("we should send this for histology", CHATTER_VOICES[4], 15.0, 4242).audio
+    g_wake = catalogue_grammar()  # default: wake slot vs chatter words
+    g_ptt = catalogue_grammar(wake_optional=True, competitors=False)
+    if args.alt_prons == "none":
+        g_wake.alt_prons = g_ptt.alt_prons = ()
+    asr_wake = PocketsphinxASR(g_wake)
+    asr_ptt = PocketsphinxASR(g_ptt)
+    warm = make_sample("we should send this for histology", CHATTER_VOICES[-1], 15.0,
+                       sb + 4242).audio
     asr_wake.warm_up(warm)  # settle the live cepstral mean, as a running listener does
     asr_ptt.warm_up(warm)
     from speech.asr import DECODER_DEFAULTS, DENOISE_FLOOR_DB, SNR_SWITCH_DB, WIDE_BEAMS
@@ -158,12 +177,12 @@ def main(argv: list[str] | None = None) -> dict:
         return p is not None and (p.intent, p.slots) == truth
 
     # ---- wake-word threshold calibration (separate sentences and seeds) -------------------
-    calib_cmd = [make_sample(t, TEST_VOICES[(i + 3) % len(TEST_VOICES)], 10.0, seed=9000 + i,
+    calib_cmd = [make_sample(t, TEST_VOICES[(i + 3) % len(TEST_VOICES)], 10.0, seed=sb + 9000 + i,
                              truth=(intent, slots))
                  for i, (t, intent, slots) in enumerate(cat.expand(
                      max_per_intent=1 if args.quick else 2, wake_word=True))]
     calib_neg = [make_sample(t, CHATTER_VOICES[(i + 2 + j) % len(CHATTER_VOICES)], 10.0,
-                             seed=9500 + 100 * j + i)
+                             seed=sb + 9500 + 100 * j + i)
                  for j in range(1 if args.quick else 2) for i, t in enumerate(chatter)]
     # The operating point is the deployed decision's: grammar wake slot AND (spotter OR a
     # wake slot scoring at least the rescue level), so each (threshold, rescue) pair is scored
@@ -214,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
         errors = []
         causes: dict[str, int] = {}
         for i, (text, intent, slots) in enumerate(sents):
-            s = make_sample(text, TEST_VOICES[i % len(TEST_VOICES)], snr, seed=i,
+            s = make_sample(text, TEST_VOICES[i % len(TEST_VOICES)], snr, seed=sb + i,
                             truth=(intent, slots))
             w0, c0 = time.perf_counter(), time.thread_time()
             tw = asr_wake.transcribe(s.audio)
@@ -249,7 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
     for j in range(n_cv):
         for i, t in enumerate(chatter):
             negs.append(make_sample(t, CHATTER_VOICES[(i + j) % len(CHATTER_VOICES)], 15.0,
-                                    seed=2000 + 100 * j + i))
+                                    seed=sb + 2000 + 100 * j + i))
     fa = {"grammar_wake": 0, "push_to_talk": 0, "keyphrase_gate": 0, "wake_both": 0,
           "wake_either": 0}
     fa_examples = []
@@ -269,7 +288,7 @@ def main(argv: list[str] | None = None) -> dict:
         fa["keyphrase_gate"] += tp.accepted and hit
         if tw.accepted:
             fa_examples.append({"said": s.text, "heard": tw.text})
-    real = pyannote_sample()
+    real = None if args.dev else pyannote_sample()
     real_info = None
     if real is not None:
         audio, turns = real
@@ -305,7 +324,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ---- speed -----------------------------------------------------------------------------------
     vad = SileroVAD()
-    x = make_sample("copilot outline the cystic duct in red", TEST_VOICES[0], 15, 1).audio
+    x = make_sample("copilot outline the cystic duct in red", TEST_VOICES[0], 15, sb + 1).audio
     x = np.tile(x, 4)
     times = []
     for c in chunks(x):
@@ -314,7 +333,8 @@ def main(argv: list[str] | None = None) -> dict:
         times.append(time.perf_counter() - t0)
     lis = Listener(Segmenter(SileroVAD()), asr_wake, kws, wake_policy="both",  # CLI default
                    wake_rescue=chosen_rescue)
-    lat_samples = [make_sample(t, TEST_VOICES[i % 6], 15, 300 + i)
+    lat_samples = [make_sample(t, TEST_VOICES[i % len(TEST_VOICES)], 15,
+                               sb + 300 + i)
                    for i, (t, _, _) in enumerate(sents[: (6 if args.quick else 30)])]
     lat_audio = np.concatenate([s.audio for s in lat_samples])
     c0 = time.thread_time()
@@ -426,7 +446,8 @@ def markdown(r: dict) -> str:
         f"Machine: {r['machine']['cpu_count']} CPUs, {r['machine']['platform']}, Python "
         f"{r['machine']['python']}, load average at start {r['machine']['load_avg_at_start']}"
         " (shared machine: wall times are inflated; CPU times are per thread)", "",
-        f"Test set: {r['test_set']['commands']} catalogue commands x 2 SNRs, voices "
+        f"{r['test_set'].get('set', 'test').capitalize()} set: "
+        f"{r['test_set']['commands']} catalogue commands x 2 SNRs, voices "
         f"{', '.join(r['test_set']['command_voices'])}; noise: {r['test_set']['noise']}.", "",
         f"Recogniser: pocketsphinx grammar as a {r['recogniser']['search'].upper()} "
         f"(minimal word automaton), decoder {r['recogniser']['decoder']}, wide-beam second "
@@ -451,7 +472,8 @@ def markdown(r: dict) -> str:
         out.append(f"| {name} | {a15[k]:.1%} | {a5[k]:.1%} | "
                    f"{fa['per_10_min_of_speech'][k]} ({fa['counts'][k]}) | >= 95 %, >= 90 %, "
                    "<= 1 |")
-    out += ["", f"Negatives: {fa['negative_utterances']} chatter utterances + real sample.wav "
+    real = " + real sample.wav" if fa.get("real_sample") else ""
+    out += ["", f"Negatives: {fa['negative_utterances']} chatter utterances{real} "
             f"({fa['negative_speech_s']} s of speech, {fa['negative_audio_s']} s audio). "
             f"{fa['note']}.", "",
             f"Wake calibration: spotter threshold {r['wake_calibration']['chosen_threshold']:g}"
