@@ -246,7 +246,10 @@ class GrammarSpec:
             return {}
         known = _cmudict_prons(str(dict_path))
         extra = self.pronunciations(dict_path)
-        words = tuple(sorted(self.words()))
+        # the wake slot's competitor words keep the dictionary's (the wake decision is
+        # calibrated on them; "turn" without its R let chatter through on the dev set)
+        comp = {normalise(w) for w in self.wake_competitors}
+        words = tuple(sorted(self.words() - comp))
         esp = espeak_pronunciations(words) if "espeak" in self.alt_prons else {}
         out: dict[str, str] = {}
         for w in words:

@@ -26,6 +26,10 @@ def test_speech_alternative_pronunciations_reach_the_decoder():
     assert not any(k.startswith(("lumen(", "fundus(")) for k in alts)  # no R: no variant
     g.alt_prons = ()
     assert g.alternative_pronunciations(_model_path("en-us/cmudict-en-us.dict")) == {}
+    # the wake slot's competitor words keep the dictionary's pronunciations only
+    g = GrammarSpec(["turn the {s} on"], {"s": ["liver"]}, wake_competitors=("turn", "there"))
+    alts = g.alternative_pronunciations(_model_path("en-us/cmudict-en-us.dict"))
+    assert "liver(2)" in alts and not any(k.startswith(("turn(", "there(")) for k in alts)
     asr = PocketsphinxASR(GrammarSpec(["outline the {s}"], {"s": ["liver", "lumen"]}))
     assert asr._dec.lookup_word("liver(2)") == "L IH V AH"
     assert asr._dec.lookup_word("lumen(2)") == "L UW M EH N"  # espeak-ng's vowel
