@@ -241,6 +241,11 @@ class GrammarSpec:
         and espeak-ng's: the dictionary is American, and espeak-ng's (and many surgeons')
         British voices say "liver" without the R colouring that the acoustic model's ER
         expects.
+
+        Caveat: the speech benchmark's voices are espeak-ng's too, so the "espeak" variants
+        help it more than they would help human speakers (dev set, benchmark procedure:
+        dictionary only 94.1 / 66.7 %, with variants 98.0 / 70.6 % at 15 / 5 dB; compare
+        with ``bench_speech --alt-prons none``). Real recordings are the judge.
         """
         if not self.alt_prons:
             return {}
