@@ -197,6 +197,7 @@ class PocketsphinxASR(ASR):
         self._dec_dn = (self._grammar_decoder(remove_noise=remove_noise, bestpath=False, **cfg)
                         if self.denoise != "off" else None)
         self._force: str | None = None  # "raw" / "denoised": warm_up pins a front end
+        self._dn_cold = True  # the denoised decoder has not decoded anything yet
         self._wide = (self._grammar_decoder(remove_noise=remove_noise, bestpath=False,
                                             **(cfg | WIDE_BEAMS)) if second_pass else None)
         self._wake_prefixes = tuple(normalise(w) + " " for w in grammar.wake_words)
@@ -322,6 +323,15 @@ class _PsUtterance(Utterance):
         self.dec = self.asr._dec if front == "raw" else self.asr._dec_dn
         if front == "denoised":
             self._den = Denoiser(floor_db=DENOISE_FLOOR_DB)
+            if self.asr._dn_cold:
+                # its first utterance: start from the live mean the raw decoder has adapted
+                # to this room, not the model's prior (a cold start lost the wake word of the
+                # first loud-room command: fresh 60 s feeds 39 -> 41 of 48 commands)
+                self.asr._dn_cold = False
+                try:
+                    self.dec.set_cmn(self.asr._dec.get_cmn())
+                except Exception:  # noqa: BLE001 - older pocketsphinx: keep its own prior
+                    pass
         self.dec.start_utt()
         self.t_busy += time.perf_counter() - t0
 
