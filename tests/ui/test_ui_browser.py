@@ -154,16 +154,23 @@ def test_hands_free_wake_word(page, ui, artifacts) -> None:  # noqa: ANN001
     page.click("#mode label:has-text('hands-free')")
     page.wait_for_selector("#hf-start", state="visible", timeout=20_000)
     assert not page.is_visible("#ptt button.record-button")
-    page.click("#hf-start")
-    page.wait_for_selector("#hf-state[data-state='listening']", timeout=20_000)
-    time.sleep(6.0)  # the fake-mic file (4 s) plays once
-    page.click("#hf-stop")
-    page.wait_for_selector("#hf-state[data-state='off']", timeout=60_000)
+    # The fake microphone plays the question once per capture. The recogniser misses a
+    # command now and then (benchmarks/results/speech.md: ~92 % at 15 dB), and the browser's
+    # capture path varies from run to run: up to three captures, each a full real pass.
+    heard: list = []
+    for _attempt in range(3):
+        page.click("#hf-start")
+        page.wait_for_selector("#hf-state[data-state='listening']", timeout=20_000)
+        time.sleep(6.0)  # the fake-mic file (4 s) plays once
+        page.click("#hf-stop")
+        page.wait_for_selector("#hf-state[data-state='off']", timeout=60_000)
+        heard = [h for h in ui.ctrl.state.snapshot()["heard"] if h.origin == "mic"]
+        if any(h.accepted and "what phase are we in" in h.text for h in heard[-3:]):
+            break
     assert ui.ctrl.hf_seconds - s0 > 4.0  # the page streamed the microphone
-    heard = [h for h in ui.ctrl.state.snapshot()["heard"] if h.origin == "mic"]
     assert mic_commands() > n0, [(h.text, h.reason) for h in heard[-4:]]
-    assert heard[-1].text == "copilot what phase are we in" or any(
-        h.accepted and "what phase are we in" in h.text for h in heard[-3:])
+    assert any(h.accepted and "what phase are we in" in h.text for h in heard[-3:]), \
+        [(h.text, h.accepted, h.reason) for h in heard[-4:]]
     page.click("#mode label:has-text('push-to-talk')")
     page.wait_for_selector("#ptt button.record-button", state="visible", timeout=20_000)
 
