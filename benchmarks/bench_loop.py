@@ -38,13 +38,9 @@ def make_clip(path: Path, seconds: float, size: tuple[int, int], fps: int) -> Pa
     return path.parent / "feed" / "video.mp4"
 
 
-#: CPU time (ms, all threads of the process, decoder threads included) per frame of the last
-#: call of each arm
-CPU_MS: dict[str, float] = {}
-
-
-def raw_decode_fps(clip: Path) -> float:
-    """Frames per second of PyAV decoding to RGB alone."""
+def raw_decode_fps(clip: Path) -> tuple[float, float]:
+    """PyAV decoding to RGB alone: frames per second, and CPU ms per frame (all threads of
+    the process, the decoder's included)."""
     c0 = time.process_time()
     t0 = time.perf_counter()
     n = 0
@@ -52,21 +48,20 @@ def raw_decode_fps(clip: Path) -> float:
         for _ in src:
             n += 1
     wall = time.perf_counter() - t0
-    CPU_MS["raw"] = (time.process_time() - c0) / max(1, n) * 1e3
-    return n / wall
+    return n / wall, (time.process_time() - c0) / max(1, n) * 1e3
 
 
-def loop_fps(clip: Path) -> tuple[float, int]:
-    """Frames per second through ``copilot run --fast`` passthrough + overlay (null sink)."""
+def loop_fps(clip: Path) -> tuple[float, float]:
+    """``copilot run --fast`` passthrough + overlay (null sink): frames per second, and CPU
+    ms per frame (all threads)."""
     sink = NullSink()
     c0 = time.process_time()
     t0 = time.perf_counter()
     res = run_copilot(RunConfig(source=str(clip), vision="none", speech="off", report=False),
                       extra_sinks=[sink])
     wall = time.perf_counter() - t0
-    CPU_MS["loop"] = (time.process_time() - c0) / max(1, sink.frames) * 1e3
     assert res.exit_code == 0, res.error
-    return sink.frames / wall, sink.frames
+    return sink.frames / wall, (time.process_time() - c0) / max(1, sink.frames) * 1e3
 
 
 def realtime_latency(clip: Path, trace: Path, vision: str) -> dict[str, dict[str, float]]:
@@ -96,13 +91,13 @@ def main() -> None:
         clip = make_clip(Path(td) / "clip.mp4", args.seconds, (1280, 720), 30)
         raw, loop, cpu_raw, cpu_loop = [], [], [], []
         for r in range(args.rounds):
-            pair = [("raw", raw_decode_fps), ("loop", lambda c: loop_fps(c)[0])]
+            pair = [(raw_decode_fps, raw, cpu_raw), (loop_fps, loop, cpu_loop)]
             if r % 2:
                 pair.reverse()
-            for name, fn in pair:
-                (raw if name == "raw" else loop).append(fn(clip))
-            cpu_raw.append(CPU_MS["raw"])
-            cpu_loop.append(CPU_MS["loop"])
+            for fn, fps_out, cpu_out in pair:
+                fps, cpu = fn(clip)
+                fps_out.append(fps)
+                cpu_out.append(cpu)
         ratios = [b / a for a, b in zip(raw, loop, strict=True)]
         cpu_ratio = statistics.median(a / b for a, b in zip(cpu_raw, cpu_loop, strict=True))
         rt_model = realtime_latency(clip, Path(td) / "rt_model.jsonl", "model")

@@ -347,10 +347,6 @@ class ListenerStage(Stage):
             asr=cfg.asr, model_dir=cfg.asr_model_dir, wake=cfg.wake,
             voice_print=cfg.voice_print, on_speech=self.app.on_user_speaking,
         )
-        grammar = getattr(self.listener.asr, "grammar", None)
-        if grammar is not None:  # build its lookups now: at the first utterance they took
-            grammar.completion("copilot")  # ~0.4 s (the first transcript came that late)
-            grammar.matches("copilot")
         guard_listener(self.listener, self.app.inline)
 
     def process(self, msg: Message) -> list[Message] | None:

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -288,6 +288,28 @@ class AudioOut:
                 self._superseded = False
                 return msg
 
+    def _blocks(self, text: str) -> Iterator[tuple[np.ndarray, int]]:
+        """The TTS stream of ``text`` cut into ``block_s`` pieces (samples, rate in Hz); the
+        first piece as soon as there is any audio."""
+        stream = self.tts.stream(text)
+        pending = np.zeros(0, np.float32)
+        started = False
+        try:
+            for chunk in stream:
+                pending = np.concatenate([pending, np.asarray(chunk, np.float32)])
+                rate = int(self.tts.rate)
+                block = max(1, int(self.block_s * rate))
+                while len(pending) >= block or (len(pending) and not started):
+                    started = True
+                    yield pending[:block], rate
+                    pending = pending[block:]
+            if len(pending):
+                yield pending, int(self.tts.rate)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
     def _run(self) -> None:
         while True:
             msg = self._next()
@@ -297,51 +319,31 @@ class AudioOut:
             outcome = "done"
             first = 0.0
             held = 0.0  # s paused for a person speaking, this message
-            chunks = None
+            # streamed: the first block plays as soon as the TTS has produced it (a whole
+            # sentence first cost tens of ms more, and each pipe read waits for the GIL)
+            t_syn = time.perf_counter()
+            blocks = self._blocks(msg.text)
             try:
-                # streamed: the first block plays as soon as the TTS has produced it (a whole
-                # sentence first cost tens of ms more, and each pipe read waits for the GIL)
-                t_syn = time.perf_counter()
-                chunks = iter(self.tts.stream(msg.text))
-                pending = np.zeros(0, np.float32)
-                started = False
-                done = False
-                while not done:
-                    chunk = next(chunks, None)
-                    if chunk is None:
-                        done = True
-                    elif len(chunk):
-                        pending = np.concatenate([pending, np.asarray(chunk, np.float32)])
-                    rate = int(self.tts.rate)
-                    block = max(1, int(self.block_s * rate))
-                    while len(pending) >= block or (len(pending) and (done or not started)):
-                        if self._stop_current.is_set():
-                            outcome = ("superseded" if self._superseded else
-                                       "preempted" if self._preempt else "stopped")
-                            done = True
-                            break
-                        if not started:
-                            first = time.perf_counter() - t_syn
-                            started = True
-                        # Hold: the surgeon started talking over us; pause an answer / info
-                        # (for at most max_hold_s in all per message: chatter cannot stall it)
-                        while (self._holding() and msg.priority != Priority.ALERT
-                               and not self._stop_current.is_set()
-                               and (self.max_hold_s is None or held < self.max_hold_s)):
-                            time.sleep(0.02)
-                            held += 0.02
-                        self.sink.write(pending[:block], rate)
-                        pending = pending[block:]
+                for block, rate in blocks:
+                    if self._stop_current.is_set():
+                        outcome = ("superseded" if self._superseded else
+                                   "preempted" if self._preempt else "stopped")
+                        break
+                    if not first:
+                        first = time.perf_counter() - t_syn
+                    # Hold: the surgeon started talking over us; pause an answer / info
+                    # (for at most max_hold_s in all per message: chatter cannot stall it)
+                    while (self._holding() and msg.priority != Priority.ALERT
+                           and not self._stop_current.is_set()
+                           and (self.max_hold_s is None or held < self.max_hold_s)):
+                        time.sleep(0.02)
+                        held += 0.02
+                    self.sink.write(block, rate)
             except Exception as exc:  # TTS / device failure must not kill the worker
                 log.error("speech output failed for %r: %s", msg.text[:40], exc)
                 outcome = f"error: {exc}"
             finally:
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    try:
-                        close()  # a cut message: the TTS process is stopped and reaped
-                    except Exception as exc:  # noqa: BLE001 - cleanup only
-                        log.debug("closing the speech stream failed: %s", exc)
+                blocks.close()  # a cut message: the TTS stream is closed (its process reaped)
             with self._cv:
                 self._record(msg, outcome, t0, first)
                 if outcome == "preempted":  # say it again after the alert

@@ -129,6 +129,8 @@ class Listener:
         self._buf: list[np.ndarray] = []
         grammar = getattr(asr, "grammar", None)
         self._completion = getattr(grammar, "completion", None)
+        if hasattr(grammar, "prepare"):
+            grammar.prepare()  # not at the first utterance
         hang = getattr(segmenter, "hang_chunks", 0)
         self._early_chunks = (max(1, int(round(early_end_s / (512 / SAMPLE_RATE))))
                               if early_end_s is not None and self._completion is not None
