@@ -102,6 +102,7 @@ class RunConfig:
     speak: bool = False  # play the copilot's speech on the loudspeaker
     asr: str = "pocketsphinx"
     asr_model_dir: Path | None = None
+    denoiser: str = "neural"  # pocketsphinx's noise suppressor: neural | wiener | model folder
     wake: str = "pocketsphinx"
     voice_print: Path | None = None
     faults: list[str | FaultSpec] = field(default_factory=list)  # STAGE:KIND[:AFTER_S]
@@ -346,6 +347,7 @@ class ListenerStage(Stage):
         self.listener = build_listener(
             asr=cfg.asr, model_dir=cfg.asr_model_dir, wake=cfg.wake,
             voice_print=cfg.voice_print, on_speech=self.app.on_user_speaking,
+            denoiser=str(cfg.denoiser),
         )
         guard_listener(self.listener, self.app.inline)
 

@@ -68,12 +68,12 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        # by class name: newer typer raises its vendored click's classes (typer._click)
+        names = {c.__name__ for c in type(exc).__mro__}
+        if "ClickException" in names:
             exc.show()
             sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
+        if "Abort" in names:
             sys.exit(1)
         raise
     if isinstance(rv, int) and rv:

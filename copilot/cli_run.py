@@ -113,6 +113,9 @@ def run_command(
     mic: Annotated[bool, typer.Option(help="listen on the microphone (live)")] = False,
     speak: Annotated[bool, typer.Option(help="play answers on the loudspeaker")] = False,
     asr: Annotated[str, typer.Option(help="pocketsphinx | faster-whisper")] = "pocketsphinx",
+    denoiser: Annotated[str, typer.Option(
+        help="pocketsphinx's noise suppressor: neural | wiener | a folder from "
+             "`python -m speech.train_denoiser`")] = "neural",
     voice_print: Annotated[Path | None, typer.Option(help="enrolled voice (copilot speech "
                                                       "enroll)")] = None,
     speed: Annotated[float, typer.Option(help="realtime replay speed factor")] = 1.0,
@@ -145,6 +148,7 @@ def run_command(
     cfg.faults = list(inject_fault or opts.get("faults", []))
     for key, value, default in (("vision", vision, "auto"), ("runtime", runtime, "onnxruntime"),
                                 ("speech", speech, "auto"), ("asr", asr, "pocketsphinx"),
+                                ("denoiser", denoiser, "neural"),
                                 ("speed", speed, 1.0)):
         if value != default or key not in opts:
             setattr(cfg, key, value)

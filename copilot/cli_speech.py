@@ -33,11 +33,19 @@ def catalogue_grammar(wake_optional: bool = False, competitors: bool = True) -> 
                        wake_competitors=DEFAULT_WAKE_COMPETITORS if competitors else ())
 
 
+DENOISER_HELP = ("Noise suppression for pocketsphinx in loud rooms: neural (shipped model), "
+                 "wiener, or a folder from `python -m speech.train_denoiser`.")
+
+
 def build_listener(asr: str = "pocketsphinx", model_dir: Path | None = None,
                    wake: str = "pocketsphinx", wake_threshold: float | None = None,
                    voice_print: Path | None = None, on_speech: Any = None,
-                   wake_policy: str = "both") -> Any:
-    """Compose VAD + wake word + ASR (+ speaker check) from backend names."""
+                   wake_policy: str = "both", denoiser: str = "neural") -> Any:
+    """Compose VAD + wake word + ASR (+ speaker check) from backend names.
+
+    ``denoiser``: pocketsphinx's noise suppressor in loud rooms: "neural" (the shipped
+    model), "wiener" or a folder with a model trained by ``python -m speech.train_denoiser``.
+    """
     from speech.asr import create_asr
     from speech.listener import Listener
     from speech.speaker import VoicePrint, create_speaker
@@ -47,7 +55,7 @@ def build_listener(asr: str = "pocketsphinx", model_dir: Path | None = None,
     if asr == "pocketsphinx":
         recogniser = create_asr("pocketsphinx", grammar=catalogue_grammar(
             wake_optional=wake in ("none", "push-to-talk"),
-            competitors=wake in ("grammar", "pocketsphinx")))
+            competitors=wake in ("grammar", "pocketsphinx")), denoiser=denoiser)
     elif asr == "faster-whisper":
         if model_dir is None:
             raise SpeechError("faster-whisper needs --model-dir (a CTranslate2 Whisper model)")
@@ -110,6 +118,7 @@ def register(app: typer.Typer) -> None:
         all_utterances: bool = typer.Option(False, "--all", help="Also print rejected "
                                             "utterances (chatter) with the reason."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+        denoiser: str = typer.Option("neural", help=DENOISER_HELP),
     ) -> None:
         from speech.audio import check_audio, load_audio_with_info
 
@@ -122,7 +131,7 @@ def register(app: typer.Typer) -> None:
             print(f"no speech: {problem}")
             return
         listener = build_listener(asr, model_dir, wake, voice_print=voice_print,
-                                  wake_policy=wake_policy)
+                                  wake_policy=wake_policy, denoiser=denoiser)
         if hasattr(listener.asr, "warm_up"):  # adapt the cepstral mean on the file (offline)
             listener.asr.warm_up(x[: 10 * 16000])
         n = 0
@@ -205,13 +214,15 @@ def register(app: typer.Typer) -> None:
                                  "none."),
         asr: str = typer.Option("pocketsphinx", help="ASR backend."),
         model_dir: Path | None = typer.Option(None, help="Whisper model dir (faster-whisper)."),
+        denoiser: str = typer.Option("neural", help=DENOISER_HELP),
     ) -> None:
         import time
 
         from speech.audio import SAMPLE_RATE, MicrophoneSource
 
         dev: int | str | None = int(device) if device and device.isdigit() else device
-        listener = build_listener(asr, model_dir, wake, voice_print=voice_print)
+        listener = build_listener(asr, model_dir, wake, voice_print=voice_print,
+                                  denoiser=denoiser)
         src = MicrophoneSource(dev)
         t0 = time.monotonic()
         print("listening; say 'copilot, ...'", file=sys.stderr)

@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,9 +176,12 @@ class PocketsphinxASR(ASR):
 
     def __init__(self, grammar: GrammarSpec, nbest: int = 1, denoise: bool | str = "auto",
                  remove_noise: bool = False, decoder_cfg: dict | None = None,
-                 second_pass: bool = False, search: str = "fsg") -> None:
+                 second_pass: bool = False, search: str = "fsg",
+                 denoiser: str = "neural") -> None:
         if search not in ("fsg", "jsgf"):
             raise SpeechError(f"unknown grammar search {search!r}: fsg or jsgf")
+        self.denoiser = denoiser
+        self._make_denoiser = _denoiser_factory(denoiser)
         self.search = search
         self.grammar = grammar
         self.nbest_n = int(nbest)
@@ -269,10 +272,27 @@ class PocketsphinxASR(ASR):
 #: Gain floor of the recogniser's Wiener filter (dB): -15 dB (``Denoiser``'s default) cost
 #: accuracy on the dev set at 5 dB, -8 dB gained (74/103 vs 65/103 raw).
 DENOISE_FLOOR_DB = -8.0
+#: Gain floor of the learned denoiser (dB).
+NEURAL_FLOOR_DB = -20.0
 #: ``denoise="auto"`` filters an utterance whose ``estimate_snr_db`` is below this (dB).
 SNR_SWITCH_DB = 14.0
 #: Audio looked at for that estimate (the listener's 0.5 s pre-roll + the start of speech).
 SNR_WINDOW_S = 0.8
+
+
+def _denoiser_factory(kind: str) -> Callable[[], Denoiser]:
+    """A maker of fresh denoisers: "wiener" (``speech.denoise``), "neural" (the shipped
+    ``speech.neural_denoise`` model) or a directory holding a trained ``model.onnx``."""
+    if kind == "wiener":
+        return lambda: Denoiser(floor_db=DENOISE_FLOOR_DB)
+    from speech.neural_denoise import DEFAULT_MODEL_DIR, NeuralDenoiser
+
+    model_dir = DEFAULT_MODEL_DIR if kind == "neural" else Path(kind)
+    if not (model_dir / "model.onnx").is_file():
+        raise SpeechError(f"unknown denoiser {kind!r}: wiener, neural or a model directory "
+                          "with model.onnx")
+    NeuralDenoiser(model_dir)  # load once now: a bad file fails here, not mid-utterance
+    return lambda: NeuralDenoiser(model_dir, floor_db=NEURAL_FLOOR_DB)
 
 
 def estimate_snr_db(x: np.ndarray) -> float:
@@ -322,7 +342,7 @@ class _PsUtterance(Utterance):
         self.front = front
         self.dec = self.asr._dec if front == "raw" else self.asr._dec_dn
         if front == "denoised":
-            self._den = Denoiser(floor_db=DENOISE_FLOOR_DB)
+            self._den = self.asr._make_denoiser()
             if self.asr._dn_cold:
                 # its first utterance: start from the live mean the raw decoder has adapted
                 # to this room, not the model's prior (a cold start lost the wake word of the
@@ -391,8 +411,8 @@ class _PsUtterance(Utterance):
             if self._pending is not None:  # shorter than the SNR window
                 self._decide()
             dec = self.dec
-            if self._den is not None:  # flush the denoiser's one-hop delay
-                tail = float_to_pcm16(self._den.process(np.zeros(256, np.float32)))
+            if self._den is not None:  # flush the denoiser's delay
+                tail = float_to_pcm16(self._den.process(np.zeros(self._den.n, np.float32)))
                 dec.process_raw(tail, False, False)
                 self._pcm.append(tail)
             dec.end_utt()

@@ -6,7 +6,8 @@ stationary part of OR noise (ventilation hum, pink room tone, beeps that repeat 
 window) while speech, which does not sit at a bin's minimum for long, passes. Gains use the
 decision-directed a-priori SNR (Ephraim-Malah) with a floor so that no musical noise is
 created. 16 kHz, 512-sample frames, hop 256 (16 ms); ``process`` takes any chunk size and
-returns the same number of samples, delayed by one hop.
+returns the same number of samples, delayed by ``n_fft`` samples (32 ms) whatever the chunk
+size.
 """
 
 from __future__ import annotations
@@ -37,12 +38,17 @@ class Denoiser:
         self._hist: list[np.ndarray] = []
         self._noise = None
         self._prev_clean = np.zeros(nb)
-        self._pending = np.zeros(self.hop, np.float64)  # one hop of latency
-        self._out = np.zeros(0, np.float64)
+        # a fixed delay of n_fft samples: enough for any chunk size (the overlap-add has
+        # produced all but at most n_fft - 1 of the samples given so far)
+        self._out = np.zeros(self.n, np.float64)
 
     def _frame(self, frame: np.ndarray) -> np.ndarray:
         spec = np.fft.rfft(frame * self.win)
-        p = np.abs(spec) ** 2
+        clean = self._gains(spec, np.abs(spec) ** 2) * spec
+        return np.fft.irfft(clean, self.n) * self.win
+
+    def _gains(self, spec: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Gain per bin (0-1) for one frame's spectrum ``spec`` with power ``p``."""
         self._smooth = p if self._smooth is None else 0.7 * self._smooth + 0.3 * p
         self._hist.append(self._smooth.copy())
         if len(self._hist) > self.frames_window:
@@ -53,12 +59,11 @@ class Denoiser:
         post = p / nz
         prio = self.alpha * self._prev_clean / nz + (1 - self.alpha) * np.maximum(post - 1, 0)
         gain = np.maximum(prio / (1 + prio), self.floor)
-        clean = gain * spec
-        self._prev_clean = np.abs(clean) ** 2
-        return np.fft.irfft(clean, self.n) * self.win
+        self._prev_clean = gain * gain * p
+        return gain
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
-        """Denoise ``chunk``; returns as many samples as given (delayed by one hop)."""
+        """Denoise ``chunk``; returns as many samples as given (delayed by ``n_fft``)."""
         self._in = np.concatenate([self._in, np.asarray(chunk, np.float64)])
         produced = []
         while len(self._in) >= self.n:
@@ -70,8 +75,6 @@ class Denoiser:
         if produced:
             self._out = np.concatenate([self._out, *produced])
         k = len(chunk)
-        if len(self._out) < k:  # start-up: pad with zeros
-            self._out = np.concatenate([np.zeros(k - len(self._out)), self._out])
         out, self._out = self._out[:k], self._out[k:]
         return out.astype(np.float32)
 

@@ -133,6 +133,20 @@ def test_bad_options_exit_2(clip, tmp_path):
     assert r.returncode == 2 and "bad.yaml line" in r.stderr
 
 
+def test_unknown_command_or_option_is_a_usage_error_not_a_traceback(tmp_path):
+    for args in (["speech", "transcribe", "x.wav"], ["transcribe", "x.wav", "--bogus"]):
+        r = cli(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert "Traceback" not in r.stderr and "Error: No such" in r.stderr
+
+
+def test_run_with_an_unknown_denoiser_exits_2(clip, tmp_path):
+    r = cli("run", str(clip), "--out", str(tmp_path / "x.mp4"), "--speech", "on",
+            "--audio", str(clip), "--denoiser", str(tmp_path / "none"))
+    assert r.returncode == 2, r.stderr
+    assert "unknown denoiser" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_realtime_paces_at_source_fps(clip, tmp_path):
     from copilot.app import Copilot
 
