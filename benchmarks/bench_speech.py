@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
                          "no real sample or speaker check (for choosing settings)")
     ap.add_argument("--alt-prons", default="default", choices=("default", "none"),
                     help="pronunciation variants next to CMUdict's (none: dictionary only)")
+    ap.add_argument("--spotter-denoise", default="neural", choices=("off", "wiener", "neural"),
+                    help="suppressor in front of the keyphrase spotter (for choosing settings)")
     args = ap.parse_args(argv)
     if args.out is None:
         args.out = RESULTS / ("speech_dev" if args.dev else "speech")
@@ -164,6 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     report["recogniser"] = {
         "search": asr_wake.search, "denoise": asr_wake.denoise,
+        "denoiser": asr_wake.denoiser, "spotter_denoise": args.spotter_denoise,
         "denoise_switch_snr_db": SNR_SWITCH_DB, "denoise_floor_db": DENOISE_FLOOR_DB,
         "decoder": {k: float(v) for k, v in DECODER_DEFAULTS.items()},
         "second_pass_beams": {k: float(v) for k, v in WIDE_BEAMS.items()},
@@ -199,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
     rescues = (None, -50.0, -52.0, -54.0, -56.0, -58.0, -60.0, -62.0, -64.0, -66.0, -68.0,
                -70.0)
     for th in (1e-10, 1e-20, 1e-30, 1e-40, 1e-50):
-        ww = KeyphraseWakeWord(threshold=th)
+        ww = KeyphraseWakeWord(threshold=th, denoise=args.spotter_denoise)
         hits_c = [ww.detect(s.audio).detected for s in calib_cmd]
         hits_n = [ww.detect(s.audio).detected for s in calib_neg]
         for rsc in rescues:
@@ -228,7 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
                                           "pairings and other noise seeds, chatter voices "
                                           "shifted, other seeds); ties: looser spotter, "
                                           "stricter rescue"}
-    kws = KeyphraseWakeWord(threshold=chosen)
+    kws = KeyphraseWakeWord(threshold=chosen, denoise=args.spotter_denoise)
 
     # ---- command accuracy ---------------------------------------------------------------------
     acc: dict = {}
@@ -458,10 +461,11 @@ def markdown(r: dict) -> str:
         f"{', '.join(r['test_set']['command_voices'])}; noise: {r['test_set']['noise']}.", "",
         f"Recogniser: pocketsphinx grammar as a {r['recogniser']['search'].upper()} "
         f"(minimal word automaton), decoder {r['recogniser']['decoder']}, wide-beam second "
-        f"pass when no grammar path: {r['recogniser']['second_pass']}, Wiener denoiser: "
-        f"{r['recogniser']['denoise']} (auto: on when the utterance's first 0.8 s estimate "
-        f"below {r['recogniser'].get('denoise_switch_snr_db')} dB, gain floor "
-        f"{r['recogniser'].get('denoise_floor_db')} dB), pronunciation variants next to "
+        f"pass when no grammar path: {r['recogniser']['second_pass']}, noise suppressor "
+        f"{r['recogniser'].get('denoiser', 'wiener')}: {r['recogniser']['denoise']} (auto: on "
+        f"when the utterance's first 0.8 s estimate below "
+        f"{r['recogniser'].get('denoise_switch_snr_db')} dB), in front of the keyphrase "
+        f"spotter: {r['recogniser'].get('spotter_denoise', 'off')}, pronunciation variants next to "
         f"CMUdict's: {', '.join(r['recogniser'].get('pronunciation_variants', [])) or 'none'}"
         f" ({r['recogniser'].get('added_pronunciations', 0)} added). These settings and the "
         "listener's end-of-utterance rules were chosen on a separate dev set (speech/testset.py "
