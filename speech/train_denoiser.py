@@ -2,14 +2,17 @@
 
 ``python -m speech.train_denoiser --out speech/models/denoiser`` synthesises speech with
 espeak-ng in ``TRAIN_VOICES`` (none of the benchmark's test, dev, chatter or feed voices),
-mixes it with operating-room noise (``speech.testset.or_noise`` on its own seeds, and any
-WAV / FLAC recordings given with ``--noise-dir``: record your theatre's noise and train on
-it) at -5 to 20 dB SNR and random levels, and trains a small causal GRU that predicts a gain
-per STFT bin (the same 512 / 256 sqrt-Hann frames as the Wiener filter in
-``speech.denoise``). The loss compares power-law compressed magnitudes (exponent 0.3) of the
-masked mixture and the clean speech. Writes ``model.onnx`` (streaming: features and GRU
-state in, gains and state out; verified against PyTorch), ``config.json`` and
-``metrics.json`` into ``--out``.
+mixes it with operating-room noise at -5 to 20 dB SNR and random levels, and trains a small
+causal GRU that predicts a gain per STFT bin (the same 512 / 256 sqrt-Hann frames as the
+Wiener filter in ``speech.denoise``). Noise (``--noise-models``, each on its own seeds):
+``or`` = ``speech.testset.or_noise``, ``feed`` = the feed generator's
+``speech.synth.render_soundscape`` with random levels, beep and mains frequencies, suction
+and cautery, or ``both`` (the default, and what the shipped model saw); plus any WAV / FLAC
+recordings given with ``--noise-dir`` (record your theatre's noise and train on it). The
+loss compares power-law compressed magnitudes (exponent 0.3) of the masked mixture and the
+clean speech. Writes
+``model.onnx`` (streaming: features and GRU state in, gains and state out; verified against
+PyTorch), ``config.json`` and ``metrics.json`` into ``--out``.
 
 Texts: the command catalogue (with its wake word) and the staff chatter lines, so the model
 sees the copilot's vocabulary; voices and noise seeds are the training set's own, so the
@@ -47,8 +50,30 @@ TRAIN_VOICES: tuple[Voice, ...] = (
     Voice("en-gb-x-rp+Caleb", 160, 40), Voice("en-us+f5", 175, 60),
     Voice("en-gb+m7", 165, 35), Voice("en-us+f1", 150, 55),
 )
-#: or_noise seeds of the training set (tests and benchmarks use seeds below 30000).
+#: Noise seeds of the training set (tests, benchmarks and feeds use seeds below 30000).
 NOISE_SEED_BASE = 300_000
+
+
+def soundscape_noise(duration_s: float, seed: int) -> np.ndarray:
+    """The feed generator's OR background with random parameters, suction and cautery
+    covering about 40 % of the time; unit RMS, 16 kHz float32."""
+    from speech.synth import Soundscape, render_soundscape
+
+    rng = np.random.default_rng([seed, 77])
+    p = Soundscape(floor_rms=0.008, hum_hz=float(rng.choice([50.0, 60.0])),
+                   heart_rate_bpm=float(rng.uniform(55, 110)),
+                   beep_hz=float(rng.uniform(700, 1100)),
+                   beep_rms=float(rng.uniform(0.0, 0.05)),
+                   suction_rms=float(rng.uniform(0.02, 0.08)),
+                   cautery_rms=float(rng.uniform(0.02, 0.08)))
+    spans: dict[str, list[tuple[float, float]]] = {"suction": [], "cautery": []}
+    t = float(rng.uniform(0, 1.5))
+    while t < duration_s:
+        length = float(rng.uniform(0.5, 3.0))
+        spans[str(rng.choice(["suction", "cautery"]))].append((t, t + length))
+        t += length + float(rng.uniform(0.5, 4.0))
+    x = render_soundscape(duration_s, seed, spans["cautery"], spans["suction"], p)
+    return (x / (np.std(x) + 1e-12)).astype(np.float32)
 
 
 def stft(x: np.ndarray) -> np.ndarray:
@@ -76,7 +101,8 @@ def _load_noise_dir(path: Path) -> list[np.ndarray]:
 
 
 def build_corpus(n_speech: int, n_noise: int, seed: int = 0, noise_dir: Path | None = None,
-                 log: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                 log: bool = True, noise_models: str = "both"
+                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Speech STFTs (active RMS 1) and noise STFTs (unit RMS) for training."""
     from kg_reasoning.catalogue import load_catalogue
 
@@ -97,7 +123,15 @@ def build_corpus(n_speech: int, n_noise: int, seed: int = 0, noise_dir: Path | N
         speech.append(stft(x / r))
         if log and (i + 1) % 200 == 0:
             print(f"  speech {i + 1}/{n_speech} ({time.time() - t0:.0f} s)", file=sys.stderr)
-    noise = [stft(or_noise(8.0, seed=NOISE_SEED_BASE + k)) for k in range(n_noise)]
+    if noise_models not in ("or", "feed", "both"):
+        raise SpeechError(f"unknown noise models {noise_models!r}: or, feed or both")
+
+    def clip(k: int) -> np.ndarray:
+        feed = noise_models == "feed" or (noise_models == "both" and k % 2 == 1)
+        seed_k = NOISE_SEED_BASE + k
+        return soundscape_noise(8.0, seed_k) if feed else or_noise(8.0, seed=seed_k)
+
+    noise = [stft(clip(k)) for k in range(n_noise)]
     if noise_dir is not None:
         noise += [stft(x) for x in _load_noise_dir(noise_dir)]
     return speech, noise
@@ -162,7 +196,7 @@ def build_model(hidden: int = 128):  # noqa: ANN201 - torch module
 def train(out_dir: Path, n_speech: int = 1600, n_noise: int = 300, steps: int = 3000,
           batch: int = 32, frames: int = 160, hidden: int = 128, lr: float = 2e-3,
           threads: int = 2, seed: int = 0, noise_dir: Path | None = None,
-          time_budget_s: float = 1800.0) -> dict:
+          time_budget_s: float = 1800.0, noise_models: str = "both") -> dict:
     """Train and export; returns the metrics written to ``metrics.json``."""
     import torch
 
@@ -170,7 +204,8 @@ def train(out_dir: Path, n_speech: int = 1600, n_noise: int = 300, steps: int = 
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     t0 = time.time()
-    speech, noise = build_corpus(n_speech, n_noise, seed, noise_dir)
+    speech, noise = build_corpus(n_speech, n_noise, seed, noise_dir,
+                                 noise_models=noise_models)
     # validation: held-out speech clips and noise seeds
     n_val = max(8, len(speech) // 20)
     val_s, speech = speech[:n_val], speech[n_val:]
@@ -232,6 +267,7 @@ def train(out_dir: Path, n_speech: int = 1600, n_noise: int = 300, steps: int = 
     config = {"n_fft": N_FFT, "hop": HOP, "hidden": hidden, "layers": 2, "compress": COMPRESS,
               "voices": [v.label for v in TRAIN_VOICES], "speech_clips": len(speech),
               "noise_clips": len(noise), "noise_dir": str(noise_dir) if noise_dir else None,
+              "noise_models": noise_models,
               "noise_seeds": [NOISE_SEED_BASE, NOISE_SEED_BASE + n_noise - 1],
               "snr_db": [-5, 20], "batch": batch, "frames": frames, "lr": lr, "seed": seed,
               "command": "python -m speech.train_denoiser " + " ".join(sys.argv[1:])}
@@ -267,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="model directory to write")
     ap.add_argument("--speech", type=int, default=1600, help="speech clips to synthesise")
     ap.add_argument("--noise", type=int, default=300, help="synthetic OR noise clips (8 s)")
+    ap.add_argument("--noise-models", default="both", choices=("or", "feed", "both"),
+                    help="synthetic noise: the test sets' or_noise, the feed generator's, both")
     ap.add_argument("--noise-dir", type=Path, default=None,
                     help="folder of recorded noise (.wav / .flac), added to the synthetic")
     ap.add_argument("--steps", type=int, default=3000)
@@ -281,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         m = train(args.out, args.speech, args.noise, args.steps, hidden=args.hidden,
                   threads=args.threads, seed=args.seed, noise_dir=args.noise_dir,
-                  time_budget_s=args.time_budget)
+                  time_budget_s=args.time_budget, noise_models=args.noise_models)
     except SpeechError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,12 +22,12 @@ from speech.grammar import GrammarSpec, normalise
 from speech.registry import Registry
 
 #: kws_threshold chosen on the calibration set (see the module docstring).
-DEFAULT_THRESHOLD = 1e-40
+DEFAULT_THRESHOLD = 1e-30
 #: Wake rescue chosen with it (``speech.listener.decide_wake``): a grammar wake slot whose
 #: acoustic score per frame is at least this counts as the wake word when the spotter
 #: missed it (pocketsphinx log units; correctly decoded commands ~ -48 (5th percentile
 #: ~ -56), chatter forced into the wake slot ~ -64 on the calibration sets).
-DEFAULT_RESCUE = -60.0
+DEFAULT_RESCUE = -62.0
 
 
 @dataclass

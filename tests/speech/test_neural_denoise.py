@@ -93,7 +93,8 @@ def test_training_command_writes_a_verified_model_the_recogniser_loads(tmp_path:
 
     out = tmp_path / "dn"
     r = subprocess.run([sys.executable, "-m", "speech.train_denoiser", "--out", str(out),
-                        "--speech", "24", "--noise", "6", "--steps", "4", "--hidden", "16"],
+                        "--speech", "24", "--noise", "6", "--steps", "4", "--hidden", "16",
+                        "--noise-models", "both"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "wrote" in r.stdout
