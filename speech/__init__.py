@@ -9,6 +9,9 @@ vocabulary is handed in as data (``speech.grammar.GrammarSpec``).
 - ``speech.wakeword``: ``KeyphraseWakeWord`` (pocketsphinx), ``PushToTalk``.
 - ``speech.asr``: ``PocketsphinxASR`` (grammar, default), ``FasterWhisperASR`` (extra
   ``whisper``), ``Transcript``; registry ``ASR_BACKENDS`` / ``create_asr``.
+- ``speech.denoise`` / ``speech.neural_denoise``: streaming noise suppression in front of the
+  recogniser and the spotter (Wiener filter; learned GRU gains, ``speech/models/denoiser``,
+  trained by ``python -m speech.train_denoiser``).
 - ``speech.listener``: ``Listener`` (VAD -> wake -> ASR -> speaker score).
 - ``speech.speaker``: ``ResemblyzerEncoder``, ``VoicePrint``, ``SpeakerGate``,
   ``PyannoteEncoder`` / ``PyannoteDiarizer`` (optional, local dirs).
