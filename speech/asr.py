@@ -286,14 +286,6 @@ DENOISE_FLOOR_DB = -8.0
 NEURAL_FLOOR_DB = -20.0
 #: ``denoise="auto"`` filters an utterance whose ``estimate_snr_db`` is below this (dB).
 SNR_SWITCH_DB = 14.0
-#: Auto mode, raw front: switch to the denoised front when the last ``BURST_WINDOW_S`` (s)
-#: look noisy (``_PsUtterance._watch``) and their quiet frames are ``BURST_DB`` (dB) above
-#: the start's noise floor. Streaming only (``transcribe`` of a whole file decides once, on
-#: all of it). Dev feeds (seeds 9401-9408, 48 commands): 45 -> 46 (the three "mute alerts"
-#: commands under suction now heard; one command lost its wake word to diathermy, one other
-#: changed with the decoders' adapted means).
-BURST_WINDOW_S = 1.0
-BURST_DB = 6.0
 #: Audio looked at for that estimate (the listener's 0.5 s pre-roll + the start of speech).
 SNR_WINDOW_S = 0.8
 
@@ -311,13 +303,6 @@ def _denoiser_factory(kind: str) -> Callable[[], Denoiser]:
                           "with model.onnx")
     NeuralDenoiser(model_dir)  # load once now: a bad file fails here, not mid-utterance
     return lambda: NeuralDenoiser(model_dir, floor_db=NEURAL_FLOOR_DB)
-
-
-def _frame_db(x: np.ndarray, q: float) -> float:
-    """The ``q``-th percentile of the 32 ms frame energies of ``x`` (dB)."""
-    n = len(x) // 512
-    f = np.asarray(x[: n * 512], np.float64).reshape(n, 512)
-    return float(np.percentile(10.0 * np.log10(np.mean(f * f, axis=1) + 1e-12), q))
 
 
 def estimate_snr_db(x: np.ndarray) -> float:
@@ -353,14 +338,6 @@ class _PsUtterance(Utterance):
         self._pcm: list[bytes] = []  # kept for the second pass (freed at finish)
         self._pending: list[np.ndarray] | None = None  # audio before the front end is chosen
         self.snr_db: float | None = None
-        # auto mode, raw front: the audio so far and the quietest frame energies of the last
-        # BURST_WINDOW_S, to switch to the denoised front when noise rises mid-utterance
-        self._raw_buf: list[np.ndarray] | None = None
-        self._floor_db = 0.0
-        self._recent: list[float] = []
-        self._tail = np.zeros(0, np.float32)
-        self.switched = False
-        self._raw_wake_score: float | None = None  # the wake word as heard before a switch
         asr._lock.acquire()  # one utterance at a time per decoder
         front = asr._force or {"off": "raw", "on": "denoised"}.get(asr.denoise)
         if front is None:
@@ -397,46 +374,8 @@ class _PsUtterance(Utterance):
         self.snr_db = estimate_snr_db(buf)
         self.t_busy += time.perf_counter() - t0
         self._choose("denoised" if self.snr_db < SNR_SWITCH_DB else "raw")
-        if self.front == "raw" and self.asr._dec_dn is not None and len(buf) >= 1024:
-            self._raw_buf = [buf]
-            self._floor_db = _frame_db(buf, 10.0)
         if len(buf):
             self._decode(buf)
-
-    def _watch(self, x: np.ndarray) -> None:
-        """Raw front in auto mode: switch to the denoised front (re-decoding the utterance so
-        far) when the last ``BURST_WINDOW_S`` look noisy by the start's own measure (90th
-        minus 10th percentile of frame energies below ``SNR_SWITCH_DB``) and their quiet
-        frames sit ``BURST_DB`` above the start's noise floor: suction or diathermy began
-        after the front end was chosen."""
-        assert self._raw_buf is not None
-        self._raw_buf.append(x)
-        y = np.concatenate([self._tail, x])
-        n = len(y) // 512
-        self._tail = y[n * 512:]
-        if n == 0:
-            return
-        f = y[: n * 512].astype(np.float64).reshape(n, 512)
-        self._recent.extend(10.0 * np.log10(np.mean(f * f, axis=1) + 1e-12))
-        keep = int(BURST_WINDOW_S * SAMPLE_RATE / 512)
-        self._recent = self._recent[-keep:]
-        if len(self._recent) < keep:
-            return
-        lo, hi = np.percentile(self._recent, [10, 90])
-        if lo < self._floor_db + BURST_DB or hi - lo >= SNR_SWITCH_DB:
-            return
-        t0 = time.perf_counter()
-        audio = np.concatenate(self._raw_buf)
-        self._raw_buf = None
-        self.dec.end_utt()  # the raw decode so far is dropped, but the wake word was spoken
-        hyp = self.dec.hyp()  # before the noise: keep its score on the audio it was in
-        if hyp is not None and normalise(hyp.hypstr).startswith(self.asr._wake_prefixes):
-            self._raw_wake_score = _first_word_score(self.dec)
-        self._pcm = []
-        self.switched = True
-        self._choose("denoised")
-        self.t_busy += time.perf_counter() - t0
-        self._decode(audio)
 
     def feed(self, chunk: np.ndarray) -> None:
         x = np.asarray(chunk, np.float32)
@@ -447,8 +386,6 @@ class _PsUtterance(Utterance):
                 self._decide()
             return
         self._decode(x)
-        if self._raw_buf is not None:
-            self._watch(x)
 
     def _decode(self, x: np.ndarray) -> None:
         t0 = time.perf_counter()
@@ -514,8 +451,7 @@ class _PsUtterance(Utterance):
             a._lock.release()
         end_s = self.start_s + self.n / SAMPLE_RATE
         scores = {"frames": float(nframes), "second_pass": float(second),
-                  "denoised": float(self.front == "denoised"),
-                  "switched": float(self.switched)}
+                  "denoised": float(self.front == "denoised")}
         if self.snr_db is not None:
             scores["snr_db"] = self.snr_db
         if hyp is None or not hyp.hypstr.strip():
@@ -531,8 +467,6 @@ class _PsUtterance(Utterance):
         scores["wake_slot"] = float(woke)
         scores["body_complete"] = float(body_ok)
         if woke and first_score is not None and a._wake_prefixes != ("",):
-            if self._raw_wake_score is not None:
-                first_score = max(first_score, self._raw_wake_score)
             scores["wake_score"] = first_score
         # Confidence: share of N-best entries (the lattice's alternatives) that agree with
         # the best hypothesis, times completeness; a crowded lattice means an unsure decode.
