@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from copilot.cli_speech import DENOISER_HELP
 from copilot.errors import CopilotError
 
 
@@ -113,9 +114,7 @@ def run_command(
     mic: Annotated[bool, typer.Option(help="listen on the microphone (live)")] = False,
     speak: Annotated[bool, typer.Option(help="play answers on the loudspeaker")] = False,
     asr: Annotated[str, typer.Option(help="pocketsphinx | faster-whisper")] = "pocketsphinx",
-    denoiser: Annotated[str, typer.Option(
-        help="pocketsphinx's noise suppressor: neural | wiener | a folder from "
-             "`python -m speech.train_denoiser`")] = "neural",
+    denoiser: Annotated[str, typer.Option(help=DENOISER_HELP)] = "neural",
     voice_print: Annotated[Path | None, typer.Option(help="enrolled voice (copilot speech "
                                                       "enroll)")] = None,
     speed: Annotated[float, typer.Option(help="realtime replay speed factor")] = 1.0,

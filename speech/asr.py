@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from speech.audio import SAMPLE_RATE, float_to_pcm16
 from speech.denoise import Denoiser
 from speech.errors import SpeechError
 from speech.grammar import GrammarSpec, normalise
+from speech.neural_denoise import denoiser_factory
 from speech.registry import Registry, require
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,6 @@ class PocketsphinxASR(ASR):
         if search not in ("fsg", "jsgf"):
             raise SpeechError(f"unknown grammar search {search!r}: fsg or jsgf")
         self.denoiser = denoiser
-        self._make_denoiser = _denoiser_factory(denoiser)
         self.search = search
         self.grammar = grammar
         self.nbest_n = int(nbest)
@@ -199,6 +199,8 @@ class PocketsphinxASR(ASR):
         if denoise not in modes:
             raise SpeechError(f"unknown denoise mode {denoise!r}: on, off or auto")
         self.denoise = modes[denoise]
+        self._make_denoiser = (None if self.denoise == "off" else denoiser_factory(
+            denoiser, wiener_floor_db=DENOISE_FLOOR_DB, neural_floor_db=NEURAL_FLOOR_DB))
         dict_path = _model_path("en-us/cmudict-en-us.dict")
         self.extra_words = grammar.pronunciations(dict_path)
         self.alt_words = grammar.alternative_pronunciations(dict_path)
@@ -288,21 +290,6 @@ NEURAL_FLOOR_DB = -20.0
 SNR_SWITCH_DB = 14.0
 #: Audio looked at for that estimate (the listener's 0.5 s pre-roll + the start of speech).
 SNR_WINDOW_S = 0.8
-
-
-def _denoiser_factory(kind: str) -> Callable[[], Denoiser]:
-    """A maker of fresh denoisers: "wiener" (``speech.denoise``), "neural" (the shipped
-    ``speech.neural_denoise`` model) or a directory holding a trained ``model.onnx``."""
-    if kind == "wiener":
-        return lambda: Denoiser(floor_db=DENOISE_FLOOR_DB)
-    from speech.neural_denoise import DEFAULT_MODEL_DIR, NeuralDenoiser
-
-    model_dir = DEFAULT_MODEL_DIR if kind == "neural" else Path(kind)
-    if not (model_dir / "model.onnx").is_file():
-        raise SpeechError(f"unknown denoiser {kind!r}: wiener, neural or a model directory "
-                          "with model.onnx")
-    NeuralDenoiser(model_dir)  # load once now: a bad file fails here, not mid-utterance
-    return lambda: NeuralDenoiser(model_dir, floor_db=NEURAL_FLOOR_DB)
 
 
 def estimate_snr_db(x: np.ndarray) -> float:

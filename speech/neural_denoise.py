@@ -12,6 +12,7 @@ The shipped model lives in ``speech/models/denoiser`` (its ``config.json`` and
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,20 @@ class NeuralDenoiser(Denoiser):
         feats = np.log10(p + 1e-9).astype(np.float32)[None, None, :]
         g, self._state = self._sess.run(None, {"feats": feats, "state": self._state})
         return np.maximum(g[0, 0].astype(np.float64), self.floor)
+
+
+def denoiser_factory(kind: str, wiener_floor_db: float | None = None,
+                     neural_floor_db: float = -20.0) -> Callable[[], Denoiser]:
+    """A maker of fresh streaming denoisers: "wiener" (``speech.denoise``, gain floor
+    ``wiener_floor_db`` or its own default), "neural" (the shipped model) or a directory
+    holding a trained ``model.onnx``. The model is loaded now, so a bad one fails at start-up
+    rather than in the middle of an utterance."""
+    if kind == "wiener":
+        kw = {} if wiener_floor_db is None else {"floor_db": wiener_floor_db}
+        return lambda: Denoiser(**kw)
+    model_dir = DEFAULT_MODEL_DIR if kind == "neural" else Path(kind)
+    if not (model_dir / "model.onnx").is_file():
+        raise SpeechError(f"unknown denoiser {kind!r}: wiener, neural or a model directory "
+                          "with model.onnx")
+    _session(model_dir / "model.onnx")
+    return lambda: NeuralDenoiser(model_dir, floor_db=neural_floor_db)

@@ -160,7 +160,6 @@ def sample_batch(speech: list[np.ndarray], noise: list[np.ndarray], batch: int, 
             nseg = np.resize(nseg, (frames, N_BINS))
         snr = rng.uniform(*snr_range)
         level = 0.25 * 10 ** (rng.uniform(-12, 12) / 20)
-        # frame power of unit-RMS time signal with sqrt-Hann frames: sum |X|^2 / N_FFT ~ 1
         ss[b] = clean * level
         ys[b] = ss[b] + nseg * (level / 10 ** (snr / 20))
     return ys, ss
@@ -223,9 +222,10 @@ def train(out_dir: Path, n_speech: int = 1600, n_noise: int = 300, steps: int = 
     vy, vs = sample_batch(val_s, val_n, 128, frames, vrng)
 
     def loss_of(y: np.ndarray, s: np.ndarray, grad: bool) -> torch.Tensor:
-        ym = torch.from_numpy(np.abs(y))
+        mag = np.abs(y)
+        ym = torch.from_numpy(mag)
         sm = torch.from_numpy(np.abs(s))
-        feats = torch.from_numpy(_features(np.abs(y) ** 2))
+        feats = torch.from_numpy(_features(mag ** 2))
         h0 = torch.zeros(2, len(y), hidden)
         with torch.set_grad_enabled(grad):
             g, _ = model(feats, h0)
@@ -253,8 +253,8 @@ def train(out_dir: Path, n_speech: int = 1600, n_noise: int = 300, steps: int = 
         sched.step()
         if step % 250 == 0 or step == steps:
             v = val_loss()
-            history.append({"step": step, "train": float(loss), "val": v})
-            print(f"  step {step}: train {float(loss):.4f} val {v:.4f} (unprocessed {base:.4f}) "
+            history.append({"step": step, "train": loss.item(), "val": v})
+            print(f"  step {step}: train {loss.item():.4f} val {v:.4f} (unprocessed {base:.4f}) "
                   f"{time.time() - t0:.0f} s", file=sys.stderr)
         if time.time() - t0 > time_budget_s:
             break

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from speech.audio import SAMPLE_RATE, float_to_pcm16
-from speech.denoise import Denoiser
 from speech.errors import SpeechError
 from speech.grammar import GrammarSpec, normalise
+from speech.neural_denoise import denoiser_factory
 from speech.registry import Registry
 
 #: kws_threshold chosen on the calibration set (see the module docstring).
@@ -99,6 +99,8 @@ class KeyphraseWakeWord(WakeWord):
         if denoise not in kinds:
             raise SpeechError(f"unknown spotter denoise {denoise!r}: off, wiener or neural")
         self.denoise = kinds[denoise]
+        self._make_denoiser = (None if self.denoise == "off"
+                               else denoiser_factory(self.denoise))
         self._dec = make_decoder(remove_noise=True, kws_threshold=float(threshold))
         for w, pron in extra.items():
             self._dec.add_word(w, pron, False)
@@ -117,13 +119,7 @@ class _KwsSession(WakeSession):
         self.n = 0
         self.t_busy = 0.0
         self.hit_s: float | None = None
-        self._den: Denoiser | None = None
-        if ww.denoise == "wiener":
-            self._den = Denoiser()
-        elif ww.denoise == "neural":
-            from speech.neural_denoise import NeuralDenoiser
-
-            self._den = NeuralDenoiser()
+        self._den = ww._make_denoiser() if ww._make_denoiser is not None else None
         ww._lock.acquire()
         ww._dec.start_utt()
 
