@@ -83,6 +83,26 @@ def quiet_native_logs() -> None:
         pass
 
 
+def _set_aside(path: Path) -> Path | None:
+    """Rename an earlier run's non-empty ``path`` to ``<stem>.<its mtime, UTC>.jsonl`` so that
+    a new run into the same folder starts a fresh log (the other outputs are rewritten too)
+    and nothing written before is lost; returns the new name (None: nothing to move)."""
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(path.stat().st_mtime))
+        dest = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
+        k = 1
+        while dest.exists():
+            dest = path.with_name(f"{path.stem}.{stamp}-{k}{path.suffix}")
+            k += 1
+        path.rename(dest)
+    except OSError as exc:
+        raise CopilotError(f"cannot set aside the earlier {path}: {exc}") from None
+    log.warning("%s held an earlier run's session; moved to %s", path, dest.name)
+    return dest
+
+
 @dataclass
 class RunConfig:
     """Everything ``copilot run`` can be told. Times in seconds."""
@@ -595,8 +615,10 @@ class Copilot:
         except ImportError:
             log.warning("session log not available in this build")
             return
-        self.session = SessionLog(self.out_dir / "session.jsonl")
-        self.outputs["session"] = self.out_dir / "session.jsonl"
+        path = self.out_dir / "session.jsonl"
+        _set_aside(path)
+        self.session = SessionLog(path)
+        self.outputs["session"] = path
         self.session_write("start", source=str(self.cfg.source), mode=self.cfg.mode,
                            scenario=self.src.scenario, config=_jsonable(self.cfg.__dict__),
                            fps=self.source.info.fps, width=self.source.info.width,

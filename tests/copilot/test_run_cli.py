@@ -199,3 +199,19 @@ def test_alerts_carry_an_evidence_thumbnail_and_are_spoken(tmp_path):
     assert "class='thumb'" in (out / "report.html").read_text()
     speech, rate = __import__("soundfile").read(str(out / "copilot_speech.wav"))
     assert rate == 16000 and np.abs(speech).max() > 0.05  # the alert was spoken
+
+
+def test_second_run_into_the_same_folder_starts_a_fresh_session(clip, tmp_path):
+    """The earlier run's session.jsonl is set aside (renamed, not lost), so the new report and
+    any benchmark reading the folder see one session, not two appended."""
+    import json
+
+    out = tmp_path / "run"
+    for _ in range(2):
+        res = run_copilot(RunConfig(source=str(clip), out=out, vision="none", speech="off"))
+        assert res.exit_code == 0
+    starts = [r for r in map(json.loads, (out / "session.jsonl").read_text().splitlines())
+              if r["type"] == "start"]
+    assert len(starts) == 1
+    old = sorted(out.glob("session.*.jsonl"))
+    assert len(old) == 1 and '"type":"start"' in old[0].read_text()
