@@ -162,12 +162,19 @@ def main(argv: list[str] | None = None) -> dict:
                        sb + 4242).audio
     asr_wake.warm_up(warm)  # settle the live cepstral mean, as a running listener does
     asr_ptt.warm_up(warm)
-    from speech.asr import DECODER_DEFAULTS, DENOISE_FLOOR_DB, SNR_SWITCH_DB, WIDE_BEAMS
+    from speech.asr import (
+        DECODER_DEFAULTS,
+        DENOISE_FLOOR_DB,
+        NOISE_SHARE_MIN_DB,
+        SNR_SWITCH_DB,
+        WIDE_BEAMS,
+    )
 
     report["recogniser"] = {
         "search": asr_wake.search, "denoise": asr_wake.denoise,
         "denoiser": asr_wake.denoiser, "spotter_denoise": args.spotter_denoise,
         "denoise_switch_snr_db": SNR_SWITCH_DB, "denoise_floor_db": DENOISE_FLOOR_DB,
+        "shadow_noise_rise_db": asr_wake.noise_rise_db, "shadow_share_min_db": NOISE_SHARE_MIN_DB,
         "decoder": {k: float(v) for k, v in DECODER_DEFAULTS.items()},
         "second_pass_beams": {k: float(v) for k, v in WIDE_BEAMS.items()},
         "second_pass": asr_wake._wide is not None,
@@ -464,7 +471,10 @@ def markdown(r: dict) -> str:
         f"pass when no grammar path: {r['recogniser']['second_pass']}, noise suppressor "
         f"{r['recogniser'].get('denoiser', 'wiener')}: {r['recogniser']['denoise']} (auto: on "
         f"when the utterance's first 0.8 s estimate below "
-        f"{r['recogniser'].get('denoise_switch_snr_db')} dB), in front of the keyphrase "
+        f"{r['recogniser'].get('denoise_switch_snr_db')} dB; after a clean start the denoised "
+        f"decoder runs alongside and is taken when the suppressor's removed share of a 1 s "
+        f"window rises {r['recogniser'].get('shadow_noise_rise_db')} dB over the start's and "
+        f"reaches {r['recogniser'].get('shadow_share_min_db')} dB), in front of the keyphrase "
         f"spotter: {r['recogniser'].get('spotter_denoise', 'off')}, pronunciation variants next to "
         f"CMUdict's: {', '.join(r['recogniser'].get('pronunciation_variants', [])) or 'none'}"
         f" ({r['recogniser'].get('added_pronunciations', 0)} added). These settings and the "

@@ -250,6 +250,7 @@ def test_speech_denoise_auto_switches_on_snr(asr, asr_ptt):
         clean.audio[:12800])
     t_noisy, t_clean = asr.transcribe(noisy.audio), asr.transcribe(clean.audio)
     assert t_noisy.scores["denoised"] == 1.0 and t_clean.scores["denoised"] == 0.0
+    assert t_clean.scores["front_switched"] == 0.0 and "front_switched" not in t_noisy.scores
     assert t_clean.accepted and t_clean.text == clean.text
     assert -80.0 < t_clean.scores["wake_score"] <= 0.0
     assert "wake_score" not in asr_ptt.transcribe(clean.audio).scores
@@ -282,3 +283,49 @@ def test_speech_listener_wake_rescue(asr, command_samples):
     off = Listener(Segmenter(SileroVAD()), asr, deaf, wake_rescue=None).process(stream)
     assert not any(t.accepted for t in off)
     assert any(t.reason == "wake word not heard" for t in off)
+
+
+def test_speech_noise_rise_share():
+    """The removed share lines the input up with the suppressor's delayed output."""
+    from speech.asr import _NoiseRise
+
+    x = np.random.default_rng(0).standard_normal(3 * 16000).astype(np.float32)
+    delayed = np.concatenate([np.zeros(512, np.float32), x[:-512]])
+    same = _NoiseRise(512)
+    same.add(x, delayed)  # output = input: nothing removed
+    assert same.max_db == -np.inf
+    tenth = _NoiseRise(512)
+    for i in range(0, len(x), 700):  # any chunking
+        tenth.add(x[i:i + 700], np.sqrt(0.1) * delayed[i:i + 700])
+    assert tenth.max_db == pytest.approx(10 * np.log10(0.9), abs=0.05)  # 90 % removed
+
+
+def test_speech_shadow_front_takes_over_when_noise_rises(grammar, catalogue):
+    """Clean start, then hiss at -6 dB from 1 s into the command: the result of the denoised
+    decoder running alongside the raw one (chosen on the clean start) is taken; the wake
+    word keeps the score it got from the raw decoder, where it was spoken. (Which noise the
+    switch pays off in is measured by the benchmarks, not asserted here.)"""
+    from speech.asr import NOISE_RISE_DB
+    from speech.testset import DEV_CHATTER_VOICES, DEV_VOICES, _pink, make_sample, speak
+
+    text = "copilot outline the cystic duct in red"
+    sp = speak(text, DEV_VOICES[2])
+    sp = 0.25 * sp / np.sqrt(np.mean(sp[np.abs(sp) > 0.02 * np.abs(sp).max()] ** 2))
+    x = np.concatenate([np.zeros(8000, np.float32), sp, np.zeros(8000, np.float32)])
+    rng = np.random.default_rng(1)
+    floor = _pink(len(x), rng)
+    hiss = 0.125 * rng.standard_normal(len(x))
+    hiss[:24000] = 0.0  # starts 1 s after the speech
+    x = (x + 0.25 / 10 ** (25 / 20) * floor / np.std(floor) + hiss).astype(np.float32)
+    room = make_sample("we should send this for histology", DEV_CHATTER_VOICES[-1], 15.0, 24242)
+    got = {}
+    for rise in (NOISE_RISE_DB, None):
+        asr = PocketsphinxASR(grammar, noise_rise_db=rise)
+        asr.warm_up(room.audio)
+        got[rise] = asr.transcribe(x)
+    shadow, raw = got[NOISE_RISE_DB], got[None]
+    assert shadow.scores["front_switched"] == 1.0 and shadow.scores["denoised"] == 1.0
+    assert shadow.scores["noise_rise_db"] >= NOISE_RISE_DB
+    assert shadow.accepted and shadow.text == text
+    assert "front_switched" not in raw.scores and raw.scores["denoised"] == 0.0
+    assert shadow.scores["wake_score"] == raw.scores["wake_score"]
