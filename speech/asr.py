@@ -17,6 +17,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -351,7 +352,7 @@ class _NoiseRise:
 
     def __init__(self, delay: int) -> None:
         self._tail = np.zeros(delay, np.float32)
-        self._win: list[tuple[float, float, int]] = []  # (input energy, removed, samples)
+        self._win: deque[tuple[float, float, int]] = deque()  # (energy in, removed, samples)
         self._n = 0
         self._e = self._r = 0.0
         self.max_db = -math.inf
@@ -375,7 +376,7 @@ class _NoiseRise:
             self._r += r
             self._n += self._win[-1][2]
             while self._n - self._win[0][2] >= self.WINDOW:
-                e0, r0, n0 = self._win.pop(0)
+                e0, r0, n0 = self._win.popleft()
                 self._e -= e0
                 self._r -= r0
                 self._n -= n0
