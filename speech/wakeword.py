@@ -22,7 +22,7 @@ from speech.neural_denoise import denoiser_factory
 from speech.registry import Registry
 
 #: kws_threshold chosen on the calibration set (see the module docstring).
-DEFAULT_THRESHOLD = 1e-30
+DEFAULT_THRESHOLD = 1e-50
 #: Wake rescue chosen with it (``speech.listener.decide_wake``): a grammar wake slot whose
 #: acoustic score per frame is at least this counts as the wake word when the spotter
 #: missed it (pocketsphinx log units; correctly decoded commands ~ -48 (5th percentile
