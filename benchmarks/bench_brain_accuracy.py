@@ -182,7 +182,9 @@ def score(truth: dict, run: RunOutput) -> dict[str, Any]:
     """Compare one run with the truth (see the module docstring)."""
     from copilot.feeds import fact_in_answer
     from copilot.messages import Answer
+    from kg_reasoning.catalogue import load_catalogue
 
+    cat = load_catalogue()
     queries = []
     taken: set[int] = set()
     for u in truth["utterances"]:
@@ -201,9 +203,14 @@ def score(truth: dict, run: RunOutput) -> dict[str, Any]:
         ans = next((m for m in reply[1] if isinstance(m, Answer)), None) if reply else None
         intent = getattr(ans, "intent", None) if ans else None
         facts_ok = bool(ans) and all(fact_in_answer(f, ans.text) for f in u["expected_facts"])
+        # the slots as heard (e.g. the minutes of "in the last fifteen minutes")
+        parsed = cat.parse(reply[0].text) if reply and reply[0].text else None
+        slots_ok = (parsed is not None and intent == u["intent"]
+                    and parsed.slots == (u.get("slots") or {}))
         queries.append({"t_s": u["start_s"], "text": u["text"], "expected_intent": u["intent"],
                         "heard": reply[0].text if reply else None,
                         "intent": intent, "intent_ok": intent == u["intent"],
+                        "slots_ok": slots_ok,
                         "facts": u["expected_facts"], "answer": ans.text if ans else None,
                         "facts_ok": facts_ok and intent == u["intent"]})
     events = scripted_alert_events(truth)
@@ -268,6 +275,8 @@ def summarise(per_feed: list[dict[str, Any]]) -> dict[str, Any]:
         "queries": len(q),
         "intent_accuracy": round(sum(x["intent_ok"] for x in q) / max(1, len(q)), 4),
         "fact_accuracy": round(sum(x["facts_ok"] for x in q) / max(1, len(q)), 4),
+        "intent_and_slot_accuracy": round(sum(x.get("slots_ok", False) for x in q)
+                                          / max(1, len(q)), 4),
         "heard_queries": len(heard),
         "intent_accuracy_heard": round(sum(x["intent_ok"] for x in heard) / max(1, len(heard)),
                                        4),
@@ -366,6 +375,8 @@ def render_md(r: dict[str, Any]) -> str:
         f"| scripted queries | {s['queries']} | |",
         f"| intent accuracy | {s['intent_accuracy']} | 1.0 |",
         f"| answer fact accuracy | {s['fact_accuracy']} | 1.0 |",
+        f"| intent and slots as spoken (e.g. the minutes asked about) | "
+        f"{s.get('intent_and_slot_accuracy')} | |",
         f"| queries the recogniser accepted | {s['heard_queries']} | |",
         f"| intent accuracy on accepted queries | {s['intent_accuracy_heard']} | |",
         f"| intent accuracy, perfect transcripts (brain alone) | "
