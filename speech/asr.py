@@ -511,14 +511,18 @@ class _PsUtterance(Utterance):
         self.t_busy += time.perf_counter() - t0
         return text, max(0.0, (frames - last - 1) / 100.0) if last >= 0 else 0.0
 
-    def _end(self, dec: object, den: Denoiser | None, pcm: list[bytes]) -> dict:
-        """Flush ``den`` into ``dec``, end its utterance; the hypothesis and what goes with it."""
-        a = self.asr
-        if den is not None:  # flush the denoiser's delay
+    @staticmethod
+    def _end_utt(dec: object, den: Denoiser | None, pcm: list[bytes]) -> None:
+        """Flush ``den``'s delay into ``dec`` and end its utterance."""
+        if den is not None:
             tail = float_to_pcm16(den.process(np.zeros(den.n, np.float32)))
             dec.process_raw(tail, False, False)
             pcm.append(tail)
         dec.end_utt()
+
+    def _result(self, dec: object, pcm: list[bytes]) -> dict:
+        """The ended utterance's hypothesis of ``dec`` and what goes with it."""
+        a = self.asr
         hyp = dec.hyp()
         nframes = int(dec.n_frames())
         second = False
@@ -551,26 +555,29 @@ class _PsUtterance(Utterance):
         try:
             if self._pending is not None:  # shorter than the SNR window
                 self._decide()
-            r = self._end(self.dec, self._den, self._pcm)
+            self._end_utt(self.dec, self._den, self._pcm)
+            r = self._result(self.dec, self._pcm)
             if self._shadow is not None:
                 dec, den = self._shadow
-                d = self._end(dec, den, [])
+                self._end_utt(dec, den, [])
                 # noise rose after the start: the suppressor now removes a larger share of
                 # the input. (Also taking the denoised result whenever the raw one is no
                 # command let chatter in: sample.wav, "a highlight ..." -> "copilot ...".)
+                # Its hypothesis is read only then (end-of-speech work).
                 if self._rise.max_db >= max(self._start_share_db + a.noise_rise_db,
                                             NOISE_SHARE_MIN_DB):
+                    d = self._result(dec, [])
                     if r["woke"] and d["woke"]:
                         # the wake word was spoken at the clean start: its score from there
                         d["first"] = r["first"]
-                    r, switched = d, True
+                    r, self.front = d, "denoised"
+                    switched = True
             self._pcm = []
         finally:
             a._lock.release()
         end_s = self.start_s + self.n / SAMPLE_RATE
-        front = "denoised" if (self.front == "denoised" or switched) else "raw"
         scores = {"frames": float(r["frames"]), "second_pass": float(r["second"]),
-                  "denoised": float(front == "denoised")}
+                  "denoised": float(self.front == "denoised")}
         if self.snr_db is not None:
             scores["snr_db"] = self.snr_db
         if self._rise is not None:
