@@ -102,6 +102,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dev", action="store_true",
                     help="the dev set instead: DEV_VOICES / DEV_CHATTER_VOICES, seeds +20000, "
                          "no real sample or speaker check (for choosing settings)")
+    ap.add_argument("--slots", default="stratified", choices=("stratified", "first"),
+                    help="slot values of the commands: stratified over each slot's values "
+                         "(default) or each template's first combination (the test set "
+                         "before 2026-12-06: every structure 'liver', every number 'one')")
     ap.add_argument("--alt-prons", default="default", choices=("default", "none"),
                     help="pronunciation variants next to CMUdict's (none: dictionary only)")
     ap.add_argument("--spotter-denoise", default="neural", choices=("off", "wiener", "neural"),
@@ -135,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
     t_start = time.time()
     cat = load_catalogue()
     per_intent = 1 if args.quick else args.per_intent
-    sents = cat.expand(max_per_intent=per_intent, wake_word=True)
+    strat = args.slots == "stratified"
+    sents = cat.expand(max_per_intent=per_intent, wake_word=True, stratify=strat)
     chatter = STAFF_CHATTER[:6] if args.quick else STAFF_CHATTER
     n_cv = 1 if args.quick else args.chatter_voices
     report: dict = {"command": "python -m benchmarks.bench_speech " + " ".join(argv or
@@ -145,7 +150,9 @@ def main(argv: list[str] | None = None) -> dict:
         "set": "dev" if args.dev else "test", "seed_base": sb,
         "command_voices": [v.label for v in TEST_VOICES],
         "chatter_voices": [v.label for v in CHATTER_VOICES[:max(n_cv, 1)]],
-        "commands": len(sents), "snr_db": [15, 5],
+        "commands": len(sents), "snr_db": [15, 5], "slot_sampling": args.slots,
+        "structures": len({sl["structure"] for _, _, sl in sents if "structure" in sl}),
+        "minutes_values": len({sl["minutes"] for _, _, sl in sents if "minutes" in sl}),
         "noise": "synthetic OR noise (speech/testset.py::or_noise): pink room tone, "
                  "pulse-oximeter beeps, suction hiss and diathermy buzz bursts, clicks; SNR over "
                  "active speech samples",
@@ -195,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
                              seed=sb + 9000 + 100 * k + i, truth=(intent, slots))
                  for k, snr in enumerate(CALIB_SNRS)
                  for i, (t, intent, slots) in enumerate(cat.expand(
-                     max_per_intent=1 if args.quick else 2, wake_word=True))]
+                     max_per_intent=1 if args.quick else 2, wake_word=True, stratify=strat))]
     calib_neg = [make_sample(t, CHATTER_VOICES[(i + 2 + j) % len(CHATTER_VOICES)], 10.0,
                              seed=sb + 9500 + 100 * j + i)
                  for j in range(1 if args.quick else 2) for i, t in enumerate(chatter)]
@@ -464,7 +471,13 @@ def markdown(r: dict) -> str:
         f"{r['machine']['python']}, load average at start {r['machine']['load_avg_at_start']}"
         " (shared machine: wall times are inflated; CPU times are per thread)", "",
         f"{r['test_set'].get('set', 'test').capitalize()} set: "
-        f"{r['test_set']['commands']} catalogue commands x 2 SNRs, voices "
+        f"{r['test_set']['commands']} catalogue commands x 2 SNRs ("
+        + (f"slot values stratified: {r['test_set']['structures']} structures, "
+           f"{r['test_set']['minutes_values']} numbers of minutes, colours, cues and "
+           "relations varied; "
+           if r['test_set'].get('slot_sampling') == 'stratified' else
+           "each template's first slot values: structure liver, minutes one; ")
+        + "each slot value in a command is scored), voices "
         f"{', '.join(r['test_set']['command_voices'])}; noise: {r['test_set']['noise']}.", "",
         f"Recogniser: pocketsphinx grammar as a {r['recogniser']['search'].upper()} "
         f"(minimal word automaton), decoder {r['recogniser']['decoder']}, wide-beam second "

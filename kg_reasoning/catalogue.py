@@ -256,13 +256,17 @@ class Catalogue:
         return t, False
 
     # ------------------------------------------------------------------ expansion
+    def _slot_choices(self, tpl: Template) -> list[list[tuple[str, Any]]]:
+        """Per slot of ``tpl``, its (spoken form, canonical value) pairs in catalogue order."""
+        return [
+            [(form, value) for value, forms in self.slot_values[s].items() for form in forms]
+            for s in tpl.slot_names
+        ]
+
     def template_sentences(self, tpl: Template) -> list[tuple[str, dict[str, Any]]]:
         """Every concrete sentence of one template with its canonical slots."""
         names = tpl.slot_names
-        choices = [
-            [(form, value) for value, forms in self.slot_values[s].items() for form in forms]
-            for s in names
-        ]
+        choices = self._slot_choices(tpl)
         out = []
         for combo in itertools.product(*choices):
             text = tpl.text
@@ -274,20 +278,30 @@ class Catalogue:
         return out
 
     def expand(
-        self, max_per_intent: int | None = None, wake_word: bool = False
+        self, max_per_intent: int | None = None, wake_word: bool = False,
+        stratify: bool = False,
     ) -> list[tuple[str, str, dict[str, Any]]]:
         """Every concrete sentence as (text, intent, slots); deterministic order.
 
         ``max_per_intent`` caps the sentences per intent, spread evenly over the intent's
-        templates and, within a template, evenly over its slot combinations. ``wake_word``
+        templates and, within a template, evenly over its slot combinations (a template
+        with one pick takes its first combination: the first structure, colour, number).
+        ``stratify``: instead, the picks of all the intent's templates share one grid per
+        slot and each pick takes one value of its own stratum of every slot's values
+        (rotated from slot to slot; each intent at another place in its strata), so a
+        small cap still covers many slot values (three structure commands name three
+        structures in three colours, not "liver in red" three times). ``wake_word``
         prefixes each text with the wake word ("copilot ...").
         """
         out: list[tuple[str, str, dict[str, Any]]] = []
         prefix = self.wake_word + " " if wake_word else ""
-        for name, intent in self.intents.items():
+        for n, (name, intent) in enumerate(self.intents.items()):
             per_tpl = [self.template_sentences(t) for t in intent.template_specs]
             if max_per_intent is not None:
-                per_tpl = _spread(per_tpl, max_per_intent)
+                dims = ([[len(c) for c in self._slot_choices(t)] for t in intent.template_specs]
+                        if stratify else None)
+                # each intent at its own place in the strata (golden-ratio steps)
+                per_tpl = _spread(per_tpl, max_per_intent, dims, ((n + 1) * 0.6180339887) % 1)
             for sentences in per_tpl:
                 out.extend((prefix + text, name, slots) for text, slots in sentences)
         return out
@@ -438,8 +452,14 @@ def _spans(forms: dict[str, Any], text: str) -> tuple[tuple[int, int, Any], ...]
     return tuple(spans)
 
 
-def _spread(per_tpl: list[list[Any]], k: int) -> list[list[Any]]:
-    """Pick at most ``k`` items over the lists: equal shares per list, evenly spaced inside."""
+def _spread(per_tpl: list[list[Any]], k: int, dims: list[list[int]] | None = None,
+            phase: float = 0.5) -> list[list[Any]]:
+    """Pick at most ``k`` items over the lists: equal shares per list, evenly spaced inside.
+
+    ``dims`` (stratified picking): each list is the product of slots of these sizes (first
+    slot outermost); the g-th of all G picks takes, in slot d, the value at ``phase``
+    (0-1) of stratum (g + d) mod G of that slot's values.
+    """
     quotas = [0] * len(per_tpl)
     remaining = k
     open_idx = [i for i, lst in enumerate(per_tpl) if lst]
@@ -455,10 +475,22 @@ def _spread(per_tpl: list[list[Any]], k: int) -> list[list[Any]]:
             if quotas[i] < len(per_tpl[i]):
                 nxt.append(i)
         open_idx = nxt
+    n_picks = sum(q for lst, q in zip(per_tpl, quotas, strict=True) if q < len(lst))
+    g = 0
     out = []
-    for lst, q in zip(per_tpl, quotas, strict=True):
+    for i, (lst, q) in enumerate(zip(per_tpl, quotas, strict=True)):
         if q >= len(lst):
             out.append(list(lst))
+        elif dims is not None and q:
+            picks = []
+            for _ in range(q):
+                idx = 0
+                for d, size in enumerate(dims[i]):
+                    stratum = (g + d) % n_picks
+                    idx = idx * size + min(size - 1, int((stratum + phase) * size / n_picks))
+                picks.append(lst[idx])
+                g += 1
+            out.append(picks)
         else:
             out.append([lst[(j * len(lst)) // q] for j in range(q)] if q else [])
     return out

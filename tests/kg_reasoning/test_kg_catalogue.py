@@ -83,6 +83,27 @@ def test_expand_is_complete_deterministic_and_capped(cat):
     assert all(t.startswith("copilot ") for t, _, _ in woke)
 
 
+def test_stratified_expansion_covers_many_slot_values(cat):
+    first = cat.expand(max_per_intent=3)
+    strat = cat.expand(max_per_intent=3, stratify=True)
+    assert strat == cat.expand(max_per_intent=3, stratify=True)  # deterministic
+    assert [i for _, i, _ in strat] == [i for _, i, _ in first]  # same intents and counts
+
+    def values(sents, slot):
+        return [s[slot] for _, _, s in sents if slot in s]
+
+    # each template's first combination: one structure, one number, one colour
+    assert set(values(first, "structure")) == {"liver"}
+    assert set(values(first, "minutes")) == {1}
+    # stratified: the picks of each intent differ, and intents sit at other places
+    assert len(set(values(strat, "structure"))) >= 8
+    assert len(set(values(strat, "minutes"))) >= 5
+    assert len(set(values(strat, "colour"))) == 3
+    for text, intent, slots in strat:
+        p = cat.parse("copilot " + text)
+        assert p is not None and (p.intent, p.slots) == (intent, slots), text
+
+
 def test_every_expanded_sentence_parses_back_exactly(cat):
     for text, intent, slots in cat.expand(max_per_intent=120):
         p = cat.parse("copilot " + text)
