@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.out is None:
         args.out = RESULTS / ("speech_dev" if args.dev else "speech")
 
-    from copilot.cli_speech import catalogue_grammar
+    from copilot.cli_speech import GRAMMAR_LEFT_OUT, catalogue_grammar
     from kg_reasoning.catalogue import load_catalogue
     from speech.asr import PocketsphinxASR
     from speech.audio import chunks
@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
         "second_pass": asr_wake._wide is not None,
         "pronunciation_variants": list(asr_wake.grammar.alt_prons),
         "added_pronunciations": len(asr_wake.alt_words),
+        "grammar_left_out": {k: list(v) for k, v in GRAMMAR_LEFT_OUT.items()},
     }
 
     def correct(tr, truth) -> bool:  # noqa: ANN001
@@ -492,7 +493,11 @@ def markdown(r: dict) -> str:
         f"reaches {r['recogniser'].get('shadow_share_min_db')} dB), in front of the keyphrase "
         f"spotter: {r['recogniser'].get('spotter_denoise', 'off')}, pronunciation variants next to "
         f"CMUdict's: {', '.join(r['recogniser'].get('pronunciation_variants', [])) or 'none'}"
-        f" ({r['recogniser'].get('added_pronunciations', 0)} added). These settings and the "
+        f" ({r['recogniser'].get('added_pronunciations', 0)} added)"
+        + "".join(f", the grammar leaves out {slot} form(s) {', '.join(forms)} (the "
+                  "catalogue the commands are drawn from keeps them)" for slot, forms in
+                  r['recogniser'].get('grammar_left_out', {}).items() if forms)
+        + ". These settings and the "
         "listener's end-of-utterance rules were chosen on a separate dev set (speech/testset.py "
         "DEV_VOICES / DEV_CHATTER_VOICES, other seeds), never on this test set; the wake "
         "threshold and rescue are calibrated below.", "",
