@@ -1,24 +1,30 @@
-"""Soak: the whole copilot on a 60-minute feed in ``--fast`` mode; memory, queues, descriptors.
+"""Soak: the whole copilot on a 60-minute feed, realtime or ``--fast``; memory, queues, fds.
+
+``--realtime`` paces the run at the feed's frame rate (60 min of media = 60 min of wall
+clock, as in theatre); without it the run goes as fast as it can and every result says it
+was a fast-mode soak (minutes of media, not of wall clock).
 
 The feed is made cheaply: one ``--base-seconds`` cholecystectomy feed (``copilot.feeds.
-make_feed``, seed 5100, 320x240, 25 fps, x264 ``ultrafast``) is looped with FFmpeg's
-``-stream_loop`` (stream copy, continuous timestamps) to ``--minutes`` of video and its
-audio.wav to the same length, so the run sees a real H.264 file of the full length, with
-speech (the base feed's addressed lines and chatter, repeated) for the listener. The
-truth.json is the base feed's (its scenario drives the brain; its times cover one loop).
+make_feed``, seed 5100, ``--size`` (default 320x240), 25 fps, x264 ``ultrafast``) is looped
+with FFmpeg's ``-stream_loop`` (stream copy, continuous timestamps) to ``--minutes`` of
+video and its audio.wav to the same length, so the run sees a real H.264 file of the full
+length, with speech (the base feed's addressed lines and chatter, repeated) for the
+listener. The truth.json is the base feed's (its scenario drives the brain; its times cover
+one loop).
 
-The copilot runs in this process (``copilot.app.Copilot``, as ``copilot run FEED --fast
---out DIR``: vision, speech, brain when built, session log, annotated MP4, no trace file);
-a sampler thread records every ``--sample-s`` seconds: resident memory (VmRSS, MiB), open
-file descriptors, threads, the depth of every edge queue (video, audio, the voice queue),
-frames in / out and the media time.
+The copilot runs in this process (``copilot.app.Copilot``, as ``copilot run FEED
+[--realtime] --out DIR``: vision, speech, brain, session log, annotated MP4, no trace
+file); a sampler thread records every ``--sample-s`` seconds: resident memory (VmRSS, MiB),
+open file descriptors, threads, the depth of every edge queue (video, audio, the voice
+queue), frames in / out and the media time.
 
 Reported (after a warm-up of ``--warmup-min`` minutes of media time): peak RSS growth over
-the first post-warm-up sample (goal <= 5 %), the RSS trend (MiB per hour of media, least
-squares), descriptor growth (median of the first vs the last third; goal: none), threads,
-queue depth in the first and last thirds (goal: no growth), frames in / out, wall time.
+the first post-warm-up sample (goal <= 5 %), the RSS trend (MiB per hour of wall clock,
+least squares; also per hour of media), descriptor growth (median of the first vs the last
+third; goal: none), threads, queue depth in the first and last thirds (goal: no growth),
+frames in / out, wall time; the vision backend that actually ran.
 
-Run: ``python -m benchmarks.bench_soak [--minutes 60] [--sample-s 5]``; writes
+Run: ``python -m benchmarks.bench_soak [--realtime] [--size 854x480] [--minutes 60]``; writes
 ``benchmarks/results/soak.{json,md}`` (``--name`` changes the file name for short runs).
 """
 
@@ -145,8 +151,8 @@ def _growth_sites(before: Any, after: Any, top: int = 8) -> list[dict[str, Any]]
 
 
 def run_soak(feed: Path, out: Path, sample_s: float = 5.0, vision: str = "auto",
-             progress: bool = True, trace_memory: tuple[float, float] | None = None
-             ) -> dict[str, Any]:
+             progress: bool = True, trace_memory: tuple[float, float] | None = None,
+             mode: str = "fast") -> dict[str, Any]:
     """Run the copilot on ``feed`` in this process, sampling every ``sample_s`` seconds.
 
     ``trace_memory`` (media s, media s): tracemalloc snapshots at those two media times and
@@ -160,7 +166,7 @@ def run_soak(feed: Path, out: Path, sample_s: float = 5.0, vision: str = "auto",
     snaps: list[Any] = []
     if out.exists():
         shutil.rmtree(out)
-    cfg = RunConfig(source=str(feed), out=out, mode="fast", vision=vision)
+    cfg = RunConfig(source=str(feed), out=out, mode=mode, vision=vision)
     samples: list[dict[str, Any]] = []
     t_start = time.perf_counter()
 
@@ -222,6 +228,9 @@ def run_soak(feed: Path, out: Path, sample_s: float = 5.0, vision: str = "auto",
         "frames_out": res.frames_out if res else None,
         "dropped": res.dropped if res else None,
         "exit_code": res.exit_code if res else None,
+        "mode": mode,
+        "vision_backend": getattr(app, "vision_backend", None),
+        "vision_backend_reason": getattr(app, "vision_backend_reason", None),
         "wall_s": round(time.perf_counter() - t_start, 1),
         "health": res.health if res else {},
         "rss_end_mib": round(end.get("VmRSS", 0) / 1024, 1),
@@ -250,6 +259,9 @@ def analyse(samples: list[dict[str, Any]], warmup_media_s: float,
     peak = float(rss.max())
     hours = np.array([s["media_s"] for s in post]) / 3600.0  # hours of media
     slope = float(np.polyfit(hours, rss, 1)[0]) if np.ptp(hours) > 0 else 0.0
+    wall_h = np.array([s["wall_s"] for s in post]) / 3600.0  # hours of wall clock
+    wall_slope = float(np.polyfit(wall_h, rss, 1)[0]) if np.ptp(wall_h) > 0 else 0.0
+    rises = int(np.sum(np.diff(rss) > 0))
     third = max(1, len(post) // 3)
     first, last = post[:third], post[-third:]
     names = sorted({k for s in post for k in s["queues"]})
@@ -290,6 +302,9 @@ def analyse(samples: list[dict[str, Any]], warmup_media_s: float,
         "rss_last_mib": round(float(rss[-1]), 1),
         "rss_peak_growth_pct": round(growth_pct, 2),
         "rss_trend_mib_per_media_hour": round(slope, 1),
+        "rss_trend_mib_per_hour": round(wall_slope, 1),  # per hour of wall clock
+        "rss_rises": rises, "rss_steps": int(len(rss) - 1),
+        "wall_s_after_warmup": round(float(np.ptp(wall_h)) * 3600.0, 1),
         "fds_after_warmup": fds[0], "fds_max": max(fds), "fds_last": fds[-1],
         "fds_median_first_third": fd_first, "fds_median_last_third": fd_last,
         "threads_after_warmup": thr[0], "threads_max": max(thr), "threads_last": thr[-1],
@@ -306,8 +321,16 @@ def write_md(res: dict[str, Any], path: Path) -> None:
     r = res["run"]
     f = res["feed"]
     ok = {True: "PASS", False: "FAIL"}
+    mode = soak_mode(res)
+    media_min, wall_min = f["media_s"] / 60, r["wall_s"] / 60
+    label = (f"REALTIME soak: {media_min:g} min of media paced at the feed's frame rate, "
+             f"{wall_min:.1f} min of wall clock" if mode == "realtime" else
+             f"FAST-MODE soak (not realtime): {media_min:g} min of media run as fast as "
+             f"possible in {wall_min:.1f} min of wall clock")
     lines = [
-        "# Soak benchmark (issue 10)",
+        "# Soak benchmark (issues 10, 20)",
+        "",
+        f"**{label}.**",
         "",
         f"Command: `{res['command']}`  ",
         *([f"Analysis recomputed from the samples: `{res['reanalysed']}`  "]
@@ -317,7 +340,9 @@ def write_md(res: dict[str, Any], path: Path) -> None:
         f"{f['width']}x{f['height']}, {f['fps']:g} fps, x264 ultrafast, speech in audio.wav) "
         f"looped {f['loops']}x with FFmpeg stream copy = {f['media_s'] / 60:g} min of media; "
         f"made in {f['make_base_s']} s + {f['loop_s']} s.  ",
-        f"Run: `--fast`, vision `{res['vision']}`, speech on (feed audio), session log + "
+        f"Run: `--{mode}`, vision `{res['vision']}` (ran: {r.get('vision_backend') or '?'}"
+        f"{'; ' + r['vision_backend_reason'] if r.get('vision_backend_reason') else ''}), "
+        f"speech on (feed audio), session log + "
         f"annotated MP4; sampled every {res['sample_s']:g} s; warm-up "
         f"{a.get('warmup_media_s', 0) / 60:g} min of media.",
         "",
@@ -329,8 +354,11 @@ def write_md(res: dict[str, Any], path: Path) -> None:
         f"| peak RSS growth after warm-up | {a['rss_peak_growth_pct']} % "
         f"({a['rss_after_warmup_mib']} -> peak {a['rss_peak_after_warmup_mib']} MiB, last "
         f"{a['rss_last_mib']} MiB) | <= {RSS_GOAL_PCT:g} % | {ok[a['pass_rss']]} |",
-        f"| RSS trend after warm-up (least squares) | {a['rss_trend_mib_per_media_hour']} "
-        f"MiB per hour of media | - | - |",
+        f"| RSS trend after warm-up (least squares) | {a.get('rss_trend_mib_per_hour')} MiB "
+        f"per hour of wall clock ({a['rss_trend_mib_per_media_hour']} per hour of media); "
+        f"RSS rose in {a.get('rss_rises')} of {a.get('rss_steps')} sample steps | "
+        f"<= {trend_limit(a):g} MiB/h (5 % of the RSS per hour) | "
+        f"{ok[a.get('rss_trend_mib_per_hour', 0) <= trend_limit(a)]} |",
         f"| open file descriptors | median {a['fds_median_first_third']:g} (first third) -> "
         f"{a['fds_median_last_third']:g} (last third); transient max {a['fds_max']} "
         f"(espeak-ng pipes), last {a['fds_last']} | no growth | {ok[a['pass_fds']]} |",
@@ -366,6 +394,35 @@ def write_md(res: dict[str, Any], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def soak_mode(res: dict[str, Any]) -> str:
+    """'realtime' or 'fast' (older results, which ran only fast, carry no mode)."""
+    return res.get("mode") or res["run"].get("mode") or "fast"
+
+
+def trend_limit(a: dict[str, Any]) -> float:
+    """The RSS trend (MiB per wall-clock hour) that would add 5 % of the after-warm-up RSS
+    in an hour."""
+    return round(RSS_GOAL_PCT / 100.0 * float(a.get("rss_after_warmup_mib") or 0.0), 1)
+
+
+def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """SUMMARY rows (issue 20): what kind of soak this was, and the memory trend."""
+    a, r, f = res["analysis"], res["run"], res["feed"]
+    mode = soak_mode(res)
+    wall_min = round(r["wall_s"] / 60.0, 1)
+    what = f"{mode} soak, {f['width']}x{f['height']}, vision {r.get('vision_backend')}"
+    return [
+        {"issue": 20, "name": "soak: wall clock of a realtime soak (min)",
+         "target": ">= 60", "value": wall_min if mode == "realtime" else None,
+         "pass": (wall_min >= 60) if mode == "realtime" else False,
+         "note": what if mode == "realtime" else f"{what}: fast mode, not a realtime soak"},
+        {"issue": 20, "name": "soak: RSS trend after warm-up (MiB per hour of wall clock)",
+         "target": f"<= {trend_limit(a):g}", "value": a.get("rss_trend_mib_per_hour"),
+         "pass": None, "note": f"{what}; rose in {a.get('rss_rises')} of "
+         f"{a.get('rss_steps')} steps; {a['rss_trend_mib_per_media_hour']} MiB per media hour"},
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0, help="feed length (min)")
@@ -373,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-s", type=float, default=5.0, help="sampling period (s)")
     ap.add_argument("--warmup-min", type=float, default=5.0, help="warm-up (min of media)")
     ap.add_argument("--vision", default="auto", help="auto | model | heuristic | none")
+    ap.add_argument("--realtime", action="store_true",
+                    help="pace at the feed's frame rate (default: --fast, as fast as possible)")
+    ap.add_argument("--size", default="320x240", help="feed frame size WxH (px)")
     ap.add_argument("--work", type=Path, default=None, help="folder for the feed + outputs")
     ap.add_argument("--name", default="soak", help="results file name (without suffix)")
     ap.add_argument("--results", type=Path, default=RESULTS)
@@ -386,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         warm = res["analysis"]["warmup_media_s"]
         res["analysis"] = analyse(res["run"]["samples"], warm, res["run"].get("capacities"))
         res["reanalysed"] = "python -m benchmarks.bench_soak --reanalyse " + str(args.reanalyse)
+        res["mode"] = soak_mode(res)
+        res["feed"]["minutes"] = res["feed"]["media_s"] / 60.0
+        res["goals"] = goals(res)
         args.reanalyse.write_text(json.dumps(res, indent=1) + "\n")
         write_md(res, args.reanalyse.with_suffix(".md"))
         return 0
@@ -393,16 +456,26 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="soak_"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"making the {args.minutes:g} min feed in {work} ...", flush=True)
-    feed, desc = make_soak_feed(work, args.minutes, args.base_seconds)
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        print(f"error: --size {args.size!r}: use WxH, e.g. 854x480", file=sys.stderr)
+        return 2
+    mode = "realtime" if args.realtime else "fast"
+    feed, desc = make_soak_feed(work, args.minutes, args.base_seconds, size=(w, h))
+    desc["minutes"] = desc["media_s"] / 60.0
     print(f"running the copilot on it ({desc['media_s']:.0f} s of media) ...", flush=True)
     run = run_soak(feed, work / "run", args.sample_s, args.vision,
-                   trace_memory=tuple(args.trace_memory) if args.trace_memory else None)
+                   trace_memory=tuple(args.trace_memory) if args.trace_memory else None,
+                   mode=mode)
     warm = min(args.warmup_min * 60.0, 0.25 * desc["media_s"])
     analysis = analyse(run["samples"], warm, run["capacities"])
     cmd = "python -m benchmarks.bench_soak " + " ".join(argv if argv is not None
                                                        else sys.argv[1:])
     res = {"command": cmd.strip(), "machine": machine, "feed": desc, "vision": args.vision,
-           "sample_s": args.sample_s, "run": run, "analysis": analysis}
+           "mode": mode, "sample_s": args.sample_s, "run": run, "analysis": analysis}
+    if "error" not in analysis:
+        res["goals"] = goals(res)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / f"{args.name}.json").write_text(json.dumps(res, indent=1) + "\n")
     if "error" in analysis:

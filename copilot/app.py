@@ -170,6 +170,8 @@ class RunResult:
     fps: float = 0.0
     alerts: int = 0
     answers: int = 0
+    vision_backend: str = ""  # what actually ran (model / heuristic / none)
+    vision_backend_reason: str | None = None  # why, when it is not what was asked for
 
 
 @dataclass
@@ -549,6 +551,9 @@ class Copilot:
         self.t0_ns = clock.now_ns()
         self.source: Any = None
         self.composed = False
+        #: the vision backend that actually runs (set by compose) and why, when not asked for
+        self.vision_backend: str = cfg.vision
+        self.vision_backend_reason: str | None = None
 
     # -- wiring ------------------------------------------------------------------------------
     def compose(self) -> None:
@@ -590,6 +595,7 @@ class Copilot:
             from copilot.privacy import OutOfBodyGate
 
             self.privacy = OutOfBodyGate()
+        self._resolve_vision()
         self._make_session()
         self._make_brain()
         self._make_vision()
@@ -620,6 +626,8 @@ class Copilot:
         self.session = SessionLog(path)
         self.outputs["session"] = path
         self.session_write("start", source=str(self.cfg.source), mode=self.cfg.mode,
+                           vision_backend=self.vision_backend,
+                           vision_backend_reason=self.vision_backend_reason,
                            scenario=self.src.scenario, config=_jsonable(self.cfg.__dict__),
                            fps=self.source.info.fps, width=self.source.info.width,
                            height=self.source.info.height, n_frames=self.source.info.n_frames)
@@ -672,21 +680,40 @@ class Copilot:
         self.brain = Brain(scenario=self.src.scenario, session=self.session, clock=self.clock,
                            tracer=self.tracer)
 
+    def _resolve_vision(self) -> None:
+        """Decide the vision backend that will actually run (``vision_backend``) and why
+        (``vision_backend_reason``). The model is loaded here once, so a model or runtime
+        the user named that cannot load is a CopilotError (one line, exit 2); with
+        ``--vision auto`` and nothing named, a failed load falls back to the heuristic stage
+        and says so (log, session start record, status line, report)."""
+        from copilot.stages import load_vision_pipeline
+
+        cfg = self.cfg
+        self._vision_pipeline: Any = None
+        self.vision_backend, self.vision_backend_reason = cfg.vision, None
+        if cfg.vision not in ("auto", "model"):
+            return
+        named = cfg.vision == "model" or cfg.model_dir is not None or \
+            cfg.runtime != "onnxruntime"
+        try:
+            self._vision_pipeline = load_vision_pipeline(cfg.model_dir, cfg.runtime,
+                                                         cfg.vision_threads)
+            self.vision_backend = "model"
+        except Exception as exc:  # noqa: BLE001 - an error when named, else a said fallback
+            why = " ".join(str(exc).split()) or type(exc).__name__
+            if named:
+                raise CopilotError(f"vision model cannot load ({why})") from None
+            self.vision_backend = "heuristic"
+            self.vision_backend_reason = f"model failed to load: {why}"
+            log.warning("vision: heuristic stage (%s)", self.vision_backend_reason)
+
     def _make_vision(self) -> None:
         from copilot.stages import vision_stage_factory
 
-        kind = self.cfg.vision
-        if kind == "auto":
-            kind = "model"
-            try:
-                from vision.pipeline import check_model_tables
-
-                check_model_tables(self.cfg.model_dir)
-            except Exception as exc:  # noqa: BLE001 - fall back with the reason logged
-                log.warning("no vision model (%s): using the heuristic stage", exc)
-                kind = "heuristic"
+        kind = self.vision_backend
         factory = vision_stage_factory(kind, self.cfg.model_dir, self.cfg.runtime, self.clock,
-                                       threads=self.cfg.vision_threads)
+                                       threads=self.cfg.vision_threads,
+                                       pipeline=self._vision_pipeline)
         if factory is None:
             return
         take = take_from(self.analysis_edge if self.lockstep else self.analysis_slot)
@@ -935,7 +962,10 @@ class Copilot:
         for s in self.inline.values():
             if s.health.state != "ok" or s.health.errors:
                 health[s.name] = s.health.state if s.health.state != "ok" else "ok*"
-        return Status(fps=self._fps, latency_ms=self._last_latency_ms, health=health)
+        extra = "" if self.vision_backend_reason is None else \
+            f"vision {self.vision_backend}: {self.vision_backend_reason}"[:80]
+        return Status(fps=self._fps, latency_ms=self._last_latency_ms, health=health,
+                      extra=extra)
 
     def status(self) -> Status:
         """What the status line shows now (fps, latency, stage health)."""
@@ -1264,7 +1294,8 @@ class Copilot:
             exit_code=2 if self.error else 0, outputs=self.outputs, wall_s=wall,
             health=self.health(), error=self.error,
             fps=self.frames_out / wall if wall > 0 else 0.0,
-            alerts=self._alerts, answers=self._answers,
+            alerts=self._alerts, answers=self._answers, vision_backend=self.vision_backend,
+            vision_backend_reason=self.vision_backend_reason,
         )
 
     def latency_summary(self) -> dict[str, dict[str, float]]:

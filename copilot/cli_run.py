@@ -80,6 +80,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 def _summary(res, cfg) -> None:  # noqa: ANN001 - RunResult, RunConfig
     print(f"frames: {res.frames_in} in, {res.frames_out} out, {res.dropped} dropped "
           f"({res.fps:.1f} fps, {res.wall_s:.1f} s)")
+    why = f" ({res.vision_backend_reason})" if res.vision_backend_reason else ""
+    print(f"vision: {res.vision_backend}{why}")
     bad = {k: v for k, v in res.health.items() if v.get("errors") or v.get("hangs")}
     for name, h in bad.items():
         print(f"stage {name}: {h['state']}, {h['errors']} errors, {h['hangs']} hangs, "

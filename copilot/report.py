@@ -217,6 +217,11 @@ img{max-width:100%;border:1px solid #ddd}img.thumb{width:192px;margin-top:4px}.m
 """
 
 
+def _why(reason: str | None) -> str:
+    """' (reason)' escaped, or '' when there is none."""
+    return f" ({_esc(reason)})" if reason else ""
+
+
 def build_report(session_path: str | Path, out_html: str | Path,
                  trace_path: str | Path | None = None) -> Path:
     """Write the report for ``session_path`` to ``out_html`` (atomically); returns its path.
@@ -237,7 +242,9 @@ def build_report(session_path: str | Path, out_html: str | Path,
              f"<td>{_esc(start.get('mode'))}</td><td>{_esc(end.get('frames_out'))} / "
              f"{_esc(end.get('frames_in'))}</td><td>{_esc(end.get('duration_s'))} s</td>"
              f"<td>{_esc(end.get('exit_code'))} {_esc(end.get('error') or '')}</td></tr>"
-             "</table>"]
+             "</table>",
+             f"<p>Vision: {_esc(start.get('vision_backend', 'not recorded'))}"
+             f"{_why(start.get('vision_backend_reason'))}</p>"]
     if not end:
         parts.append("<p class='muted'>The session has no end record (the run was cut "
                      "short); this report shows what was recorded.</p>")

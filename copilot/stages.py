@@ -111,21 +111,17 @@ class ModelVisionStage(Stage):
         runtime: str = "onnxruntime",
         threads: int = 1,
         clock: Clock = SYSTEM_CLOCK,
+        pipeline: Any = None,
     ) -> None:
         self.model_dir = model_dir
         self.runtime = runtime
         self.threads = threads
         self.clock = clock
-        self.pipeline: Any = None
+        self.pipeline: Any = pipeline  # preloaded (compose checked it loads) or None
 
     def setup(self) -> None:
-        try:
-            from vision.pipeline import VisionPipeline
-        except ImportError as exc:
-            raise CopilotError(f"the vision model stage is not available: {exc}") from None
-        self.pipeline = VisionPipeline.load(
-            self.model_dir, runtime=self.runtime, threads=self.threads
-        )
+        if self.pipeline is None:
+            self.pipeline = load_vision_pipeline(self.model_dir, self.runtime, self.threads)
         # one warm-up inference before the video starts (the runtime's first run allocates
         # and plans for a few hundred ms), then a clean temporal state
         self.pipeline.process(np.zeros((240, 320, 3), np.uint8), frame_id=-1, timestamp_s=0.0)
@@ -142,7 +138,10 @@ class ModelVisionStage(Stage):
             caption = f"phase: {res.phase_name} ({res.phase[res.phase_name]:.2f})"
         else:
             caption = f"view: {res.region_name} ({res.region[res.region_name]:.2f})"
-        label_map = LabelMap(np.asarray(res.frame_label_map(), dtype=np.uint8), PALETTE)
+        # each class's detection confidence gates and dashes its outline (copilot.overlay)
+        label_map = LabelMap(np.asarray(res.frame_label_map(), dtype=np.uint8), PALETTE,
+                             scores={f.class_id: float(f.confidence) for f in res.findings},
+                             names=CLASSES)
         ann = AnnotationSet(
             source=self.name, frame_id=msg.frame_id, t_ns=now, label_map=label_map,
             caption=caption,
@@ -155,19 +154,41 @@ class ModelVisionStage(Stage):
 StageFactory = Callable[[], Stage]
 
 
+def load_vision_pipeline(model_dir: Path | None, runtime: str, threads: int) -> Any:
+    """Load ``vision.pipeline.VisionPipeline`` (label tables checked); raises on failure."""
+    try:
+        from vision.pipeline import VisionPipeline, check_model_tables
+    except ImportError as exc:
+        raise CopilotError(f"the vision model stage is not available: {exc}") from None
+    check_model_tables(model_dir)
+    pipe = VisionPipeline.load(model_dir, runtime=runtime, threads=threads)
+    aliases = {"ort": "onnxruntime", "onnx": "onnxruntime", "pytorch": "torch", "trt": "tensorrt"}
+    got = getattr(pipe.runtime, "name", None)
+    if got is not None and got != aliases.get(runtime, runtime):
+        raise CopilotError(f"runtime {runtime!r} is unavailable here (it would run {got!r})")
+    return pipe
+
+
 def vision_stage_factory(
     kind: str,
     model_dir: Path | None = None,
     runtime: str = "onnxruntime",
     clock: Clock = SYSTEM_CLOCK,
     threads: int = 1,
+    pipeline: Any = None,
 ) -> StageFactory | None:
-    """The factory for analysis stage ``kind`` (none, heuristic, model); None for none."""
+    """The factory for analysis stage ``kind`` (none, heuristic, model); None for none.
+    ``pipeline``: an already loaded model, used by the first stage made (restarts reload)."""
     if kind == "none":
         return None
     if kind == "heuristic":
         return lambda: HeuristicVisionStage(clock=clock)
     if kind == "model":
-        return lambda: ModelVisionStage(model_dir=model_dir, runtime=runtime, threads=threads,
-                                        clock=clock)
+        preloaded = [pipeline] if pipeline is not None else []
+
+        def make() -> Stage:
+            return ModelVisionStage(model_dir=model_dir, runtime=runtime, threads=threads,
+                                    clock=clock, pipeline=preloaded.pop() if preloaded else None)
+
+        return make
     raise CopilotError(f"unknown vision stage {kind!r}; choose none, heuristic or model")
