@@ -41,7 +41,8 @@ from vision.labels import SEGMENTS
 
 #: Alert levels: "alert" (red banner) for safety rules, "warning" (amber) for the others.
 LEVELS = {"clip_before_cvs": "alert", "bleeding": "alert", "large_vessel": "alert",
-          "phase_skipped": "warning", "segment_missed": "warning"}
+          "phase_skipped": "warning", "segment_missed": "warning",
+          "cvs_confirm_prompt": "warning"}
 #: Truth event kinds (feed truth.json) that each rule answers.
 RULE_EVENTS = {"clip_before_cvs": ("clip_applied",), "bleeding": ("bleeding_onset",),
                "large_vessel": ("large_vessel",), "phase_skipped": ("phase_skipped",),
@@ -177,8 +178,11 @@ class AlertEngine:
 
     def __init__(self, kg: KnowledgeGraph, config: AlertConfig | None = None,
                  hypothesis: Callable[[float], Any] | None = None,
-                 say: Callable[[str], str] | None = None) -> None:
+                 say: Callable[[str], str] | None = None,
+                 rules: frozenset[str] | None = None, cvs_policy: Any | None = None) -> None:
         self.kg = kg
+        self.rules = rules  # rule names that run (None: all; copilot.validity.PROCEDURE_RULES)
+        self.cvs_policy = cvs_policy  # copilot.validity.CvsPolicy (None: the vision decides)
         self.say_fn = say
         self.cfg = config or AlertConfig()
         self.hypothesis = hypothesis  # t_s -> reasoner Answer for "what is this large vessel"
@@ -255,8 +259,16 @@ class AlertEngine:
         return ev
 
     @property
+    def cvs_by_surgeon(self) -> bool:
+        """True when only the surgeon's confirmation counts as CVS (``CvsPolicy``)."""
+        return self.cvs_policy is not None and self.cvs_policy.surgeon
+
+    @property
     def cvs_reached(self) -> bool:
-        """Has the critical view of safety been reached (latched)?"""
+        """Has the critical view of safety been reached (latched; or, when the surgeon
+        decides, is the surgeon's latest statement "confirmed")?"""
+        if self.cvs_by_surgeon:
+            return self.cvs_policy.state is True
         return self.cvs_reached_t is not None
 
     # ------------------------------------------------------------------ per frame
@@ -264,8 +276,11 @@ class AlertEngine:
         """Evaluate every rule on one analysed frame; returns the alerts raised."""
         out: list[RaisedAlert] = []
         self._cvs(fv)
-        for rule in (self._clip, self._bleeding, self._vessel, self._phase, self._segment):
-            out.extend(rule(fv))
+        for name, rule in (("clip_before_cvs", self._clip), ("bleeding", self._bleeding),
+                           ("large_vessel", self._vessel), ("phase_skipped", self._phase),
+                           ("segment_missed", self._segment)):
+            if self.rules is None or name in self.rules:
+                out.extend(rule(fv))
         return out
 
     def _cvs(self, fv: FrameView) -> None:
@@ -274,6 +289,8 @@ class AlertEngine:
         self.cvs_latest = dict(fv.cvs)
         met = all(fv.cvs.get(n, 0.0) >= self.cvs_thr for n in self.cvs_names)
         self.cvs_run = self.cvs_run + 1 if met else 0
+        if self.cvs_by_surgeon:  # the vision's estimate is advisory only
+            return
         if self.cvs_run >= self.cfg.cvs_frames and self.cvs_reached_t is None:
             self.cvs_reached_t = fv.t_s
             self._event(fv.t_s, fv.frame_id, "cvs_reached")
@@ -298,6 +315,8 @@ class AlertEngine:
         self.clip_run.append(fv)
         if self.clip_run.n < cfg.clip_frames or not self.clip_armed or self.cvs_reached:
             return []
+        if self.cvs_by_surgeon:
+            return self._clip_unconfirmed(fv)
         if not fv.cvs and not self.cvs_latest:  # no CVS assessment at all (not laparoscopic)
             return []
         if not self._may_fire("clip_before_cvs", "", fv.t_s):
@@ -323,6 +342,43 @@ class AlertEngine:
                 f"not met.")
         return [self._fire(RaisedAlert("clip_before_cvs", text, fv.t_s, fv.frame_id, steps,
                                        data={"unmet": unmet}, banner="CLIP BEFORE CVS"))]
+
+    def _clip_unconfirmed(self, fv: FrameView) -> list[RaisedAlert]:
+        """The clip applier is in view and the surgeon has not confirmed the CVS: ask for
+        the confirmation ("cvs_confirm_prompt"), or alert when they said "not confirmed"."""
+        pol = self.cvs_policy
+        rule = "cvs_confirm_prompt" if pol.state is None else "clip_before_cvs"
+        if (self.rules is not None and rule not in self.rules) or \
+                not self._may_fire(rule, "", fv.t_s):
+            return []
+        self.clip_armed = False
+        first = self.clip_run[0]
+        what = "clip applier" if "clip_applier" in fv.instruments else "clipper"
+        est = {n: round(self.cvs_latest.get(n, 0.0), 3) for n in self.cvs_names}
+        steps = [
+            Step(f"The {what} is in view in {self.clip_run.n} frames from "
+                 f"{fmt_time(first.t_s)}.", True,
+                 {"observations": [f.obs("instrument", n) for f in self.clip_run
+                                   for n in ("clip_applier", "Clipper") if n in f.instruments]}),
+            Step("The critical view of safety is the surgeon's call here: " + pol.why + ".",
+                 True, {"rule": "CVS from the surgeon's confirmation"}),
+            Step("My visual estimate is advisory only (" + pol.advisory() + ").", True,
+                 {"scores": est}),
+        ]
+        if pol.state is None:
+            text = "Before clipping: confirm the critical view of safety."
+            banner = "CONFIRM CVS BEFORE CLIPPING"
+        else:
+            steps.insert(1, Step(f"You said the critical view is not confirmed at "
+                                 f"{fmt_time(pol.stated_at or 0.0)}.", True,
+                                 {"observations": [{"kind": "cvs_confirmation",
+                                                    "confirmed": False,
+                                                    "t_s": pol.stated_at}]}))
+            text = "Caution: clipping while the critical view of safety is not confirmed."
+            banner = "CLIP BEFORE CVS"
+        return [self._fire(RaisedAlert(rule, text, fv.t_s, fv.frame_id, steps,
+                                       data={"cvs_source": "surgeon", "estimate": est},
+                                       banner=banner))]
 
     def _bleeding(self, fv: FrameView) -> list[RaisedAlert]:
         cfg = self.cfg

@@ -138,6 +138,10 @@ class RunConfig:
     consent: bool = False  # store the microphone audio (never without consent)
     report: bool = True
     blur_out_of_body: bool = False
+    # the stated procedure (copilot.validity.PROCEDURES); None: the feed's truth, else the
+    # default. The vision never switches it mid-case.
+    procedure: str | None = None
+    cvs: str = "auto"  # who calls the critical view: auto | vision | surgeon (validity.py)
 
     def check(self) -> None:
         """Raise CopilotError with one line when the configuration is inconsistent."""
@@ -153,6 +157,14 @@ class RunConfig:
             raise CopilotError("--max-seconds must be > 0")
         if self.analyse_every is not None and self.analyse_every < 0:
             raise CopilotError("--analyse-every must be >= 0")
+        from copilot.validity import resolve_procedure
+
+        try:
+            resolve_procedure(self.procedure, None)
+        except ValueError as exc:
+            raise CopilotError(str(exc)) from None
+        if self.cvs not in ("auto", "vision", "surgeon"):
+            raise CopilotError(f"unknown --cvs {self.cvs!r}: auto, vision or surgeon")
 
 
 @dataclass
@@ -596,6 +608,7 @@ class Copilot:
 
             self.privacy = OutOfBodyGate()
         self._resolve_vision()
+        self._resolve_validity()
         self._make_session()
         self._make_brain()
         self._make_vision()
@@ -628,7 +641,9 @@ class Copilot:
         self.session_write("start", source=str(self.cfg.source), mode=self.cfg.mode,
                            vision_backend=self.vision_backend,
                            vision_backend_reason=self.vision_backend_reason,
-                           scenario=self.src.scenario, config=_jsonable(self.cfg.__dict__),
+                           scenario=self.src.scenario, procedure=self.procedure,
+                           cvs_source=self.cvs_policy.source, cvs_why=self.cvs_policy.why,
+                           config=_jsonable(self.cfg.__dict__),
                            fps=self.source.info.fps, width=self.source.info.width,
                            height=self.source.info.height, n_frames=self.source.info.n_frames)
 
@@ -677,8 +692,31 @@ class Copilot:
         except ImportError:
             log.warning("the copilot brain is not available in this build")
             return
-        self.brain = Brain(scenario=self.src.scenario, session=self.session, clock=self.clock,
-                           tracer=self.tracer)
+        self.brain = Brain(scenario=self.procedure, session=self.session, clock=self.clock,
+                           tracer=self.tracer, cvs_policy=self.cvs_policy,
+                           use_in_domain=not self.synthetic_feed)
+
+    def _resolve_validity(self) -> None:
+        """The stated procedure and who calls the CVS (``copilot.validity``). A feed folder
+        with truth is one of the project's synthetic feeds: the vision's other validated
+        domain, where its CVS head decides and only a procedure mismatch is off-label (the
+        in-domain score is calibrated on real frames)."""
+        from copilot.validity import CvsPolicy, cvs_policy, resolve_procedure
+
+        self.synthetic_feed = self.src.truth is not None
+        self.procedure = resolve_procedure(self.cfg.procedure, self.src.scenario)
+        model_dir = self.cfg.model_dir if self.vision_backend == "model" else None
+        try:
+            self.cvs_policy = cvs_policy(self.cfg.cvs, self.synthetic_feed, model_dir)
+        except ValueError as exc:
+            raise CopilotError(str(exc)) from None
+        if self.vision_backend != "model" and self.cfg.cvs == "auto":
+            self.cvs_policy = CvsPolicy("surgeon", {}, f"no vision model ({self.vision_backend})")
+
+    @property
+    def off_label(self) -> bool:
+        """Is the view off-label now (vision alerts withheld)?"""
+        return self.brain is not None and self.brain.offlabel.off_label
 
     def _resolve_vision(self) -> None:
         """Decide the vision backend that will actually run (``vision_backend``) and why

@@ -44,6 +44,16 @@ from copilot.messages import Alert, Answer, Control, Finding, Message, Transcrip
 from copilot.overlay import AnnotationSet, Banner, Box, Outline, Text
 from copilot.perception import PerceptionTimeline, observation_of
 from copilot.perception import findings_from_result as _findings
+from copilot.validity import (
+    OFF_LABEL_SPEECH,
+    PROCEDURE_RULES,
+    CvsPolicy,
+    OffLabelMonitor,
+    cvs_confirmation_answer,
+    cvs_statement,
+    cvs_surgeon_answer,
+    off_label_answer,
+)
 from kg_reasoning.nlu import understand
 from kg_reasoning.reasoner import (
     COLOUR_RGB,
@@ -59,6 +69,8 @@ from kg_reasoning.reasoner import Answer as KGAnswer
 __all__ = ["Brain", "BrainAlert", "BrainAnswer", "BrainConfig", "findings_from_result"]
 
 SOURCE = "brain"
+#: an outline is reported (and drawn, copilot.overlay.DrawOptions.min_score) at or above this
+OUTLINE_MIN_SCORE = 0.5
 YES_WORDS = frozenset({"yes", "yeah", "yep", "confirm", "confirmed", "correct", "affirmative"})
 NO_WORDS = frozenset({"no", "nope", "cancel", "negative", "wrong"})
 #: Intents never read back (cheap to undo, or needed at once).
@@ -90,6 +102,9 @@ class BrainAnswer(Answer):
 
     intent: str = ""
     slots: dict[str, Any] = field(default_factory=dict)
+    #: an outline command's detection confidence now (0-1; None: not seen / not a detection):
+    #: ``confidence`` stays the command's parse confidence
+    detection: float | None = None
 
 
 @dataclass
@@ -128,8 +143,13 @@ class Brain:
     def __init__(self, scenario: str | None = None, session: Any | None = None,
                  reasoner: Reasoner | None = None, clock: Clock = SYSTEM_CLOCK,
                  tracer: Any | None = None, config: BrainConfig | None = None,
-                 alert_config: AlertConfig | None = None, matcher: Any | None = None) -> None:
-        self.scenario = scenario
+                 alert_config: AlertConfig | None = None, matcher: Any | None = None,
+                 cvs_policy: CvsPolicy | None = None, use_in_domain: bool = True) -> None:
+        self.scenario = scenario  # the stated procedure (copilot.validity.PROCEDURES)
+        self.cvs_policy = cvs_policy or CvsPolicy()
+        self.offlabel = OffLabelMonitor(scenario or "cholecystectomy")
+        self.use_in_domain = use_in_domain  # False: only the procedure mismatch counts
+        self._off_label_said = False
         self.session = session
         self.clock = clock
         self.tracer = tracer
@@ -142,13 +162,15 @@ class Brain:
         self.timeline = PerceptionTimeline(recent_s=self.cfg.recent_s,
                                            record_hz=self.cfg.record_hz)
         self.engine = AlertEngine(self.kg, alert_config, hypothesis=self._vessel_hypothesis,
-                                  say=self.reasoner.say)
+                                  say=self.reasoner.say, rules=PROCEDURE_RULES.get(scenario or ""),
+                                  cvs_policy=self.cvs_policy)
         self._lock = threading.RLock()
         self.media_t = 0.0
         self.frame_id = -1
         self.frame_size: tuple[int, int] | None = None
         self._shapes: dict[str, list[Any]] = {}  # structure -> polygons (latest frame)
         self._shape_frame: dict[str, int] = {}
+        self._shape_score: dict[str, float] = {}  # structure -> detection confidence (0-1)
         self.highlights: dict[str, dict[str, Any]] = {}
         self.hidden = False
         self.coverage_on = self.scenario == "bowel-survey"
@@ -230,6 +252,7 @@ class Brain:
                 if polys is not None and f.kind in ("structure", "instrument"):
                     self._shapes[f.name] = polys
                     self._shape_frame[f.name] = frame_id
+                    self._shape_score[f.name] = float(f.score)
             for name in [n for n, fid in self._shape_frame.items() if fid != frame_id]:
                 self._shapes.pop(name, None)
                 self._shape_frame.pop(name, None)
@@ -240,10 +263,41 @@ class Brain:
                 self._persist_t = t
                 self._persist(obs)
             fv = FrameView.of(frame_id, t, findings, self.engine.cfg.min_score)
+            out = self._off_label_update(frame_id, t, findings, fv)
+            if self.offlabel.off_label:  # vision alerts are withheld
+                self._version += 1
+                return out
             raised = self.engine.update(fv)
             self._take_events()
             self._version += 1
-            return [self._alert_message(a) for a in raised]
+            return out + [self._alert_message(a) for a in raised]
+
+    def _off_label_update(self, frame_id: int, t: float, findings: list[Finding],
+                          fv: FrameView) -> list[Message]:
+        """Feed the off-label monitor; log span starts / ends; speak the first start."""
+        dom = next((f for f in findings if f.kind == "domain"), None)
+        in_domain = off = None
+        if dom is not None and self.use_in_domain:
+            in_domain, off = float(dom.score), bool(dom.attrs.get("off_label", False))
+        region, rscore = fv.region if fv.region else (None, 0.0)
+        change = self.offlabel.update(t, in_domain, off, region, rscore)
+        if change is None:
+            return []
+        span = self.offlabel.spans[-1]
+        self._write("off_label", t, event=change, **span.to_dict())
+        if change != "start":
+            return []
+        first, self._off_label_said = not self._off_label_said, True
+        steps = [Step(f"From {fmt_time(span.start_s)}: {span.reason}.", True,
+                      {"observations": [{"kind": "domain", "t_s": round(t, 3),
+                                         "in_domain": in_domain, "region": region}]}),
+                 Step("Vision-based alerts are withheld until the view is back in the "
+                      "validated domain.", True, {})]
+        a = RaisedAlert("off_label", OFF_LABEL_SPEECH, t, frame_id, steps, level="warning",
+                        data={"reason": span.reason}, banner="OFF-LABEL: no alerts")
+        msg = self._alert_message(a)
+        msg.silent = msg.silent or not first  # the voice says it once
+        return [msg]
 
     def _persist(self, obs: list[Any]) -> None:
         if self.session is None:
@@ -297,6 +351,9 @@ class Brain:
         """End of the feed: the survey-end checks (e.g. a bowel segment never seen)."""
         with self._lock:
             t = max(self.media_t, float(media_t_s))
+            if self.offlabel.off_label:
+                self.offlabel.close(t)
+                self._write("off_label", t, event="end", **self.offlabel.spans[-1].to_dict())
             raised = self.engine.finish(t, self.frame_id)
             self._take_events()
             return [self._alert_message(a) for a in raised]
@@ -406,16 +463,50 @@ class Brain:
             ans = self.reasoner.answer(q, self.timeline, prev)
             out.append(self._reply(tr, ans, q, remember=False))
             return out
-        if intent == "missed_segments":
+        stated = cvs_statement(intent, {w.strip(",.?!").lower() for w in tr.text.split()})
+        if stated is not None:
+            self.cvs_policy.confirm(t, stated)
+            self._write("cvs_confirmation", t, confirmed=stated, source=self.cvs_policy.source,
+                        trace_id=tr.trace_id)
+            ans = cvs_confirmation_answer(self.cvs_policy, t, stated)
+        elif intent == "cvs_status" and self.cvs_policy.surgeon:
+            ans = cvs_surgeon_answer(self.cvs_policy, dict(self.engine.cvs_latest))
+        elif intent == "missed_segments":
             ans = self._answer_missed(q)
         else:
             ans = self.reasoner.answer(q, self.timeline, self.last_answer)
+        ans = off_label_answer(ans, intent, self.offlabel, self.scenario or "")
         if confirmed:
             ans.steps.insert(0, Step(f"Confirmed after {confirmed}.", True, {}))
-        out.append(self._reply(tr, ans, q))
+        det = self._outline_report(q, ans) if intent == "outline_structure" else None
+        out.append(self._reply(tr, ans, q, detection=det))
         for action in ans.overlay_actions:
             out.extend(self._apply(action, tr, t))
         return out
+
+    def _outline_report(self, q: Question, ans: KGAnswer) -> float | None:
+        """Say what an outline command found: "Outlined the X in C, detection 0.62." or that
+        X is not seen now (it is outlined when it is); returns the detection confidence."""
+        key = q.slots.get("structure")
+        if ans.abstained or not key or not any(a.get("action") == "outline"
+                                               for a in ans.overlay_actions):
+            return None
+        name, colour = self.reasoner.say(key), q.slots.get("colour", "green")
+        score = self._shape_score.get(key) if self._shapes.get(key) else None
+        parse = getattr(q, "score", None)
+        ev = {"scores": {"detection": None if score is None else round(score, 3),
+                         "parse": None if parse is None else round(float(parse), 3)}}
+        if score is not None and score >= OUTLINE_MIN_SCORE:
+            ans.answer = f"Outlined the {name} in {colour}, detection {score:.2f}."
+            ans.steps.append(Step(f"The {name} is detected in the newest analysed frame "
+                                  f"(confidence {score:.2f}).", True, ev))
+        else:
+            ans.answer = f"I do not see the {name} now; I will outline it when I do."
+            ans.steps.append(Step(f"The {name} is not detected in the newest analysed frame"
+                                  + ("" if score is None else f" above {OUTLINE_MIN_SCORE:g}")
+                                  + ".", False, ev))
+            score = None
+        return score
 
     def _answer_missed(self, q: Question) -> KGAnswer:
         """missed_segments with "seen" = at least ``min_seen_s`` in view at the observed rate."""
@@ -498,7 +589,8 @@ class Brain:
         return msg
 
     def _reply(self, tr: Transcript, ans: KGAnswer, q: Question | None = None,
-               remember: bool = True, redact: bool = False) -> BrainAnswer:
+               remember: bool = True, redact: bool = False,
+               detection: float | None = None) -> BrainAnswer:
         if remember:
             self.last_answer = ans
             self._last_kind = "answer"
@@ -509,7 +601,8 @@ class Brain:
                           question="" if redact else tr.text, text=ans.answer,
                           confidence=ans.confidence,
                           abstained=ans.abstained, reason=ans.reason, steps=steps,
-                          actions=list(ans.overlay_actions), intent=intent, slots=slots)
+                          actions=list(ans.overlay_actions), intent=intent, slots=slots,
+                          detection=detection)
         self._write("answer", tr.end_s, question=msg.question, intent=intent, slots=slots,
                     text=ans.answer, confidence=round(ans.confidence, 4),
                     abstained=ans.abstained, reason=ans.reason, steps=steps,
@@ -523,6 +616,12 @@ class Brain:
         with self._lock:
             return {"segmentation": not self.hidden, "outlines": not self.hidden,
                     "coverage": self.coverage_on}
+
+    def unmute(self) -> None:
+        """Alerts speak again at once (the UI's unmute button)."""
+        with self._lock:
+            self.mute_until = -math.inf
+            self._version += 1
 
     def is_muted(self, media_t_s: float | None = None) -> bool:
         """Are alerts muted at ``media_t_s`` (default: now)?"""
@@ -539,7 +638,8 @@ class Brain:
                 del self.highlights[k]
                 self._version += 1
             muted = t < self.mute_until
-            key = (self._version, len(self.banners), muted, self.pending is not None)
+            key = (self._version, len(self.banners), muted, self.pending is not None,
+                   self.offlabel.off_label)
             if self._ann is not None and self._ann_key == key:
                 self._ann.frame_id = frame_id
                 return self._ann
@@ -549,7 +649,8 @@ class Brain:
                     polys = self._shapes.get(name)
                     if polys:
                         items.append(Outline(list(polys), tuple(h["rgb"]),
-                                             label=name.replace("_", " ")))
+                                             label=name.replace("_", " "), track=True,
+                                             score=self._shape_score.get(name)))
             for a, _ in self.banners:
                 struct = a.data.get("structure")
                 if struct and self._shapes.get(struct):
@@ -561,6 +662,9 @@ class Brain:
             if muted:
                 items.append(Text(f"alerts muted until {fmt_time(self.mute_until)}", (8, 40),
                                   (255, 200, 0)))
+            if self.offlabel.off_label:
+                items.append(Text("OFF-LABEL: outside the validated domain, no alerts",
+                                  (8, 64), (255, 200, 0)))
             if self.coverage_on and self.frame_size is not None:
                 items.extend(self._coverage_items())
             if not items:

@@ -127,6 +127,13 @@ def run_command(
     analyse_every: Annotated[int | None, typer.Option(
         help="--fast: analyse every Nth frame in lockstep (0: newest frame only; default "
              "about 10 per media second)")] = None,
+    procedure: Annotated[str | None, typer.Option(
+        help="the procedure: cholecystectomy | bowel-survey (default: the feed's truth, "
+             "else cholecystectomy); fixes which alert rules run")] = None,
+    cvs: Annotated[str, typer.Option(
+        help="who calls the critical view of safety: auto (the vision only where it is "
+             "validated, else the surgeon: 'copilot, critical view confirmed') | vision | "
+             "surgeon")] = "auto",
 ) -> int:
     """Run the copilot on SOURCE and write / show the annotated video."""
     from copilot.app import RunConfig, run_copilot
@@ -141,6 +148,7 @@ def run_command(
         "analyse_every": analyse_every,
         "out": out, "trace": trace, "max_seconds": max_seconds, "decoder": decoder,
         "model_dir": model_dir, "audio": audio, "voice_print": voice_print,
+        "procedure": procedure,
     }
     for key, value in given.items():
         if value is not None:
@@ -149,7 +157,7 @@ def run_command(
     cfg.faults = list(inject_fault or opts.get("faults", []))
     for key, value, default in (("vision", vision, "auto"), ("runtime", runtime, "onnxruntime"),
                                 ("speech", speech, "auto"), ("asr", asr, "pocketsphinx"),
-                                ("denoiser", denoiser, "neural"),
+                                ("denoiser", denoiser, "neural"), ("cvs", cvs, "auto"),
                                 ("speed", speed, 1.0)):
         if value != default or key not in opts:
             setattr(cfg, key, value)

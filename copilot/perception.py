@@ -17,6 +17,8 @@ Finding kinds and names (``vision.labels``):
   (the unfiltered top region), ``frame_w`` / ``frame_h`` (px).
 - ``phase`` and ``cvs`` (one finding per criterion, score = probability): only when the
   region head says abdominal cavity (``VisionResult.laparoscopic``).
+- ``domain``: ``in_domain`` with the model's in-domain score (0-1, higher = more like the
+  validated domain) and attrs ``off_label`` (bool), when the model provides one.
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ def findings_from_result(result: Any, frame_id: int, media_t_s: float, trace_id:
     w, h = result.frame_size
     out.append(Finding(**base, kind="region", name=region, score=float(result.region[region]),
                        attrs={"frame": frame_region, "frame_w": int(w), "frame_h": int(h)}))
+    in_domain = getattr(result, "in_domain", None)
+    if in_domain is not None:  # the model's own in-domain score (off-label awareness)
+        out.append(Finding(**base, kind="domain", name="in_domain", score=float(in_domain),
+                           attrs={"off_label": bool(getattr(result, "off_label", False))}))
     if result.laparoscopic:
         phase = result.phase_name
         out.append(Finding(**base, kind="phase", name=phase, score=float(result.phase[phase])))

@@ -222,6 +222,31 @@ def _why(reason: str | None) -> str:
     return f" ({_esc(reason)})" if reason else ""
 
 
+def validity_html(s: Session) -> str:
+    """What the copilot assumed: the stated procedure, who called the CVS, the surgeon's
+    CVS statements and the off-label spans (vision alerts withheld)."""
+    start = s.first("start") or {}
+    out = [f"<p id='assumed'>Procedure: {_esc(start.get('procedure', 'not recorded'))}. "
+           f"Critical view of safety called by: {_esc(start.get('cvs_source', 'the vision'))}"
+           f"{_why(start.get('cvs_why'))}.</p>"]
+    conf = s.of("cvs_confirmation")
+    if conf:
+        out.append("<ul id='cvs_confirmations'>" + "".join(
+            f"<li>{_t(c.get('media_t_s'))} surgeon: critical view "
+            f"{'confirmed' if c.get('confirmed') else 'not confirmed'}</li>" for c in conf)
+            + "</ul>")
+    spans: dict[Any, dict[str, Any]] = {}
+    for r in s.of("off_label"):  # start and end records of each span, keyed by start
+        spans[r.get("start_s")] = r
+    if spans:
+        out.append(f"<h2>Off-label spans ({len(spans)})</h2><ul id='off_label'>" + "".join(
+            f"<li>{_t(r.get('start_s'))}-"
+            f"{_t(r.get('end_s')) if r.get('end_s') is not None else 'end'} off-label: "
+            f"{_esc(r.get('reason'))} (vision alerts withheld)</li>"
+            for r in spans.values()) + "</ul>")
+    return "".join(out)
+
+
 def build_report(session_path: str | Path, out_html: str | Path,
                  trace_path: str | Path | None = None) -> Path:
     """Write the report for ``session_path`` to ``out_html`` (atomically); returns its path.
@@ -244,7 +269,7 @@ def build_report(session_path: str | Path, out_html: str | Path,
              f"<td>{_esc(end.get('exit_code'))} {_esc(end.get('error') or '')}</td></tr>"
              "</table>",
              f"<p>Vision: {_esc(start.get('vision_backend', 'not recorded'))}"
-             f"{_why(start.get('vision_backend_reason'))}</p>"]
+             f"{_why(start.get('vision_backend_reason'))}</p>", validity_html(s)]
     if not end:
         parts.append("<p class='muted'>The session has no end record (the run was cut "
                      "short); this report shows what was recorded.</p>")
