@@ -4,11 +4,18 @@ Annotations come in :class:`AnnotationSet` objects that carry the frame id they 
 from; the compositor always draws the newest set it has onto the newest frame, and marks the
 set as stale (with its age in frames and ms) when it is older than ``stale_after`` frames.
 Colours are RGB tuples (0-255); all coordinates are frame pixels.
+
+True to the picture (:class:`DrawOptions`): segmentation is drawn as outlines (contours), the
+tissue inside keeps its colour; a translucent fill only on request (``fill``). A class or a
+tracked outline is drawn only at or above ``min_score`` and once it was seen in ``agree`` of
+the last ``window`` analysed frames (held as long as that holds: no flicker); findings under
+``certain_score`` or marked ``dashed`` (taught / uncertain) are dashed. Labels are light
+text with a dark outline on a dark tag, kept clear of the banners and the status strip.
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -18,10 +25,18 @@ import cv2
 import numpy as np
 
 from copilot.messages import VideoFrame
+from copilot.overlay_draw import (
+    STATUS_REFRESH_S,
+    _class_strokes,
+    _dashes,
+    _stroke,
+    _tag,
+    _text,
+    draw_status,
+)
 
 log = logging.getLogger(__name__)
 
-FONT = cv2.FONT_HERSHEY_SIMPLEX
 NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (255, 40, 40),
     "green": (40, 220, 60),
@@ -33,17 +48,19 @@ NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
     "cyan": (0, 230, 255),
 }
 LEVEL_COLOURS = {"alert": (220, 30, 30), "warning": (240, 160, 0), "info": (40, 110, 200)}
-HEALTH_COLOURS = {"ok": (120, 230, 120), "starting": (200, 200, 200), "stopped": (200, 200, 200)}
-BAD_HEALTH = (255, 90, 60)
 
 
 @dataclass
 class LabelMap:
-    """A class-id map at model resolution, drawn with ``palette`` (K x 3 RGB) at ``alpha``."""
+    """A class-id map at model resolution, outlined with ``palette`` (K x 3 RGB); filled at
+    ``alpha`` only when the viewer asks. ``scores``: class id -> detection confidence (0-1;
+    a class without a score counts as certain); ``names``: class id -> label."""
 
     classes: np.ndarray  # (h, w) uint8 class ids
     palette: np.ndarray  # (K, 3) uint8; row 0 (background) is not drawn
-    alpha: float = 0.35
+    alpha: float = 0.3
+    scores: dict[int, float] | None = None
+    names: tuple[str, ...] = ()
     _cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False, compare=False)
 
@@ -67,12 +84,19 @@ class LabelMap:
 
 @dataclass
 class Outline:
-    """Closed polygons (each N x 2, frame px) drawn in ``colour`` with an optional label."""
+    """Closed polygons (each N x 2, frame px) drawn in ``colour`` with an optional label.
+
+    ``track``: a detection (drawn after temporal agreement, held through short gaps, keyed
+    by ``label``); ``score``: its confidence (0-1, None: certain); ``dashed``: taught or
+    uncertain."""
 
     polygons: list[np.ndarray]
     colour: tuple[int, int, int]
     label: str = ""
     thickness: int = 3
+    track: bool = False
+    score: float | None = None
+    dashed: bool = False
 
 
 @dataclass
@@ -113,6 +137,21 @@ class AnnotationSet:
     caption: str = ""
 
 
+@dataclass(frozen=True)
+class DrawOptions:
+    """What one viewer wants drawn: ``fill`` label maps (translucent) or outline them only;
+    ``hidden`` sources; the status strip; the confidence and agreement gates (see module)."""
+
+    fill: bool = False
+    hidden: frozenset[str] = frozenset()
+    status_line: bool = True
+    min_score: float = 0.5
+    certain_score: float = 0.7
+    agree: int = 2
+    window: int = 3
+    thickness: int = 2
+
+
 @dataclass
 class Status:
     """What the status line shows: fps (Hz), latency (ms), stage health by name."""
@@ -149,53 +188,37 @@ class AnnotationStore:
             return [self._sets[k] for k in sorted(self._sets) if k not in self.hidden]
 
 
-def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, colour, th: int = 1):
-    cv2.putText(img, text, org, FONT, scale, (0, 0, 0), th + 2, cv2.LINE_AA)
-    cv2.putText(img, text, org, FONT, scale, colour, th, cv2.LINE_AA)
+class _Track:
+    """Agreement history of one drawable (a label-map class or a tracked outline)."""
 
+    __slots__ = ("hits", "last")
 
-@functools.lru_cache(maxsize=512)
-def _glyph(ch: str, scale: float, colour: tuple[int, int, int]
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """One character as drawn by :func:`_text` (dark outline, coloured fill): its pixels'
-    row / column offsets from the text origin (baseline left, px), their RGB values, and the
-    advance to the next character (px; OpenCV's Hershey text has no kerning)."""
-    (w, h), base = cv2.getTextSize(ch, FONT, scale, 1)
-    pad = 4
-    canvas = np.zeros((h + base + 2 * pad, w + 2 * pad, 3), np.uint8)
-    mask = np.zeros(canvas.shape[:2], np.uint8)
-    org = (pad, pad + h)
-    _text(canvas, ch, org, scale, colour)
-    cv2.putText(mask, ch, org, FONT, scale, 255, 3, cv2.LINE_AA)
-    r, c = np.nonzero(mask)
-    return r - org[1], c - org[0], canvas[r, c], w - 1
-
-
-@functools.lru_cache(maxsize=256)
-def _text_pixels(text: str, scale: float, colour: tuple[int, int, int]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """A string laid out from :func:`_glyph` s, same layout as the glyphs' (offsets from the
-    origin, RGB values, advance in px). Cached: status parts such as "decode:ok" repeat."""
-    dr, dc, pix = [], [], []
-    x = 0
-    for ch in text:
-        r, c, p, adv = _glyph(ch, scale, colour)
-        dr.append(r)
-        dc.append(c + x)
-        pix.append(p)
-        x += adv
-    if not dr:
-        return np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros((0, 3), np.uint8), 0
-    return np.concatenate(dr), np.concatenate(dc), np.concatenate(pix), x
+    def __init__(self) -> None:
+        self.hits: list[bool] = []
+        self.last: Any = None  # what was drawn when last seen (polygons / class mask source)
 
 
 class Compositor:
     """Draws annotation sets, banners and the status line onto a copy of the frame."""
 
-    def __init__(self, stale_after: int = 10, status_line: bool = True) -> None:
+    def __init__(self, stale_after: int = 10, status_line: bool = True,
+                 options: DrawOptions | None = None) -> None:
         self.stale_after = stale_after
-        self.status_line = status_line
+        self.options = options or DrawOptions(status_line=status_line)
         self._status_cache: dict[str, Any] | None = None
+        self._seen: dict[str, int] = {}  # source -> id() of the last set taken into history
+        self._tracks: dict[tuple[str, Any], _Track] = {}
+        self._strokes: dict[tuple, list[tuple[tuple[int, int, int], list[np.ndarray], bool,
+                                              str, tuple[int, int]]]] = {}
+
+    @property
+    def status_line(self) -> bool:
+        """Whether the engineering strip (frame, fps, latency, health) is drawn."""
+        return self.options.status_line
+
+    @status_line.setter
+    def status_line(self, on: bool) -> None:
+        self.options = dataclasses.replace(self.options, status_line=bool(on))
 
     def warm_up(self) -> None:
         """Draw once on a small dummy frame: OpenCV initialises its fonts and threads on the
@@ -213,67 +236,159 @@ class Compositor:
         sets: list[AnnotationSet],
         status: Status | None = None,
         in_place: bool = False,
+        options: DrawOptions | None = None,
     ) -> np.ndarray:
-        """Return the annotated RGB image for ``frame``.
+        """Return the annotated RGB image for ``frame`` (``options``: this viewer's; default
+        the compositor's own).
 
         The input is copied unless ``in_place`` (the caller owns the frame: no analysis stage
         reads it), which saves a full-frame copy per frame in passthrough.
         """
+        opt = options or self.options
         img = frame.image if in_place else frame.image.copy()
         h, w = img.shape[:2]
         scale = max(0.35, min(w, h) / 900)
         banners: list[Banner] = []
         stale_notes: list[str] = []
+        captions: list[str] = []
+        labels: list[tuple[str, tuple[int, int], tuple[int, int, int]]] = []
+        sets = [a for a in sets if a.source not in opt.hidden]
         for ann in sets:
             age = frame.frame_id - ann.frame_id
             stale = age > self.stale_after
             if stale:
                 age_ms = age / frame.fps * 1000 if frame.fps else 0.0
                 stale_notes.append(f"{ann.source} stale +{age} fr ({age_ms:.0f} ms)")
+            fresh = self._seen.get(ann.source) != id(ann)
+            self._seen[ann.source] = id(ann)
             if ann.label_map is not None:
-                self._draw_label_map(img, ann.label_map, dim=stale)
+                labels += self._draw_label_map(img, ann, opt, fresh, dim=stale)
+            tracked: set[str] = set()
             for item in ann.items:
                 if isinstance(item, Banner):
                     banners.append(item)
+                elif isinstance(item, Outline) and item.track:
+                    tracked.add(item.label)
                 else:
-                    self._draw_item(img, item, scale, dim=stale)
-            if ann.caption:
-                _text(img, ann.caption, (8, int(h - 34 * scale - 8)), scale * 0.8, (255, 255, 255))
+                    labels += self._draw_item(img, item, scale, opt, dim=stale)
+            for item in self._agreed_outlines(ann, tracked, opt, fresh):
+                labels += self._draw_item(img, item, scale, opt, dim=stale)
+            if ann.caption and ann.caption not in captions:
+                captions.append(ann.caption)
+        top = int(28 * scale) + 4 + int(36 * scale) * min(len(banners), 3)
+        bottom = h - ((int(26 * scale) + 6) if opt.status_line and status is not None else 0)
+        for text, org, colour in labels:
+            _tag(img, text, org, scale * 0.6, colour, top, bottom)
         for i, b in enumerate(banners[:3]):
             self._draw_banner(img, b, i, scale)
-        y = int(28 * scale) + 4 + int(36 * scale) * min(len(banners), 3)
+        y = top
         for note in stale_notes:
             _text(img, note, (8, y), scale * 0.7, LEVEL_COLOURS["warning"])
             y += int(24 * scale)
-        if self.status_line and status is not None:
+        for k, cap in enumerate(captions):  # each caption once, above the strip
+            _tag(img, cap, (8, bottom - 8 - int(30 * scale) * k), scale * 0.7,
+                 (255, 255, 255), top, bottom)
+        if opt.status_line and status is not None:
             self._draw_status(img, frame, status, scale)
         return img
 
-    @staticmethod
-    def _draw_label_map(img: np.ndarray, lm: LabelMap, dim: bool) -> None:
+    def _agree(self, key: tuple[str, Any], present: bool, fresh: bool, opt: DrawOptions
+               ) -> bool:
+        """Record (on a fresh analysed set) and judge one drawable's temporal agreement."""
+        tr = self._tracks.get(key)
+        if tr is None:
+            tr = self._tracks[key] = _Track()
+        if fresh:
+            tr.hits.append(present)
+            del tr.hits[:-max(1, opt.window)]
+        return sum(tr.hits[-opt.window:]) >= min(opt.agree, opt.window)
+
+    def _agreed_outlines(self, ann: AnnotationSet, tracked: set[str], opt: DrawOptions,
+                         fresh: bool) -> list[Outline]:
+        """Tracked outlines that passed the gates; a gap within the window draws the last."""
+        now = {it.label: it for it in ann.items if isinstance(it, Outline) and it.track}
+        keys = {k[1] for k in self._tracks if k[0] == ann.source and isinstance(k[1], str)}
+        out = []
+        for label in sorted(keys | tracked):
+            it = now.get(label)
+            ok = it is not None and (it.score is None or it.score >= opt.min_score)
+            key = (ann.source, label)
+            if self._agree(key, ok, fresh, opt):
+                tr = self._tracks[key]
+                if ok:
+                    tr.last = it
+                if tr.last is not None:
+                    out.append(tr.last)
+        return out
+
+    def _draw_label_map(self, img: np.ndarray, ann: AnnotationSet, opt: DrawOptions,
+                        fresh: bool, dim: bool) -> list:
+        """Outline (or, on request, fill) the agreed classes; returns their labels."""
+        lm = ann.label_map
+        assert lm is not None
         h, w = img.shape[:2]
-        colour, fg = lm.at_size(w, h)
-        alpha = lm.alpha * (0.5 if dim else 1.0)
-        blended = cv2.addWeighted(img, 1.0 - alpha, colour, alpha, 0.0)
-        cv2.copyTo(blended, fg, img)
+        present = [int(c) for c in np.unique(lm.classes) if c]
+        scores = lm.scores or {}
+        ok = {c for c in present if scores.get(c, 1.0) >= opt.min_score}
+        for c in {int(k[1][1]) for k in self._tracks if k[0] == ann.source
+                  and isinstance(k[1], tuple)} | set(present):
+            key = (ann.source, ("class", c))
+            if self._agree(key, c in ok, fresh, opt) and c in ok:
+                self._tracks[key].last = lm
+        agreed = []
+        for c in present:
+            tr = self._tracks.get((ann.source, ("class", c)))
+            if c in ok and tr is not None and sum(tr.hits[-opt.window:]) >= min(
+                    opt.agree, opt.window):
+                agreed.append(c)
+        if opt.fill and agreed:
+            colour, _ = lm.at_size(w, h)
+            cls = lm.classes
+            if cls.shape[:2] != (h, w):
+                cls = cv2.resize(cls, (w, h), interpolation=cv2.INTER_NEAREST)
+            fg = np.isin(cls, agreed).astype(np.uint8)
+            alpha = lm.alpha * (0.5 if dim else 1.0)
+            blended = cv2.addWeighted(img, 1.0 - alpha, colour, alpha, 0.0)
+            cv2.copyTo(blended, fg, img)
+        key = (id(lm), w, h, tuple(agreed), opt.certain_score, opt.thickness)
+        strokes = self._strokes.get(key)
+        if strokes is None:
+            strokes = [_class_strokes(lm, c, w, h, scores.get(c), opt) for c in agreed]
+            strokes = [s for s in strokes if s is not None]
+            self._strokes.clear()
+            self._strokes[key] = strokes
+        labels = []
+        for colour, pts, dashed, name, org in strokes:
+            col = tuple(int(v * (0.6 if dim else 1.0)) for v in colour)
+            _stroke(img, pts, col, opt.thickness, closed=not dashed)
+            if name:
+                labels.append((name, org, col))
+        return labels
 
     @staticmethod
-    def _draw_item(img: np.ndarray, item: Any, scale: float, dim: bool) -> None:
+    def _draw_item(img: np.ndarray, item: Any, scale: float, opt: DrawOptions, dim: bool
+                   ) -> list:
         colour = tuple(int(c * (0.6 if dim else 1.0)) for c in item.colour)
+        labels = []
         if isinstance(item, Outline):
             pts = [np.asarray(p, np.int32).reshape(-1, 1, 2) for p in item.polygons if len(p)]
             if pts:
-                cv2.polylines(img, pts, True, colour, item.thickness, cv2.LINE_AA)
+                dashed = item.dashed or (item.score is not None
+                                         and item.score < opt.certain_score)
+                if dashed:
+                    pts = [d for p in pts for d in _dashes(p[:, 0, :], 10.0 * scale + 4)]
+                _stroke(img, pts, colour, item.thickness, closed=not dashed)
                 if item.label:
-                    x, y = pts[0][:, 0, :].min(axis=0)
-                    _text(img, item.label, (int(x), max(12, int(y) - 6)), scale * 0.7, colour)
+                    x, y = np.concatenate(pts)[:, 0, :].min(axis=0)
+                    labels.append((item.label, (int(x), int(y) - 6), colour))
         elif isinstance(item, Box):
             x0, y0, x1, y1 = (int(v) for v in item.xyxy)
             cv2.rectangle(img, (x0, y0), (x1, y1), colour, 2)
             if item.label:
-                _text(img, item.label, (x0, max(12, y0 - 6)), scale * 0.7, colour)
+                labels.append((item.label, (x0, y0 - 6), colour))
         elif isinstance(item, Text):
             _text(img, item.text, (int(item.xy[0]), int(item.xy[1])), scale * 0.8, colour)
+        return labels
 
     @staticmethod
     def _draw_banner(img: np.ndarray, b: Banner, row: int, scale: float) -> None:
@@ -287,56 +402,12 @@ class Compositor:
 
     #: the status line's numbers (frame, fps, latency) are re-rendered at most this often
     #: (media seconds); a change of stage health is drawn at once
-    STATUS_REFRESH_S = 0.25
+    STATUS_REFRESH_S = STATUS_REFRESH_S
 
     def _draw_status(self, img: np.ndarray, frame: VideoFrame, st: Status,
                      scale: float) -> None:
-        """Darken the bottom bar and lay the status text over it.
-
-        The text is laid out from cached glyphs (:func:`_glyph`) only when it changes and at
-        most every STATUS_REFRESH_S of media; each frame then costs two numpy operations (a
-        shift and an indexed copy of the text's pixels). Drawing the text with OpenCV for every
-        frame (a dozen calls, each releasing and retaking the GIL) slowed the decoder thread by
-        several per cent; re-rendering it every 0.25 s of media still cost ~0.6 ms a time."""
-        h, w = img.shape[:2]
-        bar_h = int(26 * scale) + 6
-        roi = img[h - bar_h : h]
-        np.right_shift(roi, 2, out=roi)  # darken to 1/4: integer, in place
-        numbers = [f"#{frame.frame_id}", f"{st.fps:4.1f} fps"]
-        if st.latency_ms is not None:
-            numbers.append(f"lat {st.latency_ms:3.0f} ms")
-        health = tuple(st.health.items())
-        t = float(frame.media_t_s or 0.0)
-        c = self._status_cache
-        if (c is None or c["shape"] != roi.shape or c["health"] != health or c["extra"] != st.extra
-                or (c["numbers"] != numbers and not 0 <= t - c["t"] < self.STATUS_REFRESH_S)):
-            y = bar_h - int(bar_h * 0.3)
-            sc = scale * 0.6
-            runs = [(p, (230, 230, 230)) for p in numbers]
-            runs += [(f"{n}:{state}", HEALTH_COLOURS.get(state, BAD_HEALTH)) for n, state in health]
-            if st.extra:
-                runs.append((st.extra, (230, 230, 230)))
-            rows, cols, pixels = [], [], []
-            x = 8
-            for part, colour in runs:
-                dr, dc, pix, adv = _text_pixels(part, sc, colour)
-                r, cc = dr + y, dc + x
-                keep = (r >= 0) & (r < bar_h) & (cc >= 0) & (cc < w)
-                rows.append(r[keep])
-                cols.append(cc[keep])
-                pixels.append(pix[keep])
-                x += adv + 14
-            idx = (np.concatenate(rows) * w + np.concatenate(cols)) if rows else np.zeros(0, int)
-            c = self._status_cache = {"shape": roi.shape, "health": health, "extra": st.extra,
-                                      "numbers": numbers, "t": t, "idx": idx,
-                                      "pixels": np.concatenate(pixels) if pixels
-                                      else np.zeros((0, 3), np.uint8)}
-        # a few thousand indexed pixels: ~40 us, where np.copyto(where=mask) took ~1 ms at 720p
-        if roi.flags.c_contiguous:
-            roi.reshape(-1, 3)[c["idx"]] = c["pixels"]
-        else:  # a strided frame: reshape would copy, so index rows and columns
-            rows, cols = np.divmod(c["idx"], roi.shape[1])
-            roi[rows, cols] = c["pixels"]
+        """The engineering strip at the bottom (see ``copilot.overlay_draw.draw_status``)."""
+        self._status_cache = draw_status(img, frame, st, scale, self._status_cache)
 
 
 def colour_of(name: str | tuple[int, int, int]) -> tuple[int, int, int]:

@@ -1,12 +1,17 @@
 """The copilot's web UI: live annotated video, microphone, spoken answers, alerts, timeline.
 
-``UIController`` runs the Copilot (``mode="realtime"``) on a background thread with a
-``LatestFrameSink``; the page gets the newest composited frame as an MJPEG stream served by
-the same server (``/video.mjpg``), so the picture never waits for the gradio event queue,
-an answer, or the microphone path. Questions from the page's microphone (push-to-talk clip
-or hands-free stream with the wake word) go through a ``speech.listener.Listener`` and
-``Copilot.submit_transcript``; answers and alerts arrive through ``on_message``
-(``copilot.ui_state.UIState``) and are spoken by espeak into WAV files the page plays.
+``UIController`` runs the Copilot (``mode="realtime"``) on a background thread. The copilot's
+compositor is replaced by a tap that keeps the newest frame with its annotation sets; each
+viewer's page gets its own composition (its overlay layers and fills,
+``copilot.overlay.DrawOptions``; no status strip in the picture: the page shows it) as a
+binary stream of JPEGs (``/video.bin``: per frame a 4-byte length, a 4-byte sequence number
+and the JPEG) read with fetch() and drawn on a canvas, at the source's frame rate (at most
+``ui_fps``); the page measures and shows the rate it receives. The picture never waits for
+the gradio event queue, an answer, or the microphone path. Questions from the page's
+microphone (push-to-talk clip or hands-free stream with the wake word, ``copilot.ui_mic``) go
+through a ``speech.listener.Listener`` and ``Copilot.submit_transcript``; answers and alerts
+arrive through ``on_message`` (``copilot.ui_state.UIState``) and are spoken by espeak into
+WAV files the page plays.
 
 Security: binds 127.0.0.1 by default; any other host needs a token (checked on every HTTP
 request: ``?token=``, ``Authorization: Bearer`` or the cookie set by the first; a wrong or
@@ -17,8 +22,6 @@ memory and its upload file is deleted at once.
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import ipaddress
 import logging
 import os
@@ -34,20 +37,51 @@ from typing import Any
 import numpy as np
 
 from copilot.errors import CopilotError
+from copilot.overlay import Compositor, DrawOptions
 from copilot.sinks import LatestFrameSink
-from copilot.ui_state import Heard, ReplyVoice, UIState
+from copilot.ui_mic import AUDIO_TYPES, MicMixin
+from copilot.ui_state import AlarmRow, Heard, ReplyVoice, UIState
 
 log = logging.getLogger(__name__)
 
-#: Audio files the page may upload (by extension), and the limits checked before decoding.
-AUDIO_TYPES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".webm", ".m4a", ".mp4", ".opus")
+#: Limits checked before decoding an upload.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_CLIP_S = 60.0
 TOKEN_COOKIE = "copilot_token"
-#: Overlay sources the page can hide: (label, AnnotationStore source name).
-LAYERS = (("segmentation (vision)", "vision"),
+#: Overlay sources a viewer can hide: (label, AnnotationStore source name).
+LAYERS = (("segmentation outlines", "vision"),
           ("copilot drawings (outlines, alert banners, coverage)", "brain"))
 BRAIN_SOURCE = "brain"
+#: the drawing a page gets unless it asks otherwise: outlines, no fills, no status strip
+DEFAULT_VIEW = DrawOptions(status_line=False)
+
+
+def view_options(layers: str | None = None, fill: str | int | None = None) -> DrawOptions:
+    """One viewer's drawing from its request: ``layers`` (comma-separated sources shown;
+    None: all) and ``fill`` (1: translucent fills)."""
+    known = {v for _, v in LAYERS}
+    shown = known if layers is None else {x for x in str(layers).split(",") if x in known}
+    return DrawOptions(fill=str(fill) in ("1", "true", "on"), status_line=False,
+                       hidden=frozenset(known - shown))
+
+
+class _Tap:
+    """Stands in for the copilot's compositor: keeps each frame with its annotation sets
+    for the viewers' own compositions and passes the picture on undrawn."""
+
+    status_line = False
+
+    def __init__(self, ctrl: UIController) -> None:
+        self.ctrl = ctrl
+
+    def warm_up(self) -> None:
+        """Nothing to warm: the viewers' compositors draw."""
+
+    def compose(self, frame: Any, sets: list[Any], status: Any = None, in_place: bool = False,
+                options: Any = None) -> np.ndarray:
+        """Keep (frame, sets, status); return the frame's image untouched."""
+        self.ctrl._take(frame, sets, status)
+        return frame.image
 
 
 def require_gradio() -> Any:
@@ -103,7 +137,7 @@ class UIConfig:
     speed: float = 1.0
     asr: str = "pocketsphinx"
     voice_print: Path | None = None
-    ui_fps: float = 12.0  # most frames per second sent to one page
+    ui_fps: float = 30.0  # most frames per second sent to one page (the source's rate)
     jpeg_quality: int = 80
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     max_clip_s: float = MAX_CLIP_S
@@ -111,7 +145,7 @@ class UIConfig:
     max_seconds: float | None = None
 
 
-class UIController:
+class UIController(MicMixin):
     """Owns the running Copilot, the frame stream, the microphone listeners and UI state."""
 
     def __init__(self, cfg: UIConfig) -> None:
@@ -150,7 +184,11 @@ class UIController:
         self._hf_thread: threading.Thread | None = None
         self._hf_heard: list[Heard] = []
         self.hf_seconds = 0.0  # microphone audio received in hands-free mode (s)
-        self._hidden: set[str] = set()
+        self._latest: tuple[int, Any, list[Any]] | None = None  # (seq, frame, sets)
+        self._views: dict[DrawOptions, tuple[int, bytes]] = {}
+        self._view_comp: dict[DrawOptions, Compositor] = {}
+        self._view_locks: dict[DrawOptions, threading.Lock] = {}
+        self._model_validation: str | None = None
 
     # -- the copilot -----------------------------------------------------------------------------
     def run_config(self) -> Any:
@@ -174,19 +212,16 @@ class UIController:
         except BaseException:
             app.tracer.close()
             raise
-        app.store.hidden.update(self._hidden)
-        brain = getattr(app, "brain", None)
-        if brain is not None and hasattr(brain, "overlay"):
-            # the compose loop draws the brain's set without looking at store.hidden: honour
-            # the "brain" toggle here (see the UI report for the app.py change)
-            drawn = brain.overlay
-            store = app.store
-
-            def overlay(frame_id: int) -> Any:
-                return None if BRAIN_SOURCE in store.hidden else drawn(frame_id)
-
-            brain.overlay = overlay
+        app.compositor = _Tap(self)  # each viewer's page composes its own picture
         return app
+
+    @staticmethod
+    def _carry_mute(old: Any, new: Any) -> None:
+        """A replay keeps a mute that has time left (media seconds restart at 0)."""
+        ob, nb = getattr(old, "brain", None), getattr(new, "brain", None)
+        left = float(getattr(ob, "mute_until", -1e18)) - float(getattr(ob, "media_t", 0.0))
+        if nb is not None and left > 0 and hasattr(nb, "mute_until"):
+            nb.mute_until = left
 
     def start(self) -> None:
         """Check the source (errors raise here) and start the copilot thread."""
@@ -213,10 +248,12 @@ class UIController:
             if live and self.last_result.frames_in == 0:
                 return
             try:
-                app = self.make_copilot()
+                old, app = app, self.make_copilot()
             except Exception as exc:  # noqa: BLE001
                 self.error = f"restart failed: {exc}"
                 return
+            self._carry_mute(old, app)
+            self.state.new_session(self.runs + 1)  # a replay starts a new session
 
     def stop(self) -> None:
         """Stop the copilot and the reply voice; remove the temporary work folder."""
@@ -235,6 +272,10 @@ class UIController:
         return self._thread is not None and self._thread.is_alive()
 
     # -- frames ----------------------------------------------------------------------------------
+    def _take(self, frame: Any, sets: list[Any], status: Any) -> None:
+        with self._jpeg_lock:
+            self._latest = (self._seq + 1, frame, list(sets))
+
     def _on_frame(self, frame_id: int, rgb: np.ndarray) -> None:
         now = time.monotonic()
         with self._jpeg_lock:
@@ -248,24 +289,32 @@ class UIController:
         """Composited frames received so far (all runs)."""
         return self._seq
 
-    def jpeg(self) -> tuple[int, bytes]:
-        """(sequence number, JPEG bytes) of the newest frame, encoded once per frame."""
+    def jpeg(self, view: DrawOptions | None = None) -> tuple[int, bytes]:
+        """(sequence number, JPEG bytes) of the newest frame drawn for ``view`` (default:
+        outlines of every layer, no fills); composed and encoded once per frame and view."""
         import cv2
 
+        view = view or DEFAULT_VIEW
         with self._jpeg_lock:
-            seq = self._seq
-            if self._jpeg[0] == seq:
-                return self._jpeg
-        _, rgb = self.frames.latest()
-        if rgb is None:
+            latest = self._latest
+            lock = self._view_locks.setdefault(view, threading.Lock())
+        if latest is None:
             return -1, b""
-        ok, buf = cv2.imencode(".jpg", rgb[:, :, ::-1],
-                               [cv2.IMWRITE_JPEG_QUALITY, int(self.cfg.jpeg_quality)])
-        if not ok:
-            return -1, b""
-        with self._jpeg_lock:
-            self._jpeg = (seq, buf.tobytes())
-            return self._jpeg
+        seq, frame, sets = latest
+        with lock:
+            hit = self._views.get(view)
+            if hit is not None and hit[0] == seq:
+                return hit
+            comp = self._view_comp.get(view)
+            if comp is None:
+                comp = self._view_comp[view] = Compositor(options=view)
+            rgb = comp.compose(frame, sets, None)
+            ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]),
+                                   [cv2.IMWRITE_JPEG_QUALITY, int(self.cfg.jpeg_quality)])
+            if not ok:
+                return -1, b""
+            self._views[view] = (seq, buf.tobytes())
+            return self._views[view]
 
     def frame_rate(self, window_s: float = 2.0) -> float:
         """Composited frames per second over the last ``window_s`` seconds."""
@@ -315,181 +364,54 @@ class UIController:
             "status_line": status_line(st, app.frames_out) if st is not None else "",
             "brain": app.brain is not None,
             "hidden": sorted(app.store.hidden),
+            "source_fps": round(float(getattr(app, "fps", 0.0) or 0.0), 2),
         })
         return out
 
-    # -- overlays --------------------------------------------------------------------------------
-    def set_hidden(self, hidden: list[str]) -> None:
-        """Hide the drawings of these sources (e.g. ``vision``); show the others."""
-        known = {v for _, v in LAYERS}
-        self._hidden = {str(h) for h in hidden if str(h) in known}
+    def validation(self) -> str | None:
+        """The vision model's ``validated_on`` (its config.json), None when it says none."""
+        if self._model_validation is None:
+            import json
+
+            text = ""
+            try:
+                from vision.modelio import DEFAULT_MODEL_DIR
+
+                d = getattr(getattr(self.copilot, "cfg", None), "model_dir", None)
+                cfg = json.loads((Path(d or DEFAULT_MODEL_DIR) / "config.json").read_text())
+                v = cfg.get("validated_on")
+                text = "; ".join(map(str, v)) if isinstance(v, list) else str(v or "")
+            except Exception as exc:  # noqa: BLE001 - shown as not validated
+                log.debug("no model validation: %s", exc)
+            self._model_validation = text
+        return self._model_validation or None
+
+    def assumptions(self) -> dict[str, Any]:
+        """What the copilot assumes, for the header badge (None / "unknown" where the
+        copilot does not say): procedure, off-label, vision backend, validation, mute."""
         app = self.copilot
-        if app is not None:
-            app.store.hidden.clear()
-            app.store.hidden.update(self._hidden)
+        brain = getattr(app, "brain", None)
+        cfg = getattr(app, "cfg", None)
+        off = getattr(app, "off_label", None)
+        if off is None and getattr(brain, "offlabel", None) is not None:
+            off = bool(getattr(brain.offlabel, "off_label", False))
+        left = 0.0
+        if brain is not None and hasattr(brain, "mute_until"):
+            now = max(float(getattr(brain, "media_t", 0.0)), float(app.media_t_s or 0.0))
+            left = max(0.0, float(brain.mute_until) - now)
+        return {"procedure": getattr(cfg, "procedure", None) or getattr(brain, "scenario", None),
+                "off_label": off, "vision_backend": getattr(app, "vision_backend", None),
+                "vision_backend_reason": getattr(app, "vision_backend_reason", None),
+                "validated_on": self.validation(), "session": self.state.session,
+                "muted_left_s": left}
 
-    # -- audio in --------------------------------------------------------------------------------
-    def check_upload(self, path: str | Path) -> Path:
-        """The uploaded file if its type and size are acceptable (CopilotError otherwise)."""
-        p = Path(path)
-        if not p.is_file():
-            raise CopilotError("no audio received")
-        if p.suffix.lower() not in AUDIO_TYPES:
-            raise CopilotError(f"{p.suffix or 'no extension'}: not an audio type the copilot "
-                               f"takes ({', '.join(AUDIO_TYPES)})")
-        size = p.stat().st_size
-        if size > self.cfg.max_upload_bytes:
-            raise CopilotError(f"audio file too large ({size / 1e6:.1f} MB > "
-                               f"{self.cfg.max_upload_bytes / 1e6:.0f} MB)")
-        if size < 64:
-            raise CopilotError("audio file is empty")
-        return p
-
-    def take_audio(self, path: str | Path, kind: str = "utterance") -> np.ndarray:
-        """Check and decode an uploaded / recorded clip (16 kHz mono float32); store it under
-        ``workdir/recordings`` only with consent, and delete the upload file either way."""
-        from speech.audio import check_audio, load_audio
-        from speech.errors import SpeechError
-
-        p = self.check_upload(path)
-        try:
-            try:
-                x = load_audio(p)
-            except SpeechError as exc:
-                raise CopilotError(f"audio not usable: {str(exc).replace(f'{p}: ', '')}"
-                                   ) from None
-            if len(x) / 16000.0 > self.cfg.max_clip_s:
-                raise CopilotError(f"clip too long ({len(x) / 16000.0:.0f} s > "
-                                   f"{self.cfg.max_clip_s:.0f} s)")
-            problem = check_audio(x)
-            if problem:
-                raise CopilotError(f"no speech in the clip: {problem}")
-            if self.consent:
-                from speech.audio import write_wav
-
-                dest = self.workdir / "recordings" / f"{kind}-{time.strftime('%H%M%S')}-" \
-                    f"{os.urandom(2).hex()}.wav"
-                write_wav(dest, x)
-        finally:
-            self.discard(p)
-        return x
-
-    @staticmethod
-    def discard(p: Path) -> None:
-        """Delete an uploaded file (and its folder when gradio made one just for it)."""
-        try:
-            p.unlink(missing_ok=True)
-            parent = p.parent
-            if parent.name and not any(parent.iterdir()):
-                parent.rmdir()
-        except OSError as exc:
-            log.warning("could not delete %s: %s", p, exc)
-
-    def listener(self, mode: str) -> Any:
-        """The listener of ``mode``: ptt (no wake word needed) or handsfree (wake word)."""
-        from copilot.cli_speech import build_listener
-
-        with self._listen_lock:
-            if mode not in self._listeners:
-                wake = "none" if mode == "ptt" else "pocketsphinx"
-                self._listeners[mode] = build_listener(
-                    self.cfg.asr, wake=wake, voice_print=self.voice_print)
-            return self._listeners[mode]
-
-    def _submit(self, trs: list[Any], origin: str) -> list[Heard]:
-        heard = []
-        for tr in trs:
-            h = Heard(tr.text, bool(tr.accepted), str(tr.reason or ""), time.time(), origin,
-                      tr.speaker_score)
-            heard.append(h)
-            app = self.copilot
-            if tr.accepted and app is not None:
-                with self.state.origin(origin):
-                    app.submit_transcript(tr)  # Transcript msg -> state via on_message
-            else:
-                self.state.note_heard(h)
-        return heard
-
-    def push_to_talk(self, path: str | Path) -> list[Heard]:
-        """Transcribe one recorded clip (push-to-talk) and hand its commands to the copilot."""
-        x = self.take_audio(path, "ptt")
-        lis = self.listener("ptt")
-        with self._listen_lock:
-            if "ptt" not in self._warm and hasattr(lis.asr, "warm_up"):
-                lis.asr.warm_up(x)  # adapt the cepstral mean to this microphone once
-                self._warm.add("ptt")
-            trs = lis.process(x)
-        if not trs:
-            self.state.note_heard(Heard("", False, "no speech found", time.time(), "mic"))
-        return self._submit(trs, "mic")
-
-    def hands_free(self, rate: int, data: np.ndarray) -> None:
-        """One streamed microphone chunk (hands-free). Returns at once: a worker thread runs
-        VAD + wake word + ASR, so the page's stream is never held up by recognition."""
-        from speech.audio import resample, to_mono
-
-        x = to_mono(np.asarray(data))
-        if x.dtype.kind in "iu" or np.abs(x).max(initial=0) > 1.5:
-            x = x / 32768.0
-        x = resample(x.astype(np.float32), int(rate))
-        self.hf_seconds += len(x) / 16000.0
-        self._hf_start()
-        try:
-            self._hf_q.put_nowait(x)
-        except queue.Full:
-            log.warning("hands-free audio backlog full: %.1f s dropped", len(x) / 16000.0)
-
-    def _hf_start(self) -> None:
-        with self._listen_lock:
-            if self._hf_thread is None or not self._hf_thread.is_alive():
-                self._hf_thread = threading.Thread(target=self._hf_loop, name="ui-handsfree",
-                                                   daemon=True)
-                self._hf_thread.start()
-
-    def prepare_hands_free(self) -> None:
-        """Load the hands-free listener and start its worker (before the first chunk)."""
-        self._hf_start()
-
-    def _hf_loop(self) -> None:
-        from speech.audio import CHUNK
-
-        rest = np.zeros(0, np.float32)
-        lis = None
-        while not self._stop.is_set():
-            try:
-                x = self._hf_q.get(timeout=0.5)
-            except queue.Empty:
-                if lis is None:
-                    lis = self.listener("handsfree")
-                continue
-            try:
-                lis = self.listener("handsfree")  # rebuilt after an enrolment
-                if isinstance(x, threading.Event):  # end of the stream: close the utterance
-                    trs = lis.flush()
-                    rest = np.zeros(0, np.float32)
-                    self._hf_heard += self._submit(trs, "mic")
-                    x.set()
-                    continue
-                buf = np.concatenate([rest, x])
-                n = len(buf) // CHUNK * CHUNK
-                trs = []
-                for i in range(0, n, CHUNK):
-                    trs += lis.push(buf[i:i + CHUNK])
-                rest = buf[n:]
-                # every utterance is shown; only the addressed ones reach the copilot
-                self._hf_heard += self._submit(trs, "mic")
-            except Exception as exc:  # noqa: BLE001 - keep listening
-                log.warning("hands-free listening failed: %s", exc)
-
-    def hands_free_stop(self, timeout_s: float = 30.0) -> list[Heard]:
-        """The stream ended: recognise what is queued, close an open utterance; returns what
-        was heard since the previous stop."""
-        done = threading.Event()
-        self._hf_start()
-        self._hf_q.put(done)
-        done.wait(timeout_s)
-        heard, self._hf_heard = self._hf_heard, []
-        return heard
+    def unmute(self) -> str:
+        """Let the alerts speak again."""
+        brain = getattr(self.copilot, "brain", None)
+        if brain is None or not hasattr(brain, "unmute"):
+            return "nothing to unmute"
+        brain.unmute()
+        return "alerts unmuted"
 
     def ask(self, text: str, origin: str = "typed") -> None:
         """A typed question / command (e.g. "copilot, what phase are we in?")."""
@@ -503,33 +425,17 @@ class UIController:
             app.ask(text)
 
     def acknowledge(self) -> str:
-        """Acknowledge the newest open alert: marks it and says "copilot acknowledge"."""
-        item = self.state.acknowledge()
+        """Acknowledge the newest open alarm row (every alert in it) and tell the copilot;
+        nothing is recorded as heard."""
+        row: AlarmRow | None = self.state.acknowledge()
+        if row is None:
+            return "no open alert"
         app = self.copilot
         if app is not None:
             with self.state.origin("ack"):
                 app.ask("copilot acknowledge")
-        return "no open alert" if item is None else f"acknowledged: {item.text}"
-
-    # -- voice enrolment -------------------------------------------------------------------------
-    def enrol(self, path: str | Path, name: str) -> str:
-        """Make a voice print from a recording; the listeners score speakers against it."""
-        from speech.speaker import create_speaker
-
-        name = "".join(c for c in str(name).strip() if c.isalnum() or c in "-_")[:40]
-        if not name:
-            raise CopilotError("give the speaker's name (letters, digits, - or _)")
-        x = self.take_audio(path, "enrol")
-        if len(x) < 8000:
-            raise CopilotError("recording too short for enrolment (need >= 0.5 s)")
-        vp = create_speaker("resemblyzer").enroll([x], name)
-        dest = vp.save(self.workdir / "voiceprints" / f"{name}.npz")
-        self.voice_print = dest
-        with self._listen_lock:
-            self._listeners.clear()  # rebuilt with the voice print on next use
-            self._warm.clear()
-        return f"enrolled {name}: {vp.seconds:.1f} s -> voice print {dest.name} (no audio kept)"
-
+        n = f" (x{row.count})" if row.count > 1 else ""
+        return f"acknowledged: {row.last.rule.replace('_', ' ')}{n}"
 
 def status_line(st: Any, frame_no: int) -> str:
     """The overlay's status line as text: frame, fps, latency, stage health."""
@@ -542,234 +448,13 @@ def status_line(st: Any, frame_no: int) -> str:
     return "  ".join(parts)
 
 
-# ----------------------------------------------------------------------------- the server
-class TokenGate:
-    """ASGI middleware: every request must carry the token (query, bearer header or cookie).
+def __getattr__(name: str) -> Any:
+    """The server half lives in ``copilot.ui_server`` (imported on first use)."""
+    if name in ("UIServer", "build_app", "serve", "TokenGate"):
+        from copilot import ui_server
 
-    A valid ``?token=`` sets an HttpOnly cookie so the page's own requests pass.
-    """
-
-    def __init__(self, app: Any, token: str) -> None:
-        self.app = app
-        self.token = token.encode()
-
-    def _ok(self, scope: dict) -> tuple[bool, bool]:
-        from urllib.parse import parse_qs
-
-        qs = parse_qs(scope.get("query_string", b"").decode(errors="replace"))
-        for t in qs.get("token", []):
-            if hmac.compare_digest(t.encode(), self.token):
-                return True, True
-        headers = dict(scope.get("headers") or [])
-        auth = headers.get(b"authorization", b"")
-        if auth.startswith(b"Bearer ") and hmac.compare_digest(auth[7:].strip(), self.token):
-            return True, False
-        for part in headers.get(b"cookie", b"").split(b";"):
-            k, _, v = part.strip().partition(b"=")
-            if k == TOKEN_COOKIE.encode() and hmac.compare_digest(v, self.token):
-                return True, False
-        return False, False
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        ok, set_cookie = self._ok(scope)
-        if not ok:
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
-                return
-            body = b"401: open the UI with ?token=... (the --token given to copilot ui)\n"
-            await send({"type": "http.response.start", "status": 401,
-                        "headers": [(b"content-type", b"text/plain"),
-                                    (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
-        if not set_cookie:
-            await self.app(scope, receive, send)
-            return
-        cookie = (f"{TOKEN_COOKIE}={self.token.decode()}; Path=/; HttpOnly; SameSite=Strict"
-                  ).encode()
-
-        async def send_with_cookie(msg: dict) -> None:
-            if msg["type"] == "http.response.start":
-                msg = dict(msg)
-                msg["headers"] = [*msg.get("headers", []), (b"set-cookie", cookie)]
-            await send(msg)
-
-        await self.app(scope, receive, send_with_cookie)
+        return getattr(ui_server, name)
+    raise AttributeError(name)
 
 
-def build_app(ctrl: UIController) -> Any:
-    """The FastAPI app: MJPEG video, frame / status JSON, the gradio page at ``/``."""
-    gr = require_gradio()
-    from fastapi import FastAPI
-    from fastapi.responses import JSONResponse, Response, StreamingResponse
-
-    from copilot.ui_page import CSS, HEAD_JS, build_blocks, theme
-
-    api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    period = 1.0 / ctrl.cfg.ui_fps
-    boundary = "copilotframe"
-
-    @api.get("/video.mjpg")
-    async def video_mjpg() -> StreamingResponse:
-        async def frames():  # noqa: ANN202 - async generator of multipart parts
-            sent = -2
-            while not ctrl._stop.is_set():
-                seq, jpg = await asyncio.to_thread(ctrl.jpeg)
-                if seq != sent and jpg:
-                    sent = seq
-                    yield (f"--{boundary}\r\nContent-Type: image/jpeg\r\n"
-                           f"Content-Length: {len(jpg)}\r\nX-Frame-Seq: {seq}\r\n\r\n"
-                           ).encode() + jpg + b"\r\n"
-                await asyncio.sleep(period)
-
-        return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; "
-                                 f"boundary={boundary}",
-                                 headers={"Cache-Control": "no-store"})
-
-    @api.get("/frame.jpg")
-    async def frame_jpg() -> Response:
-        seq, jpg = await asyncio.to_thread(ctrl.jpeg)
-        if not jpg:
-            return Response(status_code=204)
-        return Response(jpg, media_type="image/jpeg",
-                        headers={"Cache-Control": "no-store", "X-Frame-Seq": str(seq)})
-
-    async def handsfree(request: Any) -> JSONResponse:
-        # not a CORS "simple" request (octet-stream): other sites' pages cannot post here
-        if request.headers.get("content-type") != "application/octet-stream":
-            return JSONResponse({"error": "send application/octet-stream PCM16"}, 415)
-        try:
-            rate = int(request.query_params.get("rate", "48000"))
-        except ValueError:
-            rate = 0
-        if not 8000 <= rate <= 96000:
-            return JSONResponse({"error": "rate must be 8000-96000 Hz"}, 400)
-        body = await request.body()
-        if len(body) > 4 * rate or len(body) % 2:  # <= 2 s of 16-bit mono per block
-            return JSONResponse({"error": "block too large or odd length"}, 413)
-        pcm = np.frombuffer(body, "<i2")
-        if pcm.size:
-            await asyncio.to_thread(ctrl.hands_free, rate, pcm)
-        return JSONResponse({"ok": True, "seconds": round(ctrl.hf_seconds, 2)})
-
-    async def handsfree_stop(request: Any) -> JSONResponse:
-        if request.headers.get("content-type") != "application/octet-stream":
-            return JSONResponse({"error": "send application/octet-stream"}, 415)
-        heard = await asyncio.to_thread(ctrl.hands_free_stop)
-        return JSONResponse({"heard": [h.text for h in heard if h.accepted]})
-
-    # plain Starlette routes: the request is passed as is (no annotation resolution)
-    api.add_route("/api/handsfree", handsfree, methods=["POST"])
-    api.add_route("/api/handsfree/stop", handsfree_stop, methods=["POST"])
-
-    @api.get("/api/status")
-    async def status_json() -> JSONResponse:
-        return JSONResponse(ctrl.status())
-
-    blocks = build_blocks(ctrl)
-    gr.mount_gradio_app(api, blocks, path="/", ssr_mode=False, mcp_server=False,
-                        footer_links=[], theme=theme(), css=CSS, head=HEAD_JS,
-                        show_error=True,
-                        max_file_size=ctrl.cfg.max_upload_bytes, server_name=ctrl.cfg.host,
-                        server_port=ctrl.cfg.port)
-    if ctrl.cfg.token:
-        return TokenGate(api, ctrl.cfg.token)
-    return api
-
-
-class UIServer:
-    """uvicorn serving ``build_app(ctrl)`` on a thread; ``url`` once started."""
-
-    def __init__(self, ctrl: UIController) -> None:
-        import uvicorn
-
-        self.ctrl = ctrl
-        self.app = build_app(ctrl)
-        self.config = uvicorn.Config(self.app, host=ctrl.cfg.host, port=ctrl.cfg.port,
-                                     log_level="warning", access_log=False,
-                                     timeout_graceful_shutdown=1, ws="none")
-        self.server = uvicorn.Server(self.config)
-        self.thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The page's address (with the token when one is set)."""
-        host = self.ctrl.cfg.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        if ":" in shown:
-            shown = f"[{shown}]"
-        q = f"?token={self.ctrl.cfg.token}" if self.ctrl.cfg.token else ""
-        return f"http://{shown}:{self.ctrl.cfg.port}/{q}"
-
-    def start(self, timeout_s: float = 30.0) -> str:
-        """Start serving in a thread; return the URL once the socket listens."""
-        self.thread = threading.Thread(target=self.server.run, name="ui-http", daemon=True)
-        self.thread.start()
-        end = time.monotonic() + timeout_s
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise CopilotError(f"the UI server could not start on "
-                                   f"{self.ctrl.cfg.host}:{self.ctrl.cfg.port}")
-            if time.monotonic() > end:
-                raise CopilotError("the UI server did not start in time")
-            time.sleep(0.05)
-        return self.url
-
-    def stop(self) -> None:
-        """Stop the HTTP server (the controller is stopped separately)."""
-        self.server.should_exit = True
-        if self.thread is not None:
-            self.thread.join(5.0)
-
-
-def _interruptible() -> None:
-    """Ctrl-C (SIGINT) and SIGTERM stop the UI cleanly, even when it was started with SIGINT
-    ignored (a background job of a script inherits that, and Python then installs no
-    KeyboardInterrupt handler)."""
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, stop)
-
-
-def serve(cfg: UIConfig, ready: Any = None) -> None:
-    """Run the UI until Ctrl-C: start the copilot, serve the page, print the URL."""
-    require_gradio()
-    if cfg.port != 0:
-        try:
-            with socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET) as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((cfg.host, cfg.port))
-        except OSError as exc:
-            raise CopilotError(f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror}"
-                               ) from None
-    else:
-        cfg.port = free_port(cfg.host)
-    _interruptible()
-    ctrl = UIController(cfg)
-    ctrl.start()
-    server = UIServer(ctrl)
-    try:
-        url = server.start()
-        print(f"copilot UI: {url}", flush=True)
-        if ready is not None:
-            ready(url)
-        while server.thread is not None and server.thread.is_alive():
-            server.thread.join(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        ctrl.stop()
-
-
-__all__ = ["UIConfig", "UIController", "UIServer", "build_app", "check_bind", "serve"]
+__all__ = ["AUDIO_TYPES", "UIConfig", "UIController", "check_bind", "view_options"]

@@ -1,14 +1,23 @@
-"""The gradio page of ``copilot ui`` (layout and event wiring; logic lives in copilot.ui)."""
+"""The gradio page of ``copilot ui``: layout and event wiring (logic in copilot.ui, HTML in
+copilot.ui_render). The video takes most of the width; beside it the alarm panel, the
+question box, the conversation history, the microphone and "what you can ask"; the header
+says what the copilot assumes."""
 
 from __future__ import annotations
 
-import html
 import logging
 import time
 from typing import Any
 
 from copilot.errors import CopilotError
-from copilot.ui_state import alerts_html, answer_html, heard_html, steps_html
+from copilot.ui_render import (
+    alarms_html,
+    asks_html,
+    header_html,
+    heard_html,
+    history_html,
+    status_html,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,25 +96,135 @@ window.copilotHandsFree = (function () {
   }
   return {start, stop};
 })();
+// The video: a binary stream of JPEGs (">II" length, sequence number, JPEG) read with
+// fetch() and drawn on the canvas; this viewer's overlay layers and fills go in the query.
+// window.copilotVideo.stats() gives what the browser received (frames, fps).
+window.copilotVideo = (function () {
+  let opts = {layers: ['vision', 'brain'], fill: false}, ctl = null, drawn = 0, times = [];
+  let pending = null, busy = false, lastSeq = -1, started = false, gen = 0;
+  const el = () => document.getElementById('video');
+  async function paint() {
+    if (busy || !pending) return;
+    busy = true;
+    const [jpg, seq] = pending; pending = null;
+    try {
+      const bmp = await createImageBitmap(new Blob([jpg], {type: 'image/jpeg'}));
+      const c = el();
+      if (c) {
+        if (c.width !== bmp.width || c.height !== bmp.height) {
+          c.width = bmp.width; c.height = bmp.height; }
+        c.getContext('2d').drawImage(bmp, 0, 0);
+        c.dataset.seq = seq; c.dataset.w = bmp.width;
+      }
+      bmp.close(); drawn++; lastSeq = seq;
+      const now = performance.now(); times.push(now);
+      while (times.length && now - times[0] > 2000) times.shift();
+    } catch (e) { /* a damaged frame: skip it */ }
+    busy = false;
+    if (pending) paint();
+  }
+  function fps() {
+    if (times.length < 2) return 0;
+    return (times.length - 1) * 1000 / (times[times.length - 1] - times[0]);
+  }
+  async function run(my) {
+    while (my === gen) {
+      ctl = new AbortController();
+      try {
+        const q = 'layers=' + opts.layers.join(',') + '&fill=' + (opts.fill ? 1 : 0);
+        const r = await fetch('video.bin?' + q, {signal: ctl.signal, cache: 'no-store'});
+        const rd = r.body.getReader();
+        let buf = new Uint8Array(0);
+        for (;;) {
+          const {value, done} = await rd.read();
+          if (done) break;
+          const nb = new Uint8Array(buf.length + value.length);
+          nb.set(buf); nb.set(value, buf.length); buf = nb;
+          while (buf.length >= 8) {
+            const dv = new DataView(buf.buffer, buf.byteOffset, 8);
+            const n = dv.getUint32(0), seq = dv.getUint32(4);
+            if (buf.length < 8 + n) break;
+            pending = [buf.slice(8, 8 + n), seq]; buf = buf.slice(8 + n);
+            paint();
+          }
+        }
+      } catch (e) { /* aborted (new settings) or the server went away */ }
+      if (my === gen) await new Promise((ok) => setTimeout(ok, 500));
+    }
+  }
+  function restart() { gen++; if (ctl) ctl.abort(); run(gen); }
+  function set(o) { opts = Object.assign({}, opts, o); restart(); }
+  function readBar() {
+    const on = (id) => { const e = document.getElementById(id); return !e || e.checked; };
+    const layers = ['vision', 'brain'].filter((l) => on('lay-' + l));
+    const f = document.getElementById('lay-fill');
+    set({layers, fill: !!(f && f.checked)});
+  }
+  function tick() {
+    const r = document.getElementById('rx-fps');
+    if (r) { const f = fps(); r.textContent = 'received ' + f.toFixed(1) + ' fps';
+             r.dataset.fps = f.toFixed(2); r.dataset.frames = drawn; }
+    if (!started && el()) { started = true; restart(); }
+  }
+  setInterval(tick, 250);
+  document.addEventListener('change', (ev) => {
+    if (ev.target && ev.target.closest && ev.target.closest('#video-bar')) readBar(); });
+  document.addEventListener('click', (ev) => {
+    const a = ev.target && ev.target.closest && ev.target.closest('.ask-example');
+    if (!a) return;
+    ev.preventDefault();
+    const t = document.querySelector('#question textarea');
+    if (t) { t.value = a.textContent; t.dispatchEvent(new Event('input', {bubbles: true}));
+             t.focus(); }
+  });
+  return {set, stats: () => ({frames: drawn, fps: fps(), seq: lastSeq, opts}),
+          options: () => opts};
+})();
 </script>
 """
 
 CSS = """
+#header {margin-bottom:2px}
+#assumes {display:flex; flex-wrap:wrap; gap:6px; align-items:center; font-size:13px}
+#assumes .badge {padding:3px 8px; border-radius:10px; background:#e7f5ff; color:#1c3d5a}
+#assumes .badge.ok {background:#ebfbee; color:#2b8a3e}
+#assumes .badge.warn {background:#fff3bf; color:#8a5a00; font-weight:600}
+#assumes #validated {flex-basis:100%}
 #video-box {background:#000; border-radius:6px; overflow:hidden; text-align:center}
-#video-box img {width:100%; height:auto; display:block; image-rendering:auto}
-#status {font-family:ui-monospace,monospace; font-size:13px; line-height:1.35}
+#video-box canvas {width:100%; height:auto; display:block}
+#video-bar {display:flex; gap:14px; align-items:center; font-size:13px; padding:4px 2px}
+#video-bar #rx-fps {font-family:ui-monospace,monospace; font-weight:600}
+#status {font-family:ui-monospace,monospace; font-size:12px; line-height:1.35}
 #status .bad {color:#e5484d; font-weight:600}
 #status .ok {color:#2f9e44}
-.alerts .alert {padding:6px 8px; margin:4px 0; border-radius:4px}
+#alerts-box {height:150px; overflow-y:auto; border:1px solid #dee2e6; border-radius:6px;
+  padding:2px 4px}
+.alerts .alert {padding:4px 8px; margin:3px 0; border-radius:4px; font-size:13px}
 .alerts .open {background:#ffe3e3; color:#a11; border-left:5px solid #e03131}
+.alerts .open.warning {background:#fff3bf; color:#7a4b00; border-left-color:#f08c00}
 .alerts .ack {background:#f1f3f5; color:#555; border-left:5px solid #adb5bd}
-.answer .q {color:#555; font-size:13px}
-.answer .a {font-size:18px; font-weight:600; margin:4px 0}
+.alerts .count {background:#e03131; color:#fff; border-radius:8px; padding:0 6px}
+#history-box {max-height:420px; overflow-y:auto}
+#history details.turn {border-bottom:1px solid #eee; padding:4px 2px}
+#history .q {color:#555; font-size:12px}
+#history .a {font-size:16px; font-weight:600; margin:2px 0}
+#history .sep {color:#868e96; font-size:11px; text-align:center; border-top:1px dashed #ced4da}
 .muted {color:#777; font-size:12px}
 ol.steps li {margin:3px 0}
 ol.steps li.no b {color:#e03131}
 ol.steps li.ok b {color:#2f9e44}
 ol.steps .ev {color:#666; font-size:12px}
+#asks ul {margin:2px 0 6px 16px; font-size:13px}
+"""
+
+VIDEO_HTML = """
+<div id='video-box'><canvas id='video' width='854' height='480'
+  aria-label='annotated video'></canvas></div>
+<div id='video-bar'><span id='rx-fps' data-fps='0'>received - fps</span>
+  <span class='muted'>my display:</span>
+  <label><input type='checkbox' id='lay-vision' checked> segmentation outlines</label>
+  <label><input type='checkbox' id='lay-brain' checked> copilot drawings</label>
+  <label><input type='checkbox' id='lay-fill'> fill (translucent)</label></div>
 """
 
 
@@ -121,94 +240,68 @@ def theme() -> Any:
     )
 
 
-def status_html(s: dict[str, Any]) -> str:
-    """The always-visible status block: fps, latency, frames, stage health, status line."""
-    e = html.escape
-    if not s.get("running") and s.get("seq", 0) == 0:
-        state = "starting" if not s.get("error") else "stopped"
-    else:
-        state = "running" if s.get("running") else "ended"
-    lat = s.get("latency_ms")
-    rows = [
-        f"<div id='status-main' data-seq='{s.get('seq', 0)}' data-fps='{s.get('page_fps', 0)}' "
-        f"data-state='{state}'><b>{state}</b> &middot; video {s.get('page_fps', 0):.1f} fps "
-        f"&middot; latency "
-        f"{'-' if lat is None else f'{lat:.0f} ms'} &middot; t={s.get('media_t_s', 0):.1f} s "
-        f"&middot; frames {s.get('frames_out', 0)} (dropped {s.get('dropped', 0)}) "
-        f"&middot; run {s.get('runs', 0)}</div>"
-    ]
-    stages = []
-    for name, h in sorted((s.get("health") or {}).items()):
-        st = h.get("state", "?")
-        bad = st not in ("ok", "starting", "stopped") or h.get("errors") or h.get("hangs")
-        tip = e(str(h.get("last_error") or ""))
-        extra = ""
-        if h.get("errors") or h.get("hangs"):
-            extra = f" ({h.get('errors', 0)} err, {h.get('hangs', 0)} hang, " \
-                    f"{h.get('restarts', 0)} restart)"
-        stages.append(f"<span class='{'bad' if bad else 'ok'}' title='{tip}' "
-                      f"data-stage='{e(name)}' data-state='{e(st)}'>{e(name)}:{e(st)}"
-                      f"{extra}</span>")
-    if stages:
-        rows.append("<div id='health'>stages: " + " &middot; ".join(stages) + "</div>")
-    if s.get("status_line"):
-        rows.append(f"<div class='muted'>overlay: {e(s['status_line'])}</div>")
-    if not s.get("brain", True):
-        rows.append("<div class='muted'>no copilot brain in this build: video and speech "
-                    "only</div>")
-    if s.get("error"):
-        rows.append(f"<div class='bad'>{e(s['error'])}</div>")
-    if s.get("voice_error"):
-        rows.append(f"<div class='bad'>{e(s['voice_error'])}</div>")
-    consent = "ON: microphone clips are stored" if s.get("consent") else \
-        "off: microphone audio is processed in memory and discarded"
-    rows.append(f"<div class='muted'>audio consent {consent}</div>")
-    return "<div id='status-box'>" + "".join(rows) + "</div>"
+def _catalogue() -> Any:
+    """The command catalogue (kg_reasoning's), None when it cannot load."""
+    try:
+        from kg_reasoning.catalogue import load_catalogue
+
+        return load_catalogue()
+    except Exception as exc:  # noqa: BLE001 - the panel says it is not available
+        log.warning("no command catalogue: %s", exc)
+        return None
 
 
 def build_blocks(ctrl: Any) -> Any:
-    """The page: video + status + timeline on the left, talk / answers / alerts on the right."""
+    """The page: header badge; video (>= 70 % of the width), its strip and timeline on the
+    left; alarms, question, history, microphone and "what you can ask" on the right."""
     import gradio as gr
 
-    from copilot.ui import LAYERS
     from copilot.ui_plot import timeline_figure
 
-    with gr.Blocks(title="Surgical copilot", analytics_enabled=False) as demo:
-        session = gr.State({"v": -1, "played": 0, "plot_t": 0.0})
+    def alarms() -> tuple[str, bool]:
+        rows = ctrl.state.alarm_rows()
+        return alarms_html(rows), any(r.open for r in rows)
+
+    with gr.Blocks(title="Surgical copilot", analytics_enabled=False, fill_width=True) as demo:
+        session = gr.State({"v": -1, "played": 0})
         timer = gr.Timer(1.0)
-        plot_timer = gr.Timer(4.0)
-        with gr.Row():
-            with gr.Column(scale=3, min_width=480):
-                gr.HTML("<div id='video-box'><img id='video' src='video.mjpg' "
-                        "alt='annotated video'></div>")
+        plot_timer = gr.Timer(2.0)
+        with gr.Row(equal_height=False, elem_id="header-row"):
+            header = gr.HTML(header_html(ctrl.assumptions()), elem_id="header")
+            unmute = gr.Button("Unmute alerts", size="sm", visible=False, elem_id="unmute",
+                               scale=0, min_width=140)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=10, min_width=480):
+                gr.HTML(VIDEO_HTML, elem_id="video-html")
                 status = gr.HTML(status_html(ctrl.status()), elem_id="status")
-                plot = gr.Plot(label="phase / view timeline", elem_id="timeline")
-                with gr.Accordion("Overlays", open=False, elem_id="layers-acc"):
-                    layers = gr.CheckboxGroup(
-                        list(LAYERS), value=[v for _, v in LAYERS], label="drawings shown",
-                        elem_id="layers")
-            with gr.Column(scale=2, min_width=360):
-                alerts = gr.HTML(alerts_html([]), elem_id="alerts-box")
-                ack = gr.Button("Acknowledge alert", variant="stop", elem_id="ack")
-                ack_out = gr.Markdown("", elem_id="ack-out")
+                plot = gr.Plot(label="phase / view timeline (bars: phase or view over media "
+                               "time; o: answers, v: alerts)", elem_id="timeline")
+            with gr.Column(scale=3, min_width=340):
+                html0, open0 = alarms()
+                alerts = gr.HTML(html0, elem_id="alerts-box")
+                with gr.Row():
+                    ack = gr.Button("Acknowledge alert", variant="stop", elem_id="ack",
+                                    interactive=open0, size="sm")
+                    ack_out = gr.Markdown("", elem_id="ack-out")
+                with gr.Row():
+                    question = gr.Textbox(placeholder="copilot, what phase are we in?",
+                                          show_label=False, scale=4, elem_id="question")
+                    ask = gr.Button("Ask", scale=1, elem_id="ask", min_width=60)
+                history = gr.HTML(history_html([]), elem_id="history-box")
+                reply = gr.Audio(label="copilot's voice", autoplay=True, interactive=False,
+                                 type="filepath", elem_id="reply")
                 mode = gr.Radio(["push-to-talk", "hands-free (say 'copilot, ...')"],
                                 value="push-to-talk", label="microphone", elem_id="mode")
                 ptt = gr.Audio(sources=["microphone"], type="filepath", label="push to talk: "
                                "record, ask, stop", elem_id="ptt", format=None)
                 with gr.Column(visible=False, elem_id="handsfree") as hf:
                     gr.HTML(HANDS_FREE_HTML)
+                heard = gr.HTML(heard_html([], 0), elem_id="heard-box")
                 consent = gr.Checkbox(value=ctrl.consent, label="consent: store microphone "
                                       "audio (off: processed in memory, discarded)",
                                       elem_id="consent")
-                with gr.Row():
-                    question = gr.Textbox(placeholder="copilot, what phase are we in?",
-                                          show_label=False, scale=4, elem_id="question")
-                    ask = gr.Button("Ask", scale=1, elem_id="ask")
-                heard = gr.HTML(heard_html([], 0), elem_id="heard-box")
-                answer = gr.HTML(answer_html(None), elem_id="answer-box")
-                steps = gr.HTML(steps_html([]), elem_id="steps-box", label="reasoning steps")
-                reply = gr.Audio(label="copilot's voice", autoplay=True, interactive=False,
-                                 type="filepath", elem_id="reply")
+                with gr.Accordion("What you can ask", open=True, elem_id="asks-acc"):
+                    gr.HTML(asks_html(_catalogue()), elem_id="asks-box")
                 with gr.Accordion("Voice enrolment", open=False, elem_id="enrol-acc"):
                     enrol_audio = gr.Audio(sources=["microphone", "upload"], type="filepath",
                                            label="10-30 s of the surgeon's voice",
@@ -220,13 +313,14 @@ def build_blocks(ctrl: Any) -> Any:
         def refresh(sess: dict) -> tuple:
             snap = ctrl.state.snapshot()
             st = status_html(ctrl.status())
+            assumed = ctrl.assumptions()
+            head = header_html(assumed)
+            mute_btn = gr.update(visible=bool(assumed.get("muted_left_s")))
             if snap["version"] == sess["v"]:
-                return (st, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), sess)
+                return (st, head, mute_btn, gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                        gr.skip(), sess)
             sess = dict(sess, v=snap["version"])
             items = snap["items"]
-            last_answer = next((i for i in reversed(items) if i.kind == "answer"), None)
-            last_any = items[-1] if items else None
-            shown_steps = last_any.steps if last_any is not None else []
             voiced = [i for i in items if i.audio is not None and i.uid > sess["played"]]
             audio_out: Any = gr.skip()
             if voiced:
@@ -234,11 +328,14 @@ def build_blocks(ctrl: Any) -> Any:
                 sess["played"] = newest.uid
                 if newest.audio is not None and newest.audio.exists():
                     audio_out = str(newest.audio)
-            return (st, alerts_html(items), answer_html(last_answer), steps_html(shown_steps),
-                    heard_html(snap["heard"], snap["chatter"]), audio_out, sess)
+            html_alerts, any_open = alarms()
+            return (st, head, mute_btn, html_alerts, gr.update(interactive=any_open),
+                    history_html(items), heard_html(snap["heard"], snap["chatter"]),
+                    audio_out, sess)
 
         timer.tick(refresh, inputs=[session],
-                   outputs=[status, alerts, answer, steps, heard, reply, session],
+                   outputs=[status, header, unmute, alerts, ack, history, heard, reply,
+                            session],
                    show_progress="hidden", queue=True, concurrency_limit=4)
 
         def draw(sess: dict) -> Any:
@@ -300,15 +397,18 @@ def build_blocks(ctrl: Any) -> Any:
         ask.click(on_ask, inputs=[question], outputs=[question])
         question.submit(on_ask, inputs=[question], outputs=[question])
 
-        def on_ack() -> str:
-            return ctrl.acknowledge()
+        def on_ack() -> tuple:
+            msg = ctrl.acknowledge()
+            html_alerts, any_open = alarms()
+            return msg, html_alerts, gr.update(interactive=any_open)
 
-        ack.click(on_ack, outputs=[ack_out])
+        ack.click(on_ack, outputs=[ack_out, alerts, ack])
 
-        def on_layers(shown: list[str]) -> None:
-            ctrl.set_hidden([v for _, v in LAYERS if v not in (shown or [])])
+        def on_unmute() -> tuple:
+            gr.Info(ctrl.unmute())
+            return header_html(ctrl.assumptions()), gr.update(visible=False)
 
-        layers.change(on_layers, inputs=[layers])
+        unmute.click(on_unmute, outputs=[header, unmute])
 
         def on_enrol(path: str | None, name: str) -> str:
             if not path:

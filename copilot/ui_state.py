@@ -8,7 +8,6 @@ audio is the copilot's own voice, never the user's.
 
 from __future__ import annotations
 
-import html
 import itertools
 import logging
 import queue
@@ -25,7 +24,8 @@ from copilot.messages import Alert, Answer, Control, Message, OverlayUpdate, Tra
 log = logging.getLogger(__name__)
 
 _CAPTION = re.compile(r"^(phase|view):\s*([A-Za-z0-9_\-]+)")
-MAX_ITEMS = 200
+MAX_ITEMS = 200  # answers of each origin group kept (the user's, the feed's), and alerts
+_DIGITS = re.compile(r"\d+(?:[.:]\d+)*")
 
 
 @dataclass
@@ -43,9 +43,18 @@ class Item:
     abstained: bool = False
     reason: str = ""
     steps: list[dict[str, Any]] = field(default_factory=list)
-    origin: str = "feed"  # feed (the recorded audio) | mic | typed | vision
+    origin: str = "feed"  # feed (the recorded audio) | mic | typed | vision | ack
     audio: Path | None = None  # the spoken reply (WAV) once synthesised
     acknowledged: bool = False
+    session: int = 1  # replay number of the source (a replay starts a new session)
+    detection: float | None = None  # an outline command's detection confidence (0-1)
+    level: str = "alert"
+    silent: bool = False  # an alert raised while alerts were muted
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """An alert's row in the alarm panel: its kind and where (digits, e.g. times, out)."""
+        return self.rule, _DIGITS.sub("#", self.text.strip().lower())
 
 
 @dataclass
@@ -116,19 +125,48 @@ class ReplyVoice:
         self._thread.join(2.0)
 
 
+class AlarmRow:
+    """One alarm-panel row: every alert of one kind and place; times wall (time.time) and
+    media s of the first and the last one."""
+
+    def __init__(self, first: Item) -> None:
+        self.key = first.key
+        self.items: list[Item] = [first]
+
+    @property
+    def last(self) -> Item:
+        """The newest alert of the row."""
+        return self.items[-1]
+
+    @property
+    def count(self) -> int:
+        """How many times it was raised."""
+        return len(self.items)
+
+    @property
+    def open(self) -> bool:
+        """True while any of its alerts is unacknowledged."""
+        return any(not i.acknowledged for i in self.items)
+
+
 class UIState:
     """Answers, alerts, what was heard and the phase / view timeline; ``version`` bumps on
-    every change the page should redraw."""
+    every change the page should redraw. The user's own questions (typed, mic) are kept
+    apart from the feed's, so the feed never pushes them out."""
 
     def __init__(self, voice: ReplyVoice | None = None) -> None:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self.items: deque[Item] = deque(maxlen=MAX_ITEMS)
+        self.user: deque[Item] = deque(maxlen=MAX_ITEMS)  # answers to typed / mic questions
+        self.other: deque[Item] = deque(maxlen=MAX_ITEMS)  # answers to the feed's questions
+        self.alerts: deque[Item] = deque(maxlen=MAX_ITEMS)
         self.heard: deque[Heard] = deque(maxlen=50)
         self.timeline: list[tuple[float, str, str]] = []  # (media s, phase|view, name)
         self.controls: deque[str] = deque(maxlen=20)
         self.chatter = 0
         self.version = 0
+        self.session = 1
+        self.session_started: dict[int, float] = {1: time.time()}
         self.voice = voice
         if voice is not None:
             voice.on_done = lambda _item: self._bump()
@@ -136,6 +174,19 @@ class UIState:
 
     def _bump(self) -> None:
         with self._lock:
+            self.version += 1
+
+    @property
+    def items(self) -> list[Item]:
+        """Answers and alerts in the order they came (uid order)."""
+        with self._lock:
+            return sorted([*self.user, *self.other, *self.alerts], key=lambda i: i.uid)
+
+    def new_session(self, n: int) -> None:
+        """The source was replayed (replay ``n``): later items belong to session ``n``."""
+        with self._lock:
+            self.session = int(n)
+            self.session_started[self.session] = time.time()
             self.version += 1
 
     def origin(self, name: str) -> _Origin:
@@ -146,21 +197,32 @@ class UIState:
         """The Copilot's ``on_message`` callback (any thread; records only)."""
         origin = getattr(self._origin, "name", None)
         if isinstance(msg, Answer | Alert):
+            alert = isinstance(msg, Alert)
             item = Item(
-                uid=next(self._ids), kind="alert" if isinstance(msg, Alert) else "answer",
+                uid=next(self._ids), kind="alert" if alert else "answer",
                 text=str(msg.text), media_t_s=msg.media_t_s, wall_s=time.time(),
                 question=str(getattr(msg, "question", "")), rule=str(getattr(msg, "rule", "")),
                 confidence=getattr(msg, "confidence", None),
                 abstained=bool(getattr(msg, "abstained", False)),
                 reason=str(getattr(msg, "reason", "")), steps=list(msg.steps or []),
-                origin=origin or ("vision" if isinstance(msg, Alert) else "feed"),
+                origin=origin or ("vision" if alert else "feed"), session=self.session,
+                detection=getattr(msg, "detection", None),
+                level=str(getattr(msg, "level", "alert")),
+                silent=bool(getattr(msg, "silent", False)),
             )
             with self._lock:
-                self.items.append(item)
+                if alert:
+                    self.alerts.append(item)
+                elif item.origin in ("typed", "mic", "ack"):
+                    self.user.append(item)
+                else:
+                    self.other.append(item)
                 self.version += 1
-            if self.voice is not None and item.text.strip():
+            if self.voice is not None and item.text.strip() and not item.silent:
                 self.voice.submit(item)
         elif isinstance(msg, Transcript):
+            if origin == "ack":  # the Acknowledge button: nothing was heard
+                return
             with self._lock:
                 if msg.accepted and msg.text:
                     self.heard.append(Heard(msg.text, True, msg.reason, time.time(),
@@ -189,37 +251,53 @@ class UIState:
             self.heard.append(heard)
             self.version += 1
 
-    def acknowledge(self, uid: int | None = None) -> Item | None:
-        """Mark alert ``uid`` (default: the newest unacknowledged) acknowledged."""
+    def alarm_rows(self) -> list[AlarmRow]:
+        """The alarm panel: one row per alert kind and place, newest last alert first."""
         with self._lock:
-            for it in reversed(self.items):
-                if it.kind == "alert" and not it.acknowledged and uid in (None, it.uid):
-                    it.acknowledged = True
-                    self.version += 1
-                    return it
-        return None
+            rows: dict[tuple[str, str], AlarmRow] = {}
+            for it in self.alerts:
+                row = rows.get(it.key)
+                if row is None:
+                    rows[it.key] = AlarmRow(it)
+                else:
+                    row.items.append(it)
+        return sorted(rows.values(), key=lambda r: r.last.uid, reverse=True)
+
+    def acknowledge(self, uid: int | None = None) -> AlarmRow | None:
+        """Acknowledge a whole row: the one holding alert ``uid`` (default: the newest open
+        row); returns it, or None with nothing open."""
+        rows = [r for r in self.alarm_rows() if r.open]
+        if uid is not None:
+            rows = [r for r in rows if any(i.uid == uid for i in r.items)]
+        if not rows:
+            return None
+        with self._lock:
+            for it in rows[0].items:
+                it.acknowledged = True
+            self.version += 1
+        return rows[0]
 
     def snapshot(self) -> dict[str, Any]:
         """Copies for drawing: items, heard, timeline, counters."""
+        items = self.items
         with self._lock:
             return {
-                "items": list(self.items), "heard": list(self.heard),
+                "items": items, "heard": list(self.heard),
                 "timeline": list(self.timeline), "chatter": self.chatter,
                 "version": self.version, "controls": list(self.controls),
+                "session": self.session,
             }
 
     def last(self, kind: str | None = None) -> Item | None:
         """The newest answer / alert (or either)."""
-        with self._lock:
-            for it in reversed(self.items):
-                if kind in (None, it.kind):
-                    return it
+        for it in reversed(self.items):
+            if kind in (None, it.kind):
+                return it
         return None
 
     def open_alerts(self) -> list[Item]:
         """Alerts not acknowledged yet, newest first."""
-        with self._lock:
-            return [it for it in reversed(self.items) if it.kind == "alert" and not it.acknowledged]
+        return [it for it in reversed(self.items) if it.kind == "alert" and not it.acknowledged]
 
 
 class _Origin:
@@ -234,99 +312,3 @@ class _Origin:
 
     def __exit__(self, *exc: object) -> None:
         self.local.name = self.prev
-
-
-# ----------------------------------------------------------------------------- rendering
-def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
-
-
-def _fmt_t(t: float | None) -> str:
-    if t is None:
-        return "--:--"
-    t = max(0.0, float(t))
-    return f"{int(t // 60):02d}:{t % 60:04.1f}"
-
-
-def evidence_text(ev: dict[str, Any]) -> str:
-    """A short one-line summary of a step's evidence dict."""
-    parts = []
-    for key, val in ev.items():
-        if key == "triples" and isinstance(val, list):
-            tr = []
-            for t in val[:3]:
-                if isinstance(t, dict):
-                    tr.append(" ".join(str(t.get(k, "")) for k in ("s", "p", "o")
-                                       if t.get(k) is not None) or str(t)[:80])
-                else:
-                    tr.append(" ".join(map(str, t)) if isinstance(t, list | tuple) else str(t))
-            parts.append("facts: " + "; ".join(tr) + (" ..." if len(val) > 3 else ""))
-        elif key == "observations" and isinstance(val, list):
-            obs = [f"{o.get('name')}@{float(o.get('t_s', 0)):.1f}s ({float(o.get('score', 0)):.2f})"
-                   if isinstance(o, dict) else str(o) for o in val[:3]]
-            parts.append("seen: " + ", ".join(obs) + (" ..." if len(val) > 3 else ""))
-        elif key == "scores" and isinstance(val, dict):
-            parts.append(", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                                   for k, v in list(val.items())[:4]))
-        else:
-            parts.append(f"{key}: {str(val)[:80]}")
-    return " | ".join(parts)
-
-
-def steps_html(steps: list[dict[str, Any]]) -> str:
-    """The reasoning steps as an ordered HTML list (claim, held or not, evidence)."""
-    if not steps:
-        return "<p class='muted'>no reasoning steps</p>"
-    rows = []
-    for s in steps:
-        claim = s.get("claim") or s.get("text") or s.get("rule") or str(s)[:120]
-        ok = s.get("ok", True)
-        ev = s.get("evidence") if isinstance(s.get("evidence"), dict) else {
-            k: v for k, v in s.items() if k not in ("claim", "ok")}
-        mark = "&#10003;" if ok else "&#10007;"
-        rows.append(f"<li class='step {'ok' if ok else 'no'}'><b>{mark}</b> {_e(claim)}"
-                    f"<div class='ev'>{_e(evidence_text(ev or {}))}</div></li>")
-    return "<ol class='steps'>" + "".join(rows) + "</ol>"
-
-
-def answer_html(item: Item | None) -> str:
-    """The newest answer: question, text, confidence and where it came from."""
-    if item is None:
-        return "<div id='answer' class='answer empty'>No answer yet: ask with the microphone " \
-               "or type a question.</div>"
-    meta = [] if item.confidence is None else [f"confidence {item.confidence:.2f}"]
-    if item.abstained:
-        meta.append("<b>abstained</b>")
-    reason = f"<div class='muted'>{_e(item.reason)}</div>" if item.abstained and item.reason \
-        else ""
-    return (f"<div id='answer' class='answer' data-uid='{item.uid}'>"
-            f"<div class='q'>Q ({_e(item.origin)} at {_fmt_t(item.media_t_s)}): "
-            f"{_e(item.question)}</div>"
-            f"<div class='a' id='answer-text'>{_e(item.text)}</div>"
-            f"<div class='muted'>{' &middot; '.join(meta)}</div>{reason}</div>")
-
-
-def alerts_html(items: list[Item]) -> str:
-    """Open alerts first, then the last few acknowledged ones."""
-    alerts = [it for it in items if it.kind == "alert"]
-    if not alerts:
-        return "<div id='alerts' class='alerts empty'>No alerts.</div>"
-    open_ = [a for a in reversed(alerts) if not a.acknowledged]
-    done = [a for a in reversed(alerts) if a.acknowledged][:3]
-    rows = []
-    for a in open_[:5] + done:
-        cls = "alert ack" if a.acknowledged else "alert open"
-        state = "acknowledged" if a.acknowledged else "OPEN"
-        rows.append(f"<div class='{cls}' data-uid='{a.uid}'><b>{state}</b> "
-                    f"[{_fmt_t(a.media_t_s)}] {_e(a.rule)}: {_e(a.text)}</div>")
-    return f"<div id='alerts' class='alerts' data-open='{len(open_)}'>" + "".join(rows) + "</div>"
-
-
-def heard_html(heard: list[Heard], chatter: int) -> str:
-    """The last utterances recognised (commands) and the chatter count."""
-    rows = [f"<li class='{'ok' if h.accepted else 'no'}'>[{_e(h.origin)}] {_e(h.text or '-')}"
-            + ("" if h.accepted else f" <i>({_e(h.reason)})</i>")
-            + ("" if h.speaker_score is None else f" <i>voice {h.speaker_score:.2f}</i>")
-            + "</li>" for h in heard[-6:][::-1]]
-    return (f"<div id='heard'><ul>{''.join(rows) or '<li>nothing yet</li>'}</ul>"
-            f"<div class='muted'>{chatter} utterance(s) of chatter ignored</div></div>")
