@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "copilot.cli_speech",
     "copilot.cli_ask",
     "copilot.cli_report",
+    "copilot.cli_sheet",
     "copilot.cli_bench",
     "copilot.cli_ui",
 )
