@@ -190,6 +190,15 @@ class Brain:
         self._thumbs: deque[tuple[float, int, bytes]] = deque(
             maxlen=int(math.ceil(self.cfg.thumb_hz * self.cfg.thumb_keep_s)) + 1)
         self._region = ""
+        self.privacy_hidden = ""  # why the picture is hidden now ("" = shown)
+
+    def set_privacy(self, hidden: bool, media_t_s: float, reason: str) -> None:
+        """The app hid the picture (``reason``: out of body, no field of view) or shows it
+        again. Hidden frames' findings never reach the brain (no alerts); meanwhile answers
+        that depend on the view are withheld and say why."""
+        with self._lock:
+            self.privacy_hidden = reason if hidden else ""
+            self._version += 1
 
     # ================================================================== perception
     def findings_from_result(self, result: Any, frame_id: int, media_t_s: float
@@ -463,6 +472,14 @@ class Brain:
             ans = self.reasoner.answer(q, self.timeline, prev)
             out.append(self._reply(tr, ans, q, remember=False))
             return out
+        spec = self.cat.intents.get(intent)
+        if self.privacy_hidden and not (spec and spec.state_changing) and intent != "bookmark":
+            why = f"the video is hidden ({self.privacy_hidden})"
+            out.append(self._reply(tr, KGAnswer(
+                f"I can't answer now: {why}, so I see nothing of the patient.",
+                [Step(f"Answer withheld: {why}.", True, {})], 0.0, True,
+                f"hidden: {self.privacy_hidden}", intent), q))
+            return out
         stated = cvs_statement(intent, {w.strip(",.?!").lower() for w in tr.text.split()})
         if stated is not None:
             self.cvs_policy.confirm(t, stated)
@@ -493,7 +510,7 @@ class Brain:
             return None
         name, colour = self.reasoner.say(key), q.slots.get("colour", "green")
         score = self._shape_score.get(key) if self._shapes.get(key) else None
-        parse = getattr(q, "score", None)
+        parse = getattr(q, "parse_score", None)
         ev = {"scores": {"detection": None if score is None else round(score, 3),
                          "parse": None if parse is None else round(float(parse), 3)}}
         if score is not None and score >= OUTLINE_MIN_SCORE:

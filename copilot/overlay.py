@@ -278,7 +278,7 @@ class Compositor:
         top = int(28 * scale) + 4 + int(36 * scale) * min(len(banners), 3)
         bottom = h - ((int(26 * scale) + 6) if opt.status_line and status is not None else 0)
         for text, org, colour in labels:
-            _tag(img, text, org, scale * 0.6, colour, top, bottom)
+            _tag(img, text, org, scale * 0.75, colour, top, bottom)
         for i, b in enumerate(banners[:3]):
             self._draw_banner(img, b, i, scale)
         y = top
@@ -323,37 +323,40 @@ class Compositor:
 
     def _draw_label_map(self, img: np.ndarray, ann: AnnotationSet, opt: DrawOptions,
                         fresh: bool, dim: bool) -> list:
-        """Outline (or, on request, fill) the agreed classes; returns their labels."""
+        """Outline (or, on request, fill) the agreed classes; a class missing from this map
+        but agreed within the window is drawn from the last map that had it. Returns the
+        labels to draw."""
         lm = ann.label_map
         assert lm is not None
         h, w = img.shape[:2]
-        present = [int(c) for c in np.unique(lm.classes) if c]
-        scores = lm.scores or {}
-        ok = {c for c in present if scores.get(c, 1.0) >= opt.min_score}
-        for c in {int(k[1][1]) for k in self._tracks if k[0] == ann.source
-                  and isinstance(k[1], tuple)} | set(present):
+        present = {int(c) for c in np.unique(lm.classes) if c}
+        ok = {c for c in present if (lm.scores or {}).get(c, 1.0) >= opt.min_score}
+        draw: list[tuple[LabelMap, int]] = []
+        tracked = {k[1][1] for k in self._tracks if k[0] == ann.source
+                   and isinstance(k[1], tuple)}
+        for c in sorted(tracked | present):
             key = (ann.source, ("class", c))
-            if self._agree(key, c in ok, fresh, opt) and c in ok:
-                self._tracks[key].last = lm
-        agreed = []
-        for c in present:
-            tr = self._tracks.get((ann.source, ("class", c)))
-            if c in ok and tr is not None and sum(tr.hits[-opt.window:]) >= min(
-                    opt.agree, opt.window):
-                agreed.append(c)
-        if opt.fill and agreed:
-            colour, _ = lm.at_size(w, h)
-            cls = lm.classes
-            if cls.shape[:2] != (h, w):
-                cls = cv2.resize(cls, (w, h), interpolation=cv2.INTER_NEAREST)
-            fg = np.isin(cls, agreed).astype(np.uint8)
-            alpha = lm.alpha * (0.5 if dim else 1.0)
-            blended = cv2.addWeighted(img, 1.0 - alpha, colour, alpha, 0.0)
-            cv2.copyTo(blended, fg, img)
-        key = (id(lm), w, h, tuple(agreed), opt.certain_score, opt.thickness)
+            agreed = self._agree(key, c in ok, fresh, opt)
+            tr = self._tracks[key]
+            if c in ok:
+                tr.last = lm
+            if agreed and tr.last is not None:
+                draw.append((tr.last, c))
+        if opt.fill and draw:
+            for m in {id(m): m for m, _ in draw}.values():
+                colour, _ = m.at_size(w, h)
+                cls = m.classes
+                if cls.shape[:2] != (h, w):
+                    cls = cv2.resize(cls, (w, h), interpolation=cv2.INTER_NEAREST)
+                fg = np.isin(cls, [c for mm, c in draw if mm is m]).astype(np.uint8)
+                alpha = m.alpha * (0.5 if dim else 1.0)
+                blended = cv2.addWeighted(img, 1.0 - alpha, colour, alpha, 0.0)
+                cv2.copyTo(blended, fg, img)
+        key = (tuple((id(m), c) for m, c in draw), w, h, opt.certain_score)
         strokes = self._strokes.get(key)
         if strokes is None:
-            strokes = [_class_strokes(lm, c, w, h, scores.get(c), opt) for c in agreed]
+            strokes = [_class_strokes(m, c, w, h, (m.scores or {}).get(c), opt)
+                       for m, c in draw]
             strokes = [s for s in strokes if s is not None]
             self._strokes.clear()
             self._strokes[key] = strokes

@@ -210,7 +210,8 @@ def test_hands_free_hears_the_wake_word(ctrl, question_wav: Path) -> None:  # no
 
 def test_state_collects_messages_and_renders() -> None:
     from copilot.ui_plot import timeline_figure
-    from copilot.ui_state import UIState, alerts_html, answer_html, steps_html
+    from copilot.ui_render import alarms_html, history_html, steps_html
+    from copilot.ui_state import UIState
 
     st = UIState()
     st.on_message(Transcript(t_ns=1, trace_id="u1", text="copilot what phase", confidence=0.9,
@@ -235,15 +236,114 @@ def test_state_collects_messages_and_renders() -> None:
     assert snap["items"][0].origin == "mic" and snap["items"][1].origin == "vision"
     assert snap["chatter"] == 1 and snap["heard"][0].text == "copilot what phase"
     assert [p[2] for p in snap["timeline"]] == ["Preparation", "CalotTriangleDissection"]
-    h = answer_html(snap["items"][0])
+    h = history_html(snap["items"])
     assert "&lt;triangle&gt;" in h and "<triangle>" not in h  # escaped
     assert "CalotTriangleDissection@5.0s" in steps_html(snap["items"][0].steps)
-    assert "OPEN" in alerts_html(snap["items"])
-    assert st.acknowledge().rule == "bleeding"
-    assert "acknowledged" in alerts_html(st.snapshot()["items"])
+    assert "OPEN" in alarms_html(st.alarm_rows())
+    assert st.acknowledge().last.rule == "bleeding"
+    assert "acknowledged" in alarms_html(st.alarm_rows()) and st.acknowledge() is None
     for cov in (None, {"duodenum_d1": "seen", "duodenum_d2": "missed", "jejunum": "pending"}):
         fig = timeline_figure(st.snapshot(), 8.0, coverage=cov)
         assert len(fig.axes) == (2 if cov else 1)
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
         assert buf.getvalue()[:4] == b"\x89PNG"
+
+
+def test_alarm_rows_group_replays_and_one_ack_clears_a_row() -> None:
+    from copilot.ui_render import alarms_html
+    from copilot.ui_state import UIState
+
+    st = UIState()
+    for session in (1, 2, 3):  # the same alert in three replays of the file
+        st.new_session(session)
+        st.on_message(Alert(t_ns=3, trace_id=f"a{session}", media_t_s=5.0 + session / 10,
+                            rule="bleeding", text="Bleeding in view at 00:05"))
+    st.on_message(Alert(t_ns=4, trace_id="b", media_t_s=9.0, rule="large_vessel",
+                        text="Unexpected large vessel"))
+    rows = st.alarm_rows()
+    assert [(r.last.rule, r.count) for r in rows] == [("large_vessel", 1), ("bleeding", 3)]
+    html = alarms_html(rows)
+    assert html.count("class='alert ") == 2 and "&times;3" in html
+    assert st.acknowledge().last.rule == "large_vessel"  # the newest open row
+    row = st.acknowledge()
+    assert row.count == 3 and not row.open and st.acknowledge() is None  # one ack per row
+    # the Acknowledge button's own command is never listed as heard; the user's questions
+    # are kept apart from the feed's, which cannot push them out
+    with st.origin("ack"):
+        st.on_message(Transcript(t_ns=5, trace_id="k", text="copilot acknowledge",
+                                 confidence=1.0, start_s=9.0, end_s=9.0))
+    assert not st.snapshot()["heard"]
+    with st.origin("typed"):
+        st.on_message(Answer(t_ns=6, trace_id="q", media_t_s=9.0, question="mine",
+                             text="yours", confidence=1.0))
+    for i in range(250):
+        st.on_message(Answer(t_ns=7, trace_id=f"f{i}", media_t_s=9.0, question="feed",
+                             text=f"feed {i}", confidence=1.0))
+    assert any(i.question == "mine" for i in st.snapshot()["items"])
+
+
+def test_overlay_outlines_keep_the_tissue_colour_and_do_not_flicker() -> None:
+    from copilot.messages import VideoFrame
+    from copilot.overlay import Compositor, DrawOptions, LabelMap
+
+    tissue = np.zeros((480, 854, 3), np.uint8)
+    tissue[:] = (205, 190, 120)  # yellow-white gallbladder-like
+    cls = np.zeros((120, 214), np.uint8)
+    cls[20:100, 40:170] = 10
+    pal = np.zeros((20, 3), np.uint8)
+    pal[10] = (255, 40, 200)
+
+    def frame(i: int) -> VideoFrame:
+        return VideoFrame(t_ns=0, trace_id=f"f{i}", media_t_s=i / 25, frame_id=i,
+                          image=tissue, fps=25.0)
+
+    def labels(score: float) -> AnnotationSet:
+        return AnnotationSet("vision", 0, 0, label_map=LabelMap(cls, pal, scores={10: score},
+                                                                 names=("bg",) * 20))
+
+    c = Compositor(options=DrawOptions(status_line=False))
+    first = c.compose(frame(0), [labels(0.9)])
+    assert np.array_equal(first, tissue)  # one frame is no agreement: nothing drawn
+    out = c.compose(frame(1), [labels(0.9)])
+    inner = out[120:280, 250:600].astype(int) - tissue[120:280, 250:600]
+    assert np.abs(inner).max() <= 3  # the tissue inside the finding keeps its colour
+    edge = np.abs(out.astype(int) - tissue).sum(axis=2) > 30
+    assert 0.002 < edge.mean() < 0.05  # an outline, not a tint
+    # one missed analysed frame inside the window: still drawn (held), no flicker
+    gap = c.compose(frame(2), [AnnotationSet("vision", 2, 0, label_map=LabelMap(
+        np.zeros_like(cls), pal))])
+    assert (np.abs(gap.astype(int) - tissue).sum(axis=2) > 30).mean() > 0.002
+    # under the confidence gate: not drawn once the window has no agreement
+    low = Compositor(options=DrawOptions(status_line=False))
+    for i in range(4):
+        o = low.compose(frame(i), [labels(0.3)])
+    assert np.array_equal(o, tissue)
+    # fills only on request, translucent (the tissue shows through)
+    filled = c.compose(frame(3), [labels(0.9)], options=DrawOptions(fill=True,
+                                                                    status_line=False))
+    centre = filled[200, 427].astype(int)
+    assert 20 < np.abs(centre - tissue[200, 427]).sum() < 250
+    # an uncertain finding is dashed: its outline has gaps
+    d = Compositor(options=DrawOptions(status_line=False))
+    for i in range(3):
+        dashed = d.compose(frame(i), [labels(0.6)])
+    row = np.abs(dashed[80:84].astype(int) - tissue[80:84]).sum(axis=(0, 2)) > 30
+    solid = np.abs(out[80:84].astype(int) - tissue[80:84]).sum(axis=(0, 2)) > 30
+    assert solid[200:560].all() and 0.2 < row[200:560].mean() < 0.9
+
+
+def test_labels_stay_clear_of_the_status_strip() -> None:
+    from copilot.messages import VideoFrame
+    from copilot.overlay import Compositor, Outline, Status
+
+    img = np.full((480, 854, 3), 120, np.uint8)
+    poly = np.array([[100, 470], [300, 470], [300, 479], [100, 479]], np.int32)
+    ann = AnnotationSet("brain", 0, 0, items=[Outline([poly], (200, 0, 0), label="cystic duct")])
+    f = VideoFrame(t_ns=0, trace_id="f", media_t_s=0.0, frame_id=0, image=img, fps=25.0)
+    out = Compositor().compose(f, [ann], Status(fps=25.0, health={"decode": "ok"}))
+    bar = int(26 * max(0.35, 480 / 900)) + 6
+    r, g, b = (out[..., k].astype(int) for k in range(3))
+    text = (r > 225) & (g > 160) & (g < 215) & (b > 160) & (b < 215)  # the lightened red
+    assert text[: 480 - bar].sum() > 20  # the label is drawn, above the strip
+    assert not text[480 - bar:].any()  # and none of it in the strip
