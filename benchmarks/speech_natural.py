@@ -1,0 +1,186 @@
+"""Natural-voice part of the speech benchmark: per backend and voice family, dev and test.
+
+    python -m benchmarks.speech_natural [--split dev|test|both] [--n 62] [--base-n 20]
+
+Voice families (speech/natural.py): Piper ``en_US-joe-medium`` (several length / noise
+scales) and held-out espeak-ng voices; dev and test differ in voice settings, sentences (the
+catalogue's stratified commands, alternate ones per intent) and noise seeds; OR noise at
+15 / 10 / 5 dB. Negatives: staff chatter (dev: DEV_CHATTER_VOICES + Piper dev settings, test:
+CHATTER_VOICES + Piper test settings), the 71 s of real speech in ../shared/data/real/speech
+and pyannote's sample.wav (segmented by the VAD).
+
+Per utterance the raw outputs are recorded (pocketsphinx grammar decision, keyphrase spotter,
+Moonshine free transcript, best catalogue sentence, margin, wake similarity) in a cache
+(``/tmp/speech_natural/records_*.jsonl``); the decision rules are then scored offline: the
+thresholds and the rule are chosen on dev, and reported on test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from speech.natural import FAMILIES, PIPER_DEV, PIPER_TEST, cache_dir, natural_sample, voices
+
+SNRS = (15.0, 10.0, 5.0)
+SEED = {"dev": 31000, "test": 41000}
+
+
+def split_sentences(cat, split: str, n: int | None = None) -> list:  # noqa: ANN001
+    """Dev / test commands: the catalogue's stratified commands (10 per intent), alternate
+    ones per intent (disjoint sentences), in round-robin order over the intents (so the
+    first ``n`` cover every intent)."""
+    sents = cat.expand(max_per_intent=10, wake_word=True, stratify=True)
+    seen: dict[str, int] = {}
+    ranked = []
+    for t, intent, slots in sents:
+        k = seen.get(intent, 0)
+        seen[intent] = k + 1
+        if (k % 2 == 0) == (split == "dev"):
+            ranked.append((k, len(ranked), (t, intent, slots)))
+    out = [x for _, _, x in sorted(ranked)]
+    return out[:n] if n else out
+
+
+class Backends:
+    """The recognisers measured: pocketsphinx (default decision) and Moonshine tiny / base."""
+
+    def __init__(self, sizes: tuple[str, ...] = ("tiny", "base")) -> None:
+        from copilot.cli_speech import catalogue_grammar
+        from speech.asr import PocketsphinxASR
+        from speech.moonshine import MoonshineASR
+        from speech.testset import DEV_CHATTER_VOICES, make_sample
+        from speech.wakeword import DEFAULT_THRESHOLD, KeyphraseWakeWord
+
+        self.ps = PocketsphinxASR(catalogue_grammar())
+        self.ps.warm_up(make_sample("we should send this for histology", DEV_CHATTER_VOICES[-1],
+                                    15.0, 4242).audio)
+        self.kws = KeyphraseWakeWord(threshold=DEFAULT_THRESHOLD)
+        g = catalogue_grammar(competitors=False)
+        # thresholds off: every score is recorded and the rule applied offline
+        self.ms = {s: MoonshineASR(g, size=s, min_margin=-math.inf, free_form=False)
+                   for s in sizes}
+
+    def record(self, audio: np.ndarray, sizes: tuple[str, ...]) -> dict:
+        """Raw outputs of each backend on one utterance."""
+        from speech.listener import decide_wake
+        from speech.wakeword import DEFAULT_RESCUE
+
+        t0 = time.perf_counter()
+        tw = self.ps.transcribe(audio)
+        spot = self.kws.detect(audio).detected
+        d = decide_wake(copy.deepcopy(tw), spot, "both", rescue=DEFAULT_RESCUE)
+        rec = {"ps": {"text": d.text, "accepted": bool(d.accepted), "raw": tw.text,
+                      "decode_s": time.perf_counter() - t0}, "spot": bool(spot)}
+        for s in sizes:
+            tr = self.ms[s].transcribe(audio)
+            rec[s] = {"free": tr.nbest[-1][0] if tr.nbest else "",
+                      "cmd": tr.text if tr.scores.get("body_complete") else "",
+                      "margin": tr.scores.get("margin", -1e9),
+                      "wake_sim": tr.scores.get("wake_sim", 0.0),
+                      "lf": tr.scores.get("lf", 0.0), "decode_s": tr.decode_s}
+        return rec
+
+
+def _load(path: Path) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                out[r["id"]] = r
+    return out
+
+
+def collect(split: str, n: int | None, base_n: int, be: Backends | None = None,
+            negatives: bool = True, snrs: tuple[float, ...] = SNRS,
+            chatter_per_line: int = 2) -> list[dict]:
+    """Records of ``split`` (commands of both families at every SNR, then negatives)."""
+    from kg_reasoning.catalogue import load_catalogue
+    from speech.natural import say
+    from speech.testset import CHATTER_VOICES, DEV_CHATTER_VOICES, STAFF_CHATTER, make_sample
+
+    cat = load_catalogue()
+    path = cache_dir() / f"records_{split}.jsonl"
+    done = _load(path)
+    be = be or Backends()
+    out = []
+    items = []
+    sents = split_sentences(cat, split, n)
+    for fi, fam in enumerate(FAMILIES):
+        vs = voices(fam, split)
+        for k, snr in enumerate(SNRS):
+            if snr not in snrs:
+                continue
+            for i, (t, intent, slots) in enumerate(sents):
+                uid = f"{split}/{fam}/{int(snr)}/{i}"
+                seed = SEED[split] + 1000 * (3 * fi + k) + i
+                items.append((uid, fam, snr, t, (intent, slots), vs[i % len(vs)], seed,
+                              i < base_n and snr == 10.0))
+    if negatives:
+        cvs = (DEV_CHATTER_VOICES + PIPER_DEV) if split == "dev" else (CHATTER_VOICES[:3]
+                                                                       + PIPER_TEST[:2])
+        for i, t in enumerate(STAFF_CHATTER):
+            for j in range(chatter_per_line):
+                v = cvs[(i + j) % len(cvs)]
+                items.append((f"{split}/chatter/{i}/{j}", "chatter", 15.0, t, None, v,
+                              SEED[split] + 9000 + 10 * i + j, i < base_n // 2))
+    with path.open("a") as f:
+        for uid, fam, snr, t, truth, v, seed, do_base in items:
+            sizes = ("tiny", "base") if do_base else ("tiny",)
+            r = done.get(uid)
+            if r is None or any(s not in r for s in sizes):
+                if fam == "chatter" and not hasattr(v, "speed"):
+                    from speech.testset import Sample, mix_at_snr, or_noise
+
+                    sp = say(t, v)
+                    mix, a, b = mix_at_snr(sp, or_noise(len(sp) / 16000 + 1.5, seed=seed), snr)
+                    s = Sample(mix, t, v, snr, a, b)  # type: ignore[arg-type]
+                elif fam == "chatter":
+                    s = make_sample(t, v, snr, seed)
+                else:
+                    s = natural_sample(t, v, snr, seed)
+                r = {"id": uid, "family": fam, "snr": snr, "text": t, "voice": v.label,
+                     "truth": truth, **be.record(s.audio, sizes)}
+                f.write(json.dumps(r) + "\n")
+                f.flush()
+                print(uid, r["ps"]["text"], "|", r["tiny"]["cmd"] or r["tiny"]["free"],
+                      file=sys.stderr)
+            out.append(r)
+    return out
+
+
+def real_negatives(be: Backends, base: bool = True) -> dict[str, list[dict]]:
+    """Records of the VAD segments of the real recordings (../shared speech, pyannote)."""
+    from benchmarks.bench_speech import pyannote_sample
+    from speech.audio import load_audio
+    from speech.vad import speech_segments
+
+    path = cache_dir() / "records_real.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    files = {}
+    real = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "speech"
+    for name in ("jfk.wav", "silero_vad_test.wav"):
+        if (real / name).exists():
+            files[name] = load_audio(real / name)
+    ps = pyannote_sample()
+    if ps is not None:
+        files["pyannote_sample.wav"] = ps[0]
+    out: dict[str, list[dict]] = {}
+    for name, x in files.items():
+        out[name] = []
+        for a, b in speech_segments(x):
+            seg = x[int(a * 16000):int(b * 16000)]
+            r = be.record(seg, ("tiny", "base") if base else ("tiny",))
+            r.update({"id": f"real/{name}/{a:.2f}", "family": "real", "seconds": b - a,
+                      "duration_s": len(x) / 16000})
+            out[name].append(r)
+    path.write_text(json.dumps(out))
+    return out

@@ -1,0 +1,45 @@
+"""The speech defaults by name: ``resolve_asr("default")`` / ``create_tts("default")``.
+
+The default recogniser was chosen by measurement on the natural-voice DEV set
+(``python -m benchmarks.bench_speech``; ``benchmarks/results/speech.json`` "choice") and
+reported on the TEST set. Where its extra is missing, the fallback runs and the reason is
+logged (and returned), never silently.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+log = logging.getLogger(__name__)
+
+#: The measured default recogniser (see the module doc) and its fallback.
+DEFAULT_ASR = "moonshine"
+FALLBACK_ASR = "pocketsphinx"
+
+
+def asr_available(name: str) -> str | None:
+    """None when backend ``name`` can load here, else why not (one line)."""
+    if name.startswith("moonshine"):
+        from speech.errors import SpeechError
+        from speech.moonshine import model_dir
+
+        try:
+            model_dir("base" if name.endswith("base") else "tiny")
+        except SpeechError as exc:
+            return str(exc)
+        return None
+    if name == "pocketsphinx" and importlib.util.find_spec("pocketsphinx") is None:
+        return "pocketsphinx is not installed: pip install '.[speech]'"
+    return None
+
+
+def resolve_asr(name: str) -> tuple[str, str]:
+    """The backend name to build for ``name`` and, when "default" fell back, why."""
+    if name != "default":
+        return name, ""
+    why = asr_available(DEFAULT_ASR)
+    if why is None:
+        return DEFAULT_ASR, ""
+    log.warning("ASR: %s instead of %s: %s", FALLBACK_ASR, DEFAULT_ASR, why)
+    return FALLBACK_ASR, f"{FALLBACK_ASR} instead of {DEFAULT_ASR}: {why}"
