@@ -137,7 +137,9 @@ class RunConfig:
     hang_s: float = 2.0  # watchdog: a call longer than this is a hang
     consent: bool = False  # store the microphone audio (never without consent)
     report: bool = True
-    blur_out_of_body: bool = False
+    # privacy: hide out-of-body frames, black out text outside the field of view (False:
+    # --no-anonymise, for research recordings of already de-identified data)
+    anonymise: bool = True
     # the stated procedure (copilot.validity.PROCEDURES); None: the feed's truth, else the
     # default. The vision never switches it mid-case.
     procedure: str | None = None
@@ -603,10 +605,10 @@ class Copilot:
                 name, self.tracer, self.clock, self.faults.get(name), self.t0_ns, stop
             )
         self.privacy = None
-        if cfg.blur_out_of_body:
-            from copilot.privacy import OutOfBodyGate
+        if cfg.anonymise:
+            from copilot.privacy import Anonymiser
 
-            self.privacy = OutOfBodyGate()
+            self.privacy = Anonymiser(on_span=self._hidden_span, on_change=self._hidden_change)
         self._resolve_vision()
         self._resolve_validity()
         self._make_session()
@@ -639,6 +641,7 @@ class Copilot:
         self.session = SessionLog(path)
         self.outputs["session"] = path
         self.session_write("start", source=str(self.cfg.source), mode=self.cfg.mode,
+                           anonymise=self.cfg.anonymise,
                            vision_backend=self.vision_backend,
                            vision_backend_reason=self.vision_backend_reason,
                            scenario=self.src.scenario, procedure=self.procedure,
@@ -755,13 +758,14 @@ class Copilot:
         if factory is None:
             return
         take = take_from(self.analysis_edge if self.lockstep else self.analysis_slot)
-        brain = self.brain
+        brain, privacy = self.brain, self.privacy
         if brain is not None:
             def take_and_keep_thumbnail(timeout: float, take: Take = take) -> Message:
                 """The analysed frame also offers the brain an evidence thumbnail (in the
                 analysis worker: off the video path; at most brain.cfg.thumb_hz per s)."""
                 msg = take(timeout)
-                if isinstance(msg, VideoFrame):  # the brain keeps none while out of body
+                if isinstance(msg, VideoFrame) and not (  # none of a hidden frame
+                        privacy is not None and privacy.is_hidden(msg.frame_id)):
                     try:
                         brain.on_frame(msg.frame_id, msg.media_t_s, msg.image)
                     except Exception as exc:  # noqa: BLE001 - thumbnails are optional
@@ -837,9 +841,11 @@ class Copilot:
             self._pending_findings.append(msg)
             return
         if isinstance(msg, OverlayUpdate):
-            self.store.publish(msg.annotations)
             findings = [f for f in self._pending_findings if f.frame_id == msg.frame_id]
             self._pending_findings = []
+            if self._vision_privacy(msg, findings):
+                return  # a hidden frame: nothing made from it is drawn, shown or reasoned on
+            self.store.publish(msg.annotations)
             if self.brain is not None:
                 t0 = self.clock.now_ns()
                 out = self.inline["brain"].call(lambda: self.brain.on_findings(
@@ -851,6 +857,32 @@ class Copilot:
             self._publish(msg)
             return
         self.deliver(msg)
+
+    def _vision_privacy(self, msg: OverlayUpdate, findings: list[Finding]) -> bool:
+        """Give the anonymiser the vision's verdict; True when the analysed frame is hidden."""
+        if self.privacy is None:
+            return False
+        region = next((f for f in findings if f.kind == "region"), None)
+        dom = next((f for f in findings if f.kind == "domain"), None)
+        self.privacy.note_vision(
+            msg.media_t_s or 0.0, region.name if region else None,
+            region.score if region else 0.0, dom.score if dom else None,
+            bool(dom.attrs.get("off_label")) if dom else None)
+        return self.privacy.is_hidden(msg.frame_id)
+
+    def _hidden_span(self, span: Any) -> None:
+        """A span of hidden frames ended: one session record (media s, why; no pixels)."""
+        self.session_write("hidden", media_t_s=round(span.start_s, 3), **span.as_record())
+
+    def _hidden_change(self, hidden: bool, media_t_s: float, reason: str) -> None:
+        """The picture is hidden (or shown again): the brain pauses alerts and answers."""
+        self.tracer.event("privacy", "hidden" if hidden else "shown", f"p{media_t_s:.3f}",
+                          reason=reason, media_t_s=round(media_t_s, 3))
+        if self.brain is not None:
+            try:
+                self.brain.set_privacy(hidden, media_t_s, reason)
+            except Exception as exc:  # noqa: BLE001 - the video goes on
+                log.warning("brain privacy update failed: %s", exc)
 
     def _on_speech(self, msg: Message) -> None:
         if not isinstance(msg, TranscriptMsg):
@@ -961,6 +993,8 @@ class Copilot:
                 t_dec = self.clock.now_ns()
                 if cfg.max_seconds is not None and t_s >= cfg.max_seconds:
                     break
+                if self.privacy is not None:  # before anyone sees it: text out, hidden?
+                    rgb = self.privacy.process(i, t_s, rgb)
                 if realtime:
                     if start_ns is None:
                         start_ns = self.clock.now_ns() - int(t_s / cfg.speed * 1e9)
@@ -1027,10 +1061,12 @@ class Copilot:
                 except Closed:
                     break
                 t0 = self.clock.now_ns()
-                if self.privacy is not None:  # a new frame: vision may share the original
-                    frame = dataclasses.replace(frame, image=self.privacy.apply(frame.image))
-                sets = self.store.current()
-                if self.brain is not None:
+                hidden = self.privacy is not None and self.privacy.is_hidden(frame.frame_id)
+                if hidden:  # no pixel of it and no drawing made from it: the grey frame
+                    frame = dataclasses.replace(frame, image=self.privacy.render(
+                        frame.frame_id, frame.image)[0])
+                sets = [] if hidden else self.store.current()
+                if self.brain is not None and not hidden:
                     try:
                         extra = self.brain.overlay(frame.frame_id)
                     except Exception as exc:  # noqa: BLE001 - drawings are optional
@@ -1252,6 +1288,8 @@ class Copilot:
 
     def _shutdown(self, wall0: float) -> RunResult:
         self.stop_event.set()
+        if self.privacy is not None:
+            self.privacy.finish()  # the span open at the end is recorded too
         self.analysis_slot.close()
         self.analysis_edge.close()
         self.audio_edge.close()
@@ -1304,7 +1342,8 @@ class Copilot:
             "end", frames_in=self.frames_in, frames_out=self.frames_out, dropped=dropped,
             analysis_skipped=self.analysis_slot.dropped + self.analysis_waits,
             analysis_every=self.lockstep, health=self.health(),
-            blurred_frames=getattr(self.privacy, "blurred", 0),
+            anonymise=self.privacy is not None,
+            hidden_frames=getattr(self.privacy, "hidden", 0),
             exit_code=exit_code, error=self.error, duration_s=round(duration, 3),
             faults={f"{k[0]}.{k[1]}": n for k, n in sorted(self._fault_counts.items())},
             edges=[self.video_edge.snapshot(), self.audio_edge.snapshot()],

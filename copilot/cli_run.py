@@ -122,8 +122,11 @@ def run_command(
     speed: Annotated[float, typer.Option(help="realtime replay speed factor")] = 1.0,
     window: Annotated[bool, typer.Option(help="show the annotated video in a window")] = False,
     consent: Annotated[bool, typer.Option(help="allow storing microphone audio")] = False,
-    blur_out_of_body: Annotated[bool, typer.Option(
-        help="blur frames where the camera is outside the patient in recordings")] = False,
+    anonymise: Annotated[bool, typer.Option(
+        "--anonymise/--no-anonymise",
+        help="hide out-of-body frames and black out text outside the field of view in every "
+             "output (default); --no-anonymise only for already de-identified research data "
+             "(written into the session and the report)")] = True,
     analyse_every: Annotated[int | None, typer.Option(
         help="--fast: analyse every Nth frame in lockstep (0: newest frame only; default "
              "about 10 per media second)")] = None,
@@ -165,7 +168,7 @@ def run_command(
     cfg.speak = speak or bool(opts.get("speak", False))
     cfg.window = window or bool(opts.get("window", False))
     cfg.consent = consent or bool(opts.get("consent", False))
-    cfg.blur_out_of_body = blur_out_of_body or bool(opts.get("blur_out_of_body", False))
+    cfg.anonymise = anonymise and bool(opts.get("anonymise", True))
     for key in ("out", "trace", "model_dir", "audio", "voice_print"):
         v = getattr(cfg, key)
         if v is not None and not isinstance(v, Path):

@@ -217,6 +217,21 @@ img{max-width:100%;border:1px solid #ddd}img.thumb{width:192px;margin-top:4px}.m
 """
 
 
+def privacy_html(start: dict[str, Any], spans: list[dict[str, Any]]) -> str:
+    """The header's privacy line and the hidden spans ("0:41-0:52 hidden: out of body")."""
+    if start.get("anonymise") is False:
+        return ("<p id='privacy'><b>Not anonymised</b> (--no-anonymise: a research recording "
+                "of already de-identified data); out-of-body frames and text are kept.</p>")
+    if "anonymise" not in start:
+        return "<p id='privacy'>Anonymisation: not recorded.</p>"
+    items = "".join(f"<li>{_t(h.get('start_s'))}-{_t(h.get('end_s'))} hidden: "
+                    f"{_esc(h.get('reason'))} ({_esc(h.get('frames'))} frames)</li>"
+                    for h in spans)
+    return ("<p id='privacy'>Anonymised: out-of-body frames are hidden and everything outside "
+            f"the field of view is blacked out; {len(spans)} hidden span(s)"
+            f"{':' if spans else '.'}</p>" + (f"<ul id='hidden'>{items}</ul>" if spans else ""))
+
+
 def _why(reason: str | None) -> str:
     """' (reason)' escaped, or '' when there is none."""
     return f" ({_esc(reason)})" if reason else ""
@@ -269,7 +284,8 @@ def build_report(session_path: str | Path, out_html: str | Path,
              f"<td>{_esc(end.get('exit_code'))} {_esc(end.get('error') or '')}</td></tr>"
              "</table>",
              f"<p>Vision: {_esc(start.get('vision_backend', 'not recorded'))}"
-             f"{_why(start.get('vision_backend_reason'))}</p>", validity_html(s)]
+             f"{_why(start.get('vision_backend_reason'))}</p>", validity_html(s),
+             privacy_html(start, s.of("hidden"))]
     if not end:
         parts.append("<p class='muted'>The session has no end record (the run was cut "
                      "short); this report shows what was recorded.</p>")
