@@ -361,9 +361,10 @@ class Compositor:
             self._strokes.clear()
             self._strokes[key] = strokes
         labels = []
+        thick = max(1, round(opt.thickness * min(1.0, min(h, w) / 480)))  # 1 px under 360p
         for colour, pts, dashed, name, org in strokes:
             col = tuple(int(v * (0.6 if dim else 1.0)) for v in colour)
-            _stroke(img, pts, col, opt.thickness, closed=not dashed)
+            _stroke(img, pts, col, thick, closed=not dashed)
             if name:
                 labels.append((name, org, col))
         return labels

@@ -93,9 +93,11 @@ def _class_strokes(lm: Any, c: int, w: int, h: int, score: float | None,
         pts = [d for p in polys for d in _dashes(p, 10.0)]
     else:
         pts = [p.reshape(-1, 1, 2) for p in polys]
-    big = polys[int(np.argmax([cv2.contourArea(k) for k in contours]))]
+    areas = [cv2.contourArea(k) for k in contours]
+    big = polys[int(np.argmax(areas))]
     top = big[int(np.argmin(big[:, 1]))]
-    name = lm.names[c] if c < len(lm.names) else ""
+    # a label only for a region of >= 1 % of the picture: small ones keep their outline
+    name = lm.names[c] if c < len(lm.names) and max(areas) >= 0.01 * mh * mw else ""
     if name and score is not None:
         name = f"{name.replace('_', ' ')} {score:.2f}"
     colour = tuple(int(v) for v in lm.palette[c])

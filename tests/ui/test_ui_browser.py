@@ -1,23 +1,24 @@
-"""The web UI in headless Chromium: page, live video, a spoken question through the fake
-microphone, alert + acknowledge, and video that keeps moving while an answer is slow."""
+"""The web UI in headless Chromium: the page and its header, live video received at the feed's
+rate, the picture true to the source (outlines, the tissue keeps its colour), a spoken
+question through the fake microphone, the conversation history, the alarm panel, the mute
+badge, the layout, and video that keeps moving while an answer is slow."""
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from copilot.messages import Alert
 from tests.ui.conftest import QUESTION, frame_changes, start_ui
 
 pytestmark = pytest.mark.browser
-
-DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "ui.png"
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +28,17 @@ def page(ui, browser):  # noqa: ANN001, ANN201
     pg = ctx.new_page()
     pg.requested = []  # every URL the page asked for
     pg.on("request", lambda r: pg.requested.append(r.url))
-    t0 = time.monotonic()
     pg.goto(ui.url, wait_until="domcontentloaded")
-    pg.wait_for_selector("#video", timeout=90_000)
-    pg.wait_for_selector("#status-main[data-state='running']", timeout=60_000)
-    pg.load_s = time.monotonic() - t0
+    _ready(pg)
     yield pg
     ctx.close()
+
+
+def _ready(pg) -> None:  # noqa: ANN001
+    pg.wait_for_selector("#video", timeout=90_000)
+    pg.wait_for_selector("#status-main[data-state='running']", timeout=60_000)
+    pg.wait_for_function("() => window.copilotVideo && window.copilotVideo.stats().frames > 2",
+                         timeout=60_000)
 
 
 def _shoot(pg, artifacts: Path, name: str) -> Path:  # noqa: ANN001
@@ -42,15 +47,82 @@ def _shoot(pg, artifacts: Path, name: str) -> Path:  # noqa: ANN001
     return p
 
 
-def test_page_loads_with_status_and_no_outside_hosts(page, ui, artifacts) -> None:  # noqa: ANN001
+def _until(cond, what: str, timeout_s: float = 10.0) -> None:  # noqa: ANN001
+    end = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < end, what
+        time.sleep(0.1)
+
+
+def _canvas(pg) -> tuple[int, np.ndarray]:  # noqa: ANN001
+    """(sequence number, RGB pixels) of what the page's canvas shows now."""
+    import cv2
+
+    seq, url = pg.evaluate("() => { const c = document.getElementById('video');"
+                           " return [+c.dataset.seq, c.toDataURL('image/png')]; }")
+    png = base64.b64decode(url.split(",", 1)[1])
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    return int(seq), img
+
+
+class RawFrames:
+    """The source frames as decoded (before any drawing), by the UI's sequence number."""
+
+    def __init__(self, ctrl) -> None:  # noqa: ANN001
+        self.ctrl = ctrl
+        self.by_seq: dict[int, np.ndarray] = {}
+        ctrl.frames.listeners.append(self._on)
+
+    def _on(self, frame_id: int, rgb: np.ndarray) -> None:
+        seq = self.ctrl._latest[0]  # the number the frame streams under (set as it arrived)
+        self.by_seq[seq] = rgb.copy()
+        for k in [k for k in self.by_seq if k < seq - 60]:
+            del self.by_seq[k]
+
+    def close(self) -> None:
+        self.ctrl.frames.listeners.remove(self._on)
+
+
+def _kept(pg, raw: RawFrames) -> tuple[float, float, float]:  # noqa: ANN001
+    """How the page's canvas keeps the source frame it shows, away from what was drawn:
+    (share of the picture that is more than 10 px from any drawn pixel, median and p95 of
+    the colour difference there, 0-255). Drawn pixels: differ by > 40 (lines, labels)."""
+    import cv2
+
+    for _ in range(20):
+        seq, img = _canvas(pg)
+        src = raw.by_seq.get(seq)
+        if src is not None and src.shape == img.shape:
+            d = np.abs(img.astype(int) - src.astype(int)).max(axis=2)
+            drawn = cv2.dilate((d > 40).astype(np.uint8), np.ones((21, 21), np.uint8)) > 0
+            rest = d[~drawn]
+            if rest.size == 0:
+                return 0.0, 255.0, 255.0
+            return float(rest.size / d.size), float(np.median(rest)), \
+                float(np.percentile(rest, 95))
+        time.sleep(0.1)
+    raise AssertionError("no source frame for what the canvas shows")
+
+
+def test_page_header_assumptions_and_no_outside_hosts(page, ui, artifacts) -> None:  # noqa: ANN001
     assert page.title() == "Surgical copilot"
+    head = page.inner_text("#header")
+    assert "procedure: cholecystectomy" in head
+    assert "model validated on:" in head and ("on-label" in head or "OFF-LABEL" in head)
+    assert "vision:" in head and "session" in head
     status = page.inner_text("#status")
-    assert "fps" in status and "latency" in status
-    # stage health from copilot.health() is on the page
+    assert "latency" in status and "audio consent off" in status
     states = page.eval_on_selector_all("#health [data-stage]",
                                        "els => els.map(e => e.dataset.stage)")
     assert {"decode", "overlay", "writer", "vision"} <= set(states)
-    assert "audio consent off" in status
+    # "what you can ask": one example per intent of the command catalogue
+    from kg_reasoning.catalogue import load_catalogue
+
+    listed = page.eval_on_selector_all("#asks li", "els => els.map(e => e.dataset.intent)")
+    assert set(listed) == set(load_catalogue().intents)
+    page.click("#asks li[data-intent='current_phase'] a")
+    assert page.input_value("#question textarea").startswith("copilot, ")
+    page.fill("#question textarea", "")
     # the page came from this server only (no CDN, no analytics, no font hosts)
     hosts = {re.sub(r"^(?:blob:)?(\w+://[^/]+).*$", r"\1", u) for u in page.requested
              if not u.startswith("data:")}
@@ -58,47 +130,93 @@ def test_page_loads_with_status_and_no_outside_hosts(page, ui, artifacts) -> Non
     _shoot(page, artifacts, "01-loaded")
 
 
-def test_video_frames_advance(page, ui, artifacts) -> None:  # noqa: ANN001
-    vid = page.locator("#video")
-    page.wait_for_function("() => document.querySelector('#video').naturalWidth > 0",
-                           timeout=30_000)
-    assert page.eval_on_selector("#video", "e => e.naturalWidth") == 426
-    seq0 = ui.ctrl.seq
+def test_video_arrives_at_the_feed_rate_and_is_true_to_the_picture(page, ui) -> None:  # noqa: ANN001
+    s0, t0 = page.evaluate("window.copilotVideo.stats()"), time.monotonic()
     shots = []
     for _ in range(6):
-        shots.append(vid.screenshot())
-        time.sleep(0.4)
-    changed = frame_changes(shots)
-    assert changed >= 4, f"the picture changed only {changed} times in 5 screenshots"
-    assert ui.ctrl.seq > seq0
-    assert ui.ctrl.frame_rate() >= 5.0  # the feed is 15 fps
-    s0 = int(page.get_attribute("#status-main", "data-seq"))
-    page.wait_for_function(f"() => +document.querySelector('#status-main').dataset.seq > {s0}",
-                           timeout=10_000)
+        shots.append(page.locator("#video").screenshot())
+        time.sleep(0.5)
+    s1, t1 = page.evaluate("window.copilotVideo.stats()"), time.monotonic()
+    rate = (s1["frames"] - s0["frames"]) / (t1 - t0)
+    print(f"page received {rate:.1f} fps of a 15 fps feed")
+    assert rate >= 8.0  # the feed is 15 fps (the benchmark measures 25 fps over 30 s)
+    assert frame_changes(shots) >= 4
+    shown = float(page.get_attribute("#rx-fps", "data-fps"))
+    assert shown > 5.0 and "received" in page.inner_text("#rx-fps")
+    assert page.eval_on_selector("#video", "e => e.width") == 426  # the source's size
+    # the picture: outlines over the source, no tint, no status strip burned in
+    raw = RawFrames(ui.ctrl)
+    try:
+        share, median, p95 = _kept(page, raw)
+    finally:
+        raw.close()
+    print(f"tissue away from the drawings: {share:.1%} of the picture, colour difference "
+          f"median {median}, p95 {p95} (of 255; JPEG)")
+    assert share >= 0.25 and median <= 3 and p95 <= 10  # a tint would move it by tens
 
 
-def test_overlay_toggles_and_consent_switch(page, ui) -> None:  # noqa: ANN001
-    page.click("#layers-acc >> text=Overlays")
-    page.click("#layers label:has-text('segmentation')")
-    _until(lambda: "vision" in ui.ctrl.copilot.store.hidden, "segmentation not hidden")
-    page.click("#layers label:has-text('copilot drawings')")
-    _until(lambda: {"vision", "brain"} <= ui.ctrl.copilot.store.hidden, "brain not hidden")
-    page.click("#layers label:has-text('segmentation')")
-    page.click("#layers label:has-text('copilot drawings')")
-    _until(lambda: not ui.ctrl.copilot.store.hidden, "drawings not shown again")
-    assert not ui.ctrl.consent
-    page.click("#consent input")
-    _until(lambda: ui.ctrl.consent, "consent switch did not reach the server")
-    page.wait_for_selector("#status:has-text('audio consent ON')", timeout=10_000)
-    page.click("#consent input")
-    _until(lambda: not ui.ctrl.consent, "consent switch did not turn off")
+def test_two_viewers_overlay_settings_are_independent(ui, browser) -> None:  # noqa: ANN001
+    ctxs = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)]
+    raw = RawFrames(ui.ctrl)
+    try:
+        a, b = (c.new_page() for c in ctxs)
+        for pg in (a, b):
+            pg.goto(ui.url, wait_until="domcontentloaded")
+            _ready(pg)
+        a.uncheck("#lay-vision")
+        a.uncheck("#lay-brain")
+        _until(lambda: a.evaluate("window.copilotVideo.options().layers.length") == 0,
+               "viewer A's layers did not change")
+        time.sleep(1.5)  # A's stream reconnects with its settings
+        assert b.is_checked("#lay-vision") and b.is_checked("#lay-brain")
+        assert b.evaluate("window.copilotVideo.options().layers") == ["vision", "brain"]
+        kept_a, _, _ = _kept(a, raw)
+        kept_b, _, _ = _kept(b, raw)
+        print(f"picture away from drawings: A (none) {kept_a:.3f}, B (outlines) {kept_b:.3f}")
+        assert kept_a >= 0.95  # A sees the source as is (JPEG only)
+        assert kept_b < kept_a - 0.1  # B still sees the outlines
+        b.check("#lay-fill")  # B asks for fills: A is not affected
+        time.sleep(1.5)
+        kept_a2, _, _ = _kept(a, raw)
+        assert kept_a2 >= 0.95 and not a.is_checked("#lay-fill")
+    finally:
+        raw.close()
+        for c in ctxs:
+            c.close()
 
 
-def _until(cond, what: str, timeout_s: float = 10.0) -> None:  # noqa: ANN001
-    end = time.monotonic() + timeout_s
-    while not cond():
-        assert time.monotonic() < end, what
-        time.sleep(0.1)
+def test_each_typed_question_has_its_own_answer_and_steps(page, ui, needs_brain) -> None:  # noqa: ANN001
+    asked = [QUESTION, "copilot, outline the gallbladder in green"]
+    for q in asked:
+        page.fill("#question textarea", q)
+        page.click("#ask")
+        _until(lambda q=q: any(i.origin == "typed" and i.question == q
+                               for i in ui.ctrl.state.snapshot()["items"]),
+               f"{q!r} not answered", 60)
+    page.wait_for_function(
+        "n => document.querySelectorAll('#history details.turn[data-origin=\"typed\"]')"
+        ".length >= n", arg=2, timeout=30_000)
+    items = {i.uid: i for i in ui.ctrl.state.snapshot()["items"]}
+    turns = page.eval_on_selector_all(
+        "#history details.turn", "els => els.map(e => [+e.dataset.uid,"
+        " e.querySelector('.q').textContent, e.querySelector('.a').textContent,"
+        " Array.from(e.querySelectorAll('.turn-steps li')).map(l => l.textContent)])")
+    uids = [t[0] for t in turns]
+    assert uids == sorted(uids, reverse=True)  # newest first
+    for uid, q, a, steps in turns:
+        it = items[uid]
+        assert it.text == a and (it.question or "") in q
+        assert len(steps) == len(it.steps)  # its own steps, not another message's
+        for claim, shown in zip([s.get("claim", "") for s in it.steps], steps, strict=True):
+            assert str(claim)[:30] in shown
+    outline = next(t for t in turns if "outline the gallbladder" in t[1])
+    assert outline[2].startswith(("Outlined the gallbladder in green, detection 0.",
+                                  "I do not see the gallbladder now"))
+    meta = page.inner_text(f"#history details[data-uid='{outline[0]}'] .meta")
+    assert "command understood" in meta
+    # only the newest is open; the others collapse
+    opened = page.eval_on_selector_all("#history details.turn", "els => els.map(e => e.open)")
+    assert opened[0] and not any(opened[1:])
 
 
 def test_spoken_question_gets_answer_steps_and_voice(page, ui, artifacts,  # noqa: ANN001
@@ -109,26 +227,20 @@ def test_spoken_question_gets_answer_steps_and_voice(page, ui, artifacts,  # noq
     page.wait_for_selector("#heard-box li:has-text('[mic]')", timeout=60_000)
     heard = page.inner_text("#heard-box")
     assert "what phase are we in" in heard, heard
-    page.wait_for_selector("#answer-box .q:has-text('mic')", timeout=60_000)
-    # the question was answered (a spurious later command from the noise may be newer on
-    # the page: the recogniser is the speech issue's, not the UI's)
     _until(lambda: any(i.origin == "mic" and "what phase are we in" in (i.question or "")
-                       for i in ui.ctrl.state.snapshot()["items"]), "question not answered")
-    text = page.inner_text("#answer-text").strip()
-    assert len(text) > 5
-    uid = int(page.get_attribute("#answer", "data-uid"))
-    item = next(i for i in ui.ctrl.state.snapshot()["items"] if i.uid == uid)
-    assert item.origin == "mic" and item.kind == "answer" and item.text == text
-    # its reasoning steps are listed
-    n_steps = page.locator("#steps-box ol.steps li").count()
-    assert n_steps == len(item.steps) >= 1
-    first_claim = str(item.steps[0].get("claim", ""))[:30]
-    assert first_claim and first_claim in page.inner_text("#steps-box")
+                       for i in ui.ctrl.state.snapshot()["items"]), "question not answered",
+           60)
+    item = next(i for i in ui.ctrl.state.snapshot()["items"] if i.origin == "mic"
+                and "what phase are we in" in (i.question or ""))
+    sel = f"#history details.turn[data-uid='{item.uid}']"
+    page.wait_for_selector(sel, timeout=30_000)
+    assert page.inner_text(f"{sel} .a").strip() == item.text
+    assert page.locator(f"{sel} .turn-steps li").count() == len(item.steps) >= 1
     # the reply is spoken: the player gets a WAV of this answer (or a later message)
     page.wait_for_function(
         "uid => { const a = document.querySelector('#reply a[href*=\"reply-\"]');"
         " if (!a) return false; const m = a.href.match(/reply-(\\d+)\\.wav/);"
-        " return m && +m[1] >= uid; }", arg=uid, timeout=60_000)
+        " return m && +m[1] >= uid; }", arg=item.uid, timeout=60_000)
     href = page.get_attribute("#reply a[href*='reply-']", "href")
     resp = page.request.get(href)
     assert resp.ok
@@ -136,8 +248,6 @@ def test_spoken_question_gets_answer_steps_and_voice(page, ui, artifacts,  # noq
 
     audio, rate = sf.read(io.BytesIO(resp.body()), dtype="float32")
     assert len(audio) / rate > 0.5 and float(np.sqrt(np.mean(audio ** 2))) > 0.01
-    page.wait_for_function("() => { const d = document.querySelector('#reply #duration');"
-                           " return d && d.textContent.trim() !== '0:00'; }", timeout=20_000)
     # without consent no microphone audio was kept
     assert not (ui.ctrl.workdir / "recordings").exists()
     left = [p for p in Path(os.environ["GRADIO_TEMP_DIR"]).rglob("*")
@@ -146,7 +256,7 @@ def test_spoken_question_gets_answer_steps_and_voice(page, ui, artifacts,  # noq
     _shoot(page, artifacts, "02-answer")
 
 
-def test_hands_free_wake_word(page, ui, artifacts) -> None:  # noqa: ANN001
+def test_hands_free_wake_word(page, ui) -> None:  # noqa: ANN001
     def mic_commands() -> int:
         return sum(h.origin == "mic" and h.accepted for h in ui.ctrl.state.snapshot()["heard"])
 
@@ -154,9 +264,8 @@ def test_hands_free_wake_word(page, ui, artifacts) -> None:  # noqa: ANN001
     page.click("#mode label:has-text('hands-free')")
     page.wait_for_selector("#hf-start", state="visible", timeout=20_000)
     assert not page.is_visible("#ptt button.record-button")
-    # The fake microphone plays the question once per capture. The recogniser misses a
-    # command now and then (benchmarks/results/speech.md: ~92 % at 15 dB), and the browser's
-    # capture path varies from run to run: up to three captures, each a full real pass.
+    # The fake microphone plays the question once per capture; the recogniser misses a
+    # command now and then (benchmarks/results/speech.md): up to three real captures.
     heard: list = []
     for _attempt in range(3):
         page.click("#hf-start")
@@ -169,77 +278,138 @@ def test_hands_free_wake_word(page, ui, artifacts) -> None:  # noqa: ANN001
             break
     assert ui.ctrl.hf_seconds - s0 > 4.0  # the page streamed the microphone
     assert mic_commands() > n0, [(h.text, h.reason) for h in heard[-4:]]
-    assert any(h.accepted and "what phase are we in" in h.text for h in heard[-3:]), \
-        [(h.text, h.accepted, h.reason) for h in heard[-4:]]
     page.click("#mode label:has-text('push-to-talk')")
     page.wait_for_selector("#ptt button.record-button", state="visible", timeout=20_000)
 
 
-def test_alert_appears_and_is_acknowledged(page, ui, artifacts,  # noqa: ANN001
-                                           needs_brain) -> None:  # noqa: ANN001
-    # the feed bleeds at 5 s (and the replay loops): an open alert comes within one replay
-    page.wait_for_selector("#alerts-box .alert.open", timeout=60_000)
-    uid = page.get_attribute("#alerts-box .alert.open", "data-uid")
-    item = next(i for i in ui.ctrl.state.snapshot()["items"] if str(i.uid) == uid)
-    assert item.kind == "alert" and item.rule and item.text
-    assert item.text in page.inner_text(f"#alerts-box .alert[data-uid='{uid}']")
-    rules = {i.rule for i in ui.ctrl.state.snapshot()["items"] if i.kind == "alert"}
-    print(f"alerts raised so far: {sorted(rules)}")
+def test_replayed_alert_is_one_row_with_a_count_and_one_ack_clears_it(  # noqa: ANN201
+        page, ui, artifacts, needs_brain):  # noqa: ANN001
+    # the 24 s feed bleeds at 5 s and loops: its second replay raises the same alert again
+    sel = "#alerts-box .alert[data-rule='bleeding']"
+    page.wait_for_selector(sel, timeout=90_000)
+    page.wait_for_function(f"() => +document.querySelector(\"{sel}\").dataset.count >= 2",
+                           timeout=120_000)
+    assert page.locator(sel).count() == 1  # one row, with its count
+    assert "×" in page.inner_text(sel) and "first" in page.inner_text(sel)
+    assert page.locator("#header #session").inner_text() != "session 1"  # a new session
     _shoot(page, artifacts, "03-alert")
-    if os.environ.get("COPILOT_UPDATE_DOCS_SCREENSHOT"):
-        DOCS_SHOT.parent.mkdir(exist_ok=True)
-        shutil.copy(artifacts / "03-alert.png", DOCS_SHOT)
-    page.click("#ack")
-    page.wait_for_selector(f"#alerts-box .alert.ack[data-uid='{uid}']", timeout=30_000)
-    assert "acknowledged" in page.inner_text("#ack-out")
-    heard = [h for h in ui.ctrl.state.snapshot()["heard"] if h.origin == "ack"]
-    assert heard and heard[-1].text == "copilot acknowledge"
+    heard0 = len(ui.ctrl.state.snapshot()["heard"])
+    while page.locator("#alerts-box .alert.open").count():
+        assert page.is_enabled("#ack")
+        n_open = page.locator("#alerts-box .alert.open").count()
+        page.click("#ack")
+        page.wait_for_function(
+            f"() => document.querySelectorAll('#alerts-box .alert.open').length < {n_open}",
+            timeout=30_000)
+        assert "acknowledged" in page.inner_text("#ack-out")
+    assert page.locator(sel + ".ack").count() == 1  # one click cleared the whole row
+    page.wait_for_selector("#ack:disabled", timeout=10_000)  # nothing open: disabled
+    # the button is not a voice: nothing was heard
+    assert not [h for h in ui.ctrl.state.snapshot()["heard"][heard0:] if h.origin == "ack"]
+    assert "[ack]" not in page.inner_text("#heard-box")
     _shoot(page, artifacts, "04-acknowledged")
+
+
+def test_mute_badge_counts_down_and_unmutes(page, ui, needs_brain) -> None:  # noqa: ANN001
+    page.fill("#question textarea", "copilot, mute alerts for five minutes")
+    page.click("#ask")
+    page.wait_for_selector("#mute-badge", timeout=30_000)
+    left0 = int(page.get_attribute("#mute-badge", "data-left"))
+    assert 240 < left0 <= 300 and "alerts muted" in page.inner_text("#mute-badge")
+    assert re.search(r"\d:\d\d left", page.inner_text("#mute-badge"))
+    page.wait_for_function(f"() => {{ const b = document.querySelector('#mute-badge');"
+                           f" return b && +b.dataset.left <= {left0 - 2}; }}", timeout=20_000)
+    page.click("#unmute")
+    page.wait_for_selector("#mute-badge", state="detached", timeout=20_000)
+
+
+def test_question_box_in_view_at_1280x720_with_ten_alerts(ui, browser) -> None:  # noqa: ANN001
+    for k in range(10):
+        ui.ctrl.state.on_message(Alert(t_ns=k, trace_id=f"t{k}", media_t_s=float(k),
+                                       rule=f"test_rule_{k}", text=f"Test alert number {k}"))
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        pg = ctx.new_page()
+        pg.goto(ui.url, wait_until="domcontentloaded")
+        _ready(pg)
+        pg.wait_for_function("() => document.querySelectorAll('#alerts-box .alert').length"
+                             " >= 10", timeout=30_000)
+        box = pg.locator("#question textarea").bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+        panel = pg.locator("#alerts-box").bounding_box()
+        assert panel["height"] <= 170  # a fixed-height panel (it scrolls)
+        assert pg.is_enabled("#ack")
+    finally:
+        ctx.close()
+        while ui.ctrl.state.acknowledge() is not None:
+            pass
+
+
+def test_video_is_the_main_view_at_1920(ui, browser) -> None:  # noqa: ANN001
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+    try:
+        pg = ctx.new_page()
+        pg.goto(ui.url, wait_until="domcontentloaded")
+        _ready(pg)
+        w = pg.locator("#video").bounding_box()["width"]
+        print(f"video {w:.0f} px of 1920 ({w / 1920:.1%})")
+        assert w / 1920 >= 0.70
+    finally:
+        ctx.close()
+
+
+def test_acknowledge_is_disabled_with_no_alert(ui_feed, browser) -> None:  # noqa: ANN001
+    r = start_ui(ui_feed, speech="off", vision="none", loop=True)  # nothing can raise one
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        pg = ctx.new_page()
+        pg.goto(r.url, wait_until="domcontentloaded")
+        _ready(pg)
+        assert pg.is_disabled("#ack")
+        assert "No alerts" in pg.inner_text("#alerts-box")
+    finally:
+        ctx.close()
+        r.server.stop()
+        r.ctrl.stop()
 
 
 def test_video_keeps_moving_while_an_answer_is_slow(ui_feed, browser, artifacts,  # noqa: ANN001
                                                    needs_brain) -> None:  # noqa: ANN001
-    # a slow vision stage, an overlay step that fails every 20th frame, an 8 s answer
+    # a slow vision stage, an overlay step that fails every 20th frame, a 15 s answer
     r = start_ui(ui_feed, speech="off", faults=["vision:slow", "overlay:raise"], loop=True)
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         pg = ctx.new_page()
         pg.goto(r.url, wait_until="domcontentloaded")
-        pg.wait_for_selector("#status-main[data-state='running']", timeout=90_000)
-        pg.wait_for_function("() => document.querySelector('#video').naturalWidth > 0",
-                             timeout=30_000)
+        _ready(pg)
         brain = r.ctrl.copilot.brain
         assert brain is not None
         inner = brain.on_transcript
         entered: list[float] = []
         answered: list[float] = []
 
-        def slow(tr, addressed):  # noqa: ANN001, ANN202 - an 8 s answer (runtime timing)
+        def slow(tr, addressed):  # noqa: ANN001, ANN202 - a 15 s answer (runtime timing)
             entered.append(time.monotonic())
-            time.sleep(8.0)
+            time.sleep(15.0)
             answered.append(time.monotonic())
             return inner(tr, addressed)
 
         brain.on_transcript = slow
         pg.fill("#question textarea", QUESTION)
         pg.click("#ask")
-        t_end = time.monotonic() + 10
-        while not entered and time.monotonic() < t_end:
-            time.sleep(0.05)
-        assert entered, "the question never reached the brain"
-        seq0, t0 = r.ctrl.seq, time.monotonic()
+        _until(lambda: bool(entered), "the question never reached the brain")
+        f0, t0 = pg.evaluate("window.copilotVideo.stats().frames"), time.monotonic()
         shots = []
-        for _ in range(5):  # ~3 s inside the 8 s the answer takes
+        for _ in range(4):  # a few s inside the 15 s the answer takes
             shots.append(pg.locator("#video").screenshot())
             time.sleep(0.4)
-        rate = (r.ctrl.seq - seq0) / (time.monotonic() - t0)
+        rate = (pg.evaluate("window.copilotVideo.stats().frames") - f0) / (time.monotonic() - t0)
         s_page = int(pg.get_attribute("#status-main", "data-seq"))
         assert not answered, "the checks took longer than the slow answer"
-        print(f"while the answer was pending: {rate:.1f} fps composited, "
-              f"{frame_changes(shots)}/4 screenshot changes")
-        assert rate >= 8.0, f"video at {rate:.1f} fps while an answer was pending (feed 15)"
-        assert frame_changes(shots) >= 3
-        # the status panel (gradio events) keeps updating too
+        print(f"while the answer was pending: the page received {rate:.1f} fps, "
+              f"{frame_changes(shots)}/3 screenshot changes")
+        assert rate >= 6.0, f"video at {rate:.1f} fps while an answer was pending (feed 15)"
+        assert frame_changes(shots) >= 2
         pg.wait_for_function(
             f"() => +document.querySelector('#status-main').dataset.seq > {s_page}",
             timeout=5_000)
@@ -247,12 +417,41 @@ def test_video_keeps_moving_while_an_answer_is_slow(ui_feed, browser, artifacts,
         health = r.ctrl.status()["health"]
         assert health["vision"]["state"] in ("ok", "restarting", "hung")
         assert health["overlay"]["errors"] >= 1
-        # the failing step shows on the page, marked bad, while the video plays on
         pg.wait_for_selector("#health span.bad[data-stage='overlay']", timeout=10_000)
-        pg.wait_for_selector("#answer-box .q:has-text('typed')", timeout=60_000)
-        assert "what phase are we in" in pg.inner_text("#answer-box .q")
+        pg.wait_for_selector("#history details.turn[data-origin='typed']", timeout=60_000)
+        assert "what phase are we in" in pg.inner_text("#history details.turn .q")
         _shoot(pg, artifacts, "05-slow-answer")
     finally:
+        ctx.close()
+        r.server.stop()
+        r.ctrl.stop()
+
+
+REAL_CLIPS = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "cholect50-clips"
+
+
+def test_real_clip_page_is_true_to_the_picture(browser, artifacts) -> None:  # noqa: ANN001
+    """The same page on a real clip (the screenshot stays in the test's temporary folder:
+    images of the real clips never enter the repository)."""
+    clips = sorted(REAL_CLIPS.glob("*.mp4")) if REAL_CLIPS.is_dir() else []
+    if not clips:
+        pytest.skip(f"needs the real clips under {REAL_CLIPS} (../shared data)")
+    r = start_ui(clips[0], speech="off", loop=False)
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+    raw = RawFrames(r.ctrl)
+    try:
+        pg = ctx.new_page()
+        pg.goto(r.url, wait_until="domcontentloaded")
+        _ready(pg)
+        time.sleep(2.0)
+        share, median, p95 = _kept(pg, raw)
+        print(f"real clip {clips[0].name}: tissue away from the drawings {share:.1%}, "
+              f"colour difference median {median}, p95 {p95}")
+        assert share >= 0.35 and median <= 3 and p95 <= 10
+        assert "procedure:" in pg.inner_text("#header")
+        _shoot(pg, artifacts, "06-real-clip-not-committed")
+    finally:
+        raw.close()
         ctx.close()
         r.server.stop()
         r.ctrl.stop()
