@@ -15,7 +15,9 @@ Public API (stable: entries are added, never renamed)::
 
 ``parse`` is rule based: an exact template match scores 1.0; a near-exact transcript (a word
 added, dropped or misheard) is matched on its template "skeleton" by word edit distance and
-scores below 1.0. Free-form questions go to :mod:`kg_reasoning.semantic` instead.
+scores below 1.0, unless a word that differs from the template is a content word the
+catalogue does not know ("what is the current dose" is not "what is the current phase").
+Free-form questions go to :mod:`kg_reasoning.semantic` instead.
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ _ABBREVIATIONS = {
     "hartmann's": "hartmanns",
     "gall-bladder": "gall bladder",
 }
+#: Function words: never content words, whether or not the catalogue uses them.
+FUNCTION_WORDS = frozenset(
+    "a an the this that these those it its is are was were be been am do does did have has "
+    "had we i you me my our your us of in on at to for from by with about into over under up "
+    "down off out back again now here there then so and or but not no what which who where "
+    "when why how any some all every each much many more just only very too also please s d "
+    "ll t re ve m can could would will shall should may might must let lets get got whats "
+    "wheres thats its im ive youre weve theres dont didnt doesnt isnt arent wasnt havent "
+    "hasnt cant wont".split()
+)
 
 
 def number_words(n: int) -> str:
@@ -81,6 +93,7 @@ class Template:
 
     text: str
     fixed_slots: dict[str, Any] = field(default_factory=dict)
+    grammar: bool = True  # False: parsed (typed / open-vocabulary ASR), not in the grammar
 
     @property
     def slot_names(self) -> tuple[str, ...]:
@@ -101,11 +114,19 @@ class Intent:
     optional_slots: tuple[str, ...]
     state_changing: bool
     template_specs: tuple[Template, ...]
+    #: templates the parser and the semantic matcher know but the spoken grammar and
+    #: ``expand`` leave out (``grammar: false`` in the YAML)
+    parse_specs: tuple[Template, ...] = ()
 
     @property
     def templates(self) -> list[str]:
         """The spoken templates (text with ``{slot}`` placeholders)."""
         return [t.text for t in self.template_specs]
+
+    @property
+    def all_specs(self) -> tuple[Template, ...]:
+        """Grammar templates, then parse-only ones."""
+        return self.template_specs + self.parse_specs
 
 
 @dataclass(frozen=True)
@@ -150,13 +171,37 @@ def _word_cost(a: str, b: str) -> float:
 
 def _edit_distance(a: list[str], b: list[str]) -> float:
     """Word-level Levenshtein distance; similar-sounding spellings cost 0.5."""
-    prev = [float(j) for j in range(len(b) + 1)]
-    for i, wa in enumerate(a, 1):
-        cur = [float(i)] + [0.0] * len(b)
-        for j, wb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + _word_cost(wa, wb))
-        prev = cur
-    return prev[-1]
+    return _align(a, b)[0]
+
+
+def _align(a: list[str], b: list[str]) -> tuple[float, list[tuple[str | None, str | None]]]:
+    """Word-level Levenshtein distance and the words of ``a`` that differ from ``b``: pairs
+    (word of a or None, word of b or None) for every substitution (cost 1; a similar
+    spelling, cost 0.5, is not listed), insertion and deletion."""
+    n, m = len(a), len(b)
+    d = [[0.0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        d[i][0] = float(i)
+    for j in range(m + 1):
+        d[0][j] = float(j)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + _word_cost(a[i - 1], b[j - 1]))
+    diff: list[tuple[str | None, str | None]] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and d[i][j] == d[i - 1][j - 1] + _word_cost(a[i - 1], b[j - 1]):
+            if _word_cost(a[i - 1], b[j - 1]) >= 1.0:
+                diff.append((a[i - 1], b[j - 1]))
+            i, j = i - 1, j - 1
+        elif i > 0 and d[i][j] == d[i - 1][j] + 1:
+            diff.append((a[i - 1], None))
+            i -= 1
+        else:
+            diff.append((None, b[j - 1]))
+            j -= 1
+    return d[n][m], diff[::-1]
 
 
 class Catalogue:
@@ -185,13 +230,15 @@ class Catalogue:
                 if isinstance(t, str):
                     templates.append(Template(t))
                 else:
-                    templates.append(Template(str(t["text"]), dict(t.get("slots", {}))))
+                    templates.append(Template(str(t["text"]), dict(t.get("slots", {})),
+                                              bool(t.get("grammar", True))))
             intent = Intent(
                 name=name,
                 slots=tuple(spec.get("slots", [])),
                 optional_slots=tuple(spec.get("optional_slots", [])),
                 state_changing=bool(spec.get("state_changing", False)),
-                template_specs=tuple(templates),
+                template_specs=tuple(t for t in templates if t.grammar),
+                parse_specs=tuple(t for t in templates if not t.grammar),
             )
             for tpl in templates:
                 for slot in (*tpl.slot_names, *tpl.fixed_slots):
@@ -213,10 +260,11 @@ class Catalogue:
         self._compiled: list[tuple[re.Pattern[str], str, Template]] = []
         self._wild: list[tuple[re.Pattern[str], str, Template]] = []
         for name, intent in self.intents.items():
-            for tpl in intent.template_specs:
+            for tpl in intent.all_specs:
                 self._compiled.append((self._template_regex(tpl), name, tpl))
                 if tpl.slot_names:
                     self._wild.append((self._template_regex(tpl, wild=True), name, tpl))
+        self.known_words = self.vocabulary() | {w for f in self.fillers for w in f.split()}
         self._wake_re = re.compile(
             r"^(?:"
             + "|".join(re.escape(w) for w in sorted(self.wake_word_forms, key=len, reverse=True))
@@ -310,7 +358,7 @@ class Catalogue:
         """Every word the catalogue's sentences can contain, wake word forms included."""
         words: set[str] = set()
         for intent in self.intents.values():
-            for tpl in intent.template_specs:
+            for tpl in intent.all_specs:
                 words.update(w for w in tpl.text.split() if not _SLOT_RE.fullmatch(w))
         for values in self.slot_values.values():
             for forms in values.values():
@@ -374,13 +422,20 @@ class Catalogue:
             if skeleton is None:
                 continue
             tpl_words = [f"<{w[1:-1]}>" if _SLOT_RE.fullmatch(w) else w for w in tpl.text.split()]
-            dist = _edit_distance(skeleton, tpl_words)
+            dist, diff = _align(skeleton, tpl_words)
             score = 1.0 - dist / max(len(skeleton), len(tpl_words))
+            said = [w for w, _ in diff if w is not None and not w.startswith("<")]
+            if said and self.unknown_content_words(said):
+                continue  # "what is the current dose": a word it does not know, not a slip
             if score >= min_score and (best is None or score > best.score):
                 best = Parse(
                     name, {**tpl.fixed_slots, **slots}, score, "fuzzy", tpl.text, body, had_wake
                 )
         return best
+
+    def unknown_content_words(self, words: list[str]) -> list[str]:
+        """The words that are neither function words nor in the catalogue's vocabulary."""
+        return [w for w in words if w not in FUNCTION_WORDS and w not in self.known_words]
 
     def _drop_fillers(self, text: str) -> str:
         """Remove politeness / hesitation phrases ("could you", "please", "um")."""

@@ -15,6 +15,12 @@ Relation semantics (subject -> object):
 - ``drains_to``: subject drains (bile / blood) into object (inverse: ``drained_by``).
 - ``continuous_with``: consecutive in a lumen order (``order`` attribute names the order).
 - ``contains``, ``bounded_by``, ``branch_of``.
+- ``precedes``: procedure phase order (phases are entities of kind "phase", keys
+  ``phase_<Cholec80 name>``, built from procedures.yaml); inverse ``follows``.
+
+Every fact has an id (``Fact.fid``, e.g. ``fact:cystic_artery:branch_of:right_hepatic_artery``)
+that answers cite. ``complete`` holds the (entity, relation) pairs whose facts the sources
+list exhaustively; any other list may be incomplete and answers say so.
 
 Queries are dictionary look-ups: microseconds per call.
 """
@@ -40,6 +46,17 @@ INVERSE = {
     "adjacent_to": "adjacent_to",
     "continuous_with": "continuous_with",
     "is_a": "has_subclass",
+    "precedes": "follows",
+}
+#: Predicates (and inverses) as verb phrases: "the {s} <verb> the {o}".
+VERBS = {
+    "part_of": "is part of", "has_part": "has as a part", "supplied_by": "is supplied by",
+    "supplies": "supplies", "drains_to": "drains to", "drained_by": "receives drainage from",
+    "contains": "contains", "contained_in": "lies in", "bounded_by": "is bounded by",
+    "bounds": "bounds", "branch_of": "is a branch of", "has_branch": "gives off",
+    "adjacent_to": "lies next to", "continuous_with": "is continuous with",
+    "is_a": "is a kind of", "has_subclass": "has the kind", "precedes": "comes before",
+    "follows": "comes after",
 }
 #: Opposite sides (for reading adjacent_to backwards).
 OPPOSITE_SIDE = {
@@ -114,9 +131,15 @@ class Fact:
     note: str | None = None
     source: str = ""
 
+    @property
+    def fid(self) -> str:
+        """Stable id of the fact (what answers cite)."""
+        side = f":{self.side}" if self.side else ""
+        return f"fact:{self.s}:{self.p}:{self.o}{side}"
+
     def to_dict(self, kg: KnowledgeGraph | None = None) -> dict[str, Any]:
         """JSON-friendly form; with ``kg``, subject / object ids and labels are added."""
-        d: dict[str, Any] = {"s": self.s, "p": self.p, "o": self.o}
+        d: dict[str, Any] = {"id": self.fid, "s": self.s, "p": self.p, "o": self.o}
         if kg is not None:
             d["s_id"] = kg.entities[self.s].id if self.s in kg.entities else self.s
             d["o_id"] = kg.entities[self.o].id if self.o in kg.entities else self.o
@@ -132,7 +155,7 @@ class Fact:
         s, o = kg.label(self.s), kg.label(self.o)
         if self.p == "adjacent_to" and self.side:
             return f"{s} lies {SIDE_WORDS.get(self.side, self.side)} {o}"
-        return f"{s} {self.p.replace('_', ' ')} {o}"
+        return f"{s} {VERBS.get(self.p, self.p.replace('_', ' '))} {o}"
 
 
 @dataclass(frozen=True)
@@ -155,6 +178,8 @@ class KnowledgeGraph:
         self.sources: dict[str, str] = {}
         self.orders: dict[str, list[str]] = {}
         self.procedures: dict[str, dict[str, Any]] = {}
+        #: (entity key, relation as read from it) pairs whose facts are exhaustive
+        self.complete: set[tuple[str, str]] = set()
         self.cvs: dict[str, Any] = {}
         self.surveys: dict[str, dict[str, Any]] = {}
         self.regions: list[str] = []
@@ -414,6 +439,11 @@ class KnowledgeGraph:
             if p["name"] == name:
                 return p
         raise KGError(f"unknown phase {name!r}")
+
+    @staticmethod
+    def phase_key(name: str) -> str:
+        """Entity key of a procedure phase (Cholec80 name), e.g. phase_ClippingCutting."""
+        return f"phase_{name}"
 
     def phase_spoken(self, name: str) -> str:
         """Spoken phase name, e.g. "calot triangle dissection"."""

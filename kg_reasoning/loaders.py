@@ -51,6 +51,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 SECTION_TYPES: dict[str, type] = {
     "sources": dict, "vision_classes": list, "entities": dict, "facts": list, "orders": dict,
     "procedures": dict, "cvs": dict, "surveys": dict, "regions": list, "pathologies": dict,
+    "complete": list,
 }
 
 
@@ -170,6 +171,11 @@ def _add_yaml(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
             kg.add_fact(Fact(a, "continuous_with", b, None, name, None, src))
     for name, spec in (data.get("procedures") or {}).items():
         kg.procedures[name] = spec
+        _add_phases(kg, name, spec)
+    for i, row in enumerate(data.get("complete") or []):
+        if not isinstance(row, list) or len(row) < 2 or row[0] not in kg.entities:
+            raise KGError(f"{lines.at('complete', i)}: expected [entity, relation], not {row!r}")
+        kg.complete.add((str(row[0]), str(row[1])))
     if data.get("cvs"):
         kg.cvs = data["cvs"]
     for name, spec in (data.get("surveys") or {}).items():
@@ -189,6 +195,20 @@ def _add_yaml(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
                 raise KGError(f"{lines.at('pathologies', name)}: pathology {name} names "
                               f"unknown entity {k!r}")
         kg.pathologies[name] = spec
+
+
+def _add_phases(kg: KnowledgeGraph, procedure: str, spec: dict[str, Any]) -> None:
+    """The procedure's phases as entities (kind "phase") and their order as ``precedes``
+    facts, so that answers about steps cite graph edges with ids."""
+    src = kg.sources.get(spec.get("src", ""), spec.get("src", ""))
+    keys = []
+    for ph in spec.get("phases") or []:
+        key = kg.phase_key(str(ph["name"]))
+        kg.add_entity(Entity(key, f"SCOP:{key}", str(ph.get("spoken", ph["name"])), "phase",
+                             source=src, note=f"phase of {procedure}"))
+        keys.append(key)
+    for a, b in zip(keys, keys[1:], strict=False):
+        kg.add_fact(Fact(a, "precedes", b, None, procedure, None, src))
 
 
 def _build_default() -> KnowledgeGraph:

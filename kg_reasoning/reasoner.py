@@ -21,7 +21,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from kg_reasoning.graph import OPPOSITE_SIDE, SIDE_WORDS, Fact, KnowledgeGraph
+from kg_reasoning.evidence import pick_finding, seen_confidence
+from kg_reasoning.graph import OPPOSITE_SIDE, SIDE_WORDS, VERBS, Fact, KnowledgeGraph
 from kg_reasoning.timeline import Observation, TimelineLike, t_end_of, weight
 
 UNSURE = "I am not sure"
@@ -61,12 +62,20 @@ RELATION_WORDS = {
     "drains_to": "drains to",
     "drained_by": "receives drainage from",
     "part_of": "is part of",
-    "has_part": "has the parts",
+    "has_part": "has as parts",
     "next": "is followed by",
     "previous": "comes after",
     "continuous_with": "is continuous with",
     "adjacent": "lies next to",
+    "branch_of": "is a branch of",
+    "has_branch": "gives off",
+    "bounded_by": "is bounded by",
+    "bounds": "bounds",
+    "contains": "contains",
+    "contained_in": "lies in",
 }
+#: confidence factor of a relation answer whose list the graph does not mark complete
+INCOMPLETE_FACTOR = 0.7
 
 
 @dataclass(frozen=True)
@@ -160,10 +169,27 @@ class Answer:
 
 
 # ---------------------------------------------------------------------- evidence helpers
+def window_ref(t0_s: float, t1_s: float) -> dict[str, Any]:
+    """The timeline window a claim of absence searched (its id cites it)."""
+    t0 = max(0.0, t0_s)
+    return {"id": f"timeline:{t0:.1f}-{t1_s:.1f}", "t0_s": round(t0, 3), "t1_s": round(t1_s, 3)}
+
+
+def command_step(intent: str) -> Step:
+    """The step of a command: it cites the catalogue intent it executes."""
+    return Step(f"Command {intent}.", True, {"command": {"id": f"catalogue:{intent}"}})
+
+
 def obs_evidence(obs: list[Observation], limit: int = 6) -> list[dict[str, Any]]:
     """Up to ``limit`` observations (the best scores, in time order) as evidence dicts."""
     chosen = sorted(obs, key=lambda o: (-o.score, o.t_s))[:limit]
     return [o.to_dict() for o in sorted(chosen, key=lambda o: (o.t_s, o.frame_id))]
+
+
+def count_words(n: int, noun: str) -> str:
+    """ "one fact", "three facts" (numbers up to twelve in words)."""
+    words = "no one two three four five six seven eight nine ten eleven twelve".split()
+    return f"{words[n] if 0 <= n < len(words) else n} {noun}{'' if n == 1 else 's'}"
 
 
 def fmt_time(t_s: float) -> str:
@@ -233,7 +259,7 @@ class Reasoner:
         s, o = self.say(f.s), self.say(f.o)
         if f.p == "adjacent_to" and f.side:
             return f"the {s} lies {SIDE_WORDS.get(f.side, f.side)} the {o}"
-        return f"the {s} {f.p.replace('_', ' ')} the {o}"
+        return f"the {s} {VERBS.get(f.p, f.p.replace('_', ' '))} the {o}"
 
     # ------------------------------------------------------------------ entry point
     def answer(
@@ -283,7 +309,9 @@ class Reasoner:
             )
         ans = handler(question, timeline, now, previous)
         ans.intent = intent
-        ans.confidence = round(max(0.0, min(1.0, ans.confidence)), 4)
+        # how sure it is that this was the question asked is part of every answer's confidence
+        ans.data.setdefault("confidence_parts", {})["parse"] = round(question.parse_score, 4)
+        ans.confidence = round(max(0.0, min(1.0, ans.confidence * question.parse_score)), 4)
         return ans
 
     def _now(self, q: Question, timeline: TimelineLike | None) -> float:
@@ -355,7 +383,8 @@ class Reasoner:
                 Step(
                     f"The vision model does not segment the {self.say(e.key)}.",
                     False,
-                    {"scores": {}, "rule": "only vision classes can be outlined"},
+                    {"scores": {}, "rule": "only vision classes can be outlined",
+                     "entity": {"id": e.id, "key": e.key}},
                 )
             )
             return self._abstain(
@@ -367,7 +396,8 @@ class Reasoner:
             )
         steps.append(
             Step(
-                f"The vision model segments the {self.say(e.key)}.", True, {"rule": "vision class"}
+                f"The vision model segments the {self.say(e.key)}.", True,
+                {"rule": "vision class", "entity": {"id": e.id, "key": e.key}}
             )
         )
         action = {
@@ -393,7 +423,7 @@ class Reasoner:
                         f"The {self.say(e.key)} is not visible in the last "
                         f"{self.cfg.recent_s:g} s.",
                         True,
-                        {"observations": []},
+                        {"observations": [], "window": window_ref(now - self.cfg.recent_s, now)},
                     )
                 )
                 text += " I do not see it right now; it will be outlined when it appears."
@@ -401,7 +431,7 @@ class Reasoner:
 
     def _command(self, q, text: str, action: dict[str, Any]) -> Answer:
         return Answer(
-            text, [Step(f"Command {q.intent}.", True, {})], 1.0, False, "", q.intent, [action]
+            text, [command_step(q.intent)], 1.0, False, "", q.intent, [action]
         )
 
     def _q_hide_overlay(self, q, tl, now, prev) -> Answer:
@@ -530,6 +560,9 @@ class Reasoner:
                 "continuous_with": lambda: [
                     (n.fact, n.key) for n in kg.neighbours(key, "continuous_with")
                 ],
+                **{r: (lambda r=r: [(n.fact, n.key) for n in kg.neighbours(key, r)])
+                   for r in ("branch_of", "has_branch", "bounded_by", "bounds", "contains",
+                             "contained_in")},
             }.get(rel)
             if lookup is None:
                 return self._abstain(
@@ -547,7 +580,8 @@ class Reasoner:
             )
         if not keys:
             steps.append(
-                Step(f"The knowledge graph has no facts about {phrase}.", False, {"triples": []})
+                Step(f"The knowledge graph has no facts about {phrase}.", False,
+                     {"triples": [], "entity": {"id": e.id, "key": e.key}})
             )
             return self._abstain(
                 q.intent,
@@ -555,22 +589,32 @@ class Reasoner:
                 steps,
                 reason=f"no {rel} facts for {key}",
             )
+        facts = list(dict.fromkeys(facts))
+        complete = (key, "adjacent_to" if rel in SIDE_WORDS or rel == "adjacent" else rel) \
+            in kg.complete
+        n = len(keys)
         steps.append(
             Step(
-                f"The knowledge graph gives {len(keys)} answer(s) for {phrase}.",
+                f"The knowledge graph gives {count_words(n, 'answer')} for {phrase}, "
+                f"from {count_words(len(facts), 'fact')}"
+                + ("; its sources list them all." if complete else
+                   "; it does not mark this list as complete."),
                 True,
                 {"triples": self._triples(facts)},
             )
         )
+        if not complete:
+            sentence = f"{sentence[:-1]} (my knowledge graph may not list them all)."
         return Answer(
             sentence,
             steps,
-            0.95,
+            1.0 if complete else INCOMPLETE_FACTOR,
             False,
             "",
             q.intent,
             [],
-            {"entities": [{"key": k, "id": kg.entities[k].id} for k in keys]},
+            {"entities": [{"key": k, "id": kg.entities[k].id} for k in keys],
+             "complete": complete},
         )
 
     # ------------------------------------------------------------------ perception questions
@@ -589,7 +633,8 @@ class Reasoner:
                     Step(
                         "No confident phase observations now.",
                         False,
-                        {"observations": obs_evidence(obs)},
+                        {"observations": obs_evidence(obs),
+                         "window": window_ref(now - self.cfg.recent_s, now)},
                     )
                 ],
                 reason="no confident phase observations",
@@ -635,6 +680,9 @@ class Reasoner:
                     {
                         "rule": "laparoscopic cholecystectomy phase order",
                         "source": self.kg.procedures["laparoscopic_cholecystectomy"].get("src", ""),
+                        "triples": [f.to_dict(self.kg) for f in self.kg.facts_about(
+                            self.kg.phase_key(name)) if f.p == "precedes" and
+                            f.o == self.kg.phase_key(nxt)],
                     },
                 )
             )
@@ -659,7 +707,7 @@ class Reasoner:
                         f"{c['code']} ({c['spoken']}): no assessment in the last "
                         f"{cfg.recent_s:g} s.",
                         False,
-                        {"observations": []},
+                        {"observations": [], "window": window_ref(now - cfg.recent_s, now)},
                     )
                 )
                 continue
@@ -686,6 +734,7 @@ class Reasoner:
             True,
             {
                 "rule": "CVS = C1 and C2 and C3",
+                "rule_id": "rule:cvs_all_criteria",
                 "source": self.kg.sources.get("strasberg", "Strasberg 1995"),
             },
         )
@@ -782,7 +831,7 @@ class Reasoner:
                     Step(
                         "No phase was observed with confidence.",
                         False,
-                        {"observations": obs_evidence(obs)},
+                        {"observations": obs_evidence(obs), "window": window_ref(0.0, now)},
                     )
                 ],
                 reason="no confident phase observations",
@@ -807,15 +856,10 @@ class Reasoner:
         skipped = [
             p for p in phases[:last_idx] if p["name"] not in entered and not p.get("optional")
         ]
-        order_facts = [
-            {
-                "s": a["name"],
-                "p": "precedes",
-                "o": b["name"],
-                "source": self.kg.sources.get(proc.get("src", ""), proc.get("src", "")),
-            }
-            for a, b in zip(phases, phases[1:], strict=False)
-        ]
+        # the expected order as graph edges (phase precedes phase), up to the last phase seen
+        keys = [self.kg.phase_key(p["name"]) for p in phases[: last_idx + 1]]
+        order_facts = [f.to_dict(self.kg) for k in keys for f in self.kg.facts_about(k)
+                       if f.p == "precedes" and f.s == k and f.o in keys]
         steps.append(
             Step(
                 "Compared with the expected order, "
@@ -841,13 +885,14 @@ class Reasoner:
         clip_t = min(clip_times) if clip_times else None
         violation = False
         rule_ok = True
-        confidence = 0.9
+        # as sure as the phase model was of the phases the comparison rests on
+        confidence = min(sum(o.score for o in g) / len(g) for g in entered.values())
         if clip_t is None:
             steps.append(
                 Step(
                     "Clipping has not started, so the CVS rule is not yet at stake.",
                     True,
-                    {"rule": rule["text"]},
+                    {"rule": rule["text"], "rule_id": f"rule:{rule['name']}"},
                 )
             )
         else:
@@ -855,13 +900,13 @@ class Reasoner:
             has_cvs = bool(tl.window(0.0, now, "cvs"))
             if not has_cvs:
                 rule_ok = False
-                confidence = 0.5
+                confidence *= 0.5
                 steps.append(
                     Step(
                         f"Clipping started at {fmt_time(clip_t)}, but there is no CVS "
                         "assessment to check the rule.",
                         False,
-                        {"rule": rule["text"]},
+                        {"rule": rule["text"], "rule_id": f"rule:{rule['name']}"},
                     )
                 )
             elif cvs_t is None:
@@ -873,6 +918,7 @@ class Reasoner:
                         True,
                         {
                             "rule": rule["text"],
+                            "rule_id": f"rule:{rule['name']}",
                             "observations": [o.to_dict() for o in ev],
                             "scores": {"clip_t_s": clip_t},
                         },
@@ -886,6 +932,7 @@ class Reasoner:
                         True,
                         {
                             "rule": rule["text"],
+                            "rule_id": f"rule:{rule['name']}",
                             "observations": [o.to_dict() for o in ev],
                             "scores": {"cvs_t_s": cvs_t, "clip_t_s": clip_t},
                         },
@@ -963,7 +1010,8 @@ class Reasoner:
                 f"The region model reported {n_obs} frames in {win} "
                 f"({fmt_time(max(0.0, t0))} to {fmt_time(now)}).",
                 bool(seg_obs),
-                {"scores": {"region_frames": n_obs, "segment_frames": n_seg}},
+                {"scores": {"region_frames": n_obs, "segment_frames": n_seg},
+                 "window": window_ref(t0, now)},
             )
         ]
         if not seen:
@@ -1001,7 +1049,10 @@ class Reasoner:
                     else "no segment between the first and last seen is missing."
                 ),
                 True,
-                {"triples": self._triples(gap_facts), "rule": "bowel survey order (lumen order)"},
+                {"triples": self._triples(gap_facts or [
+                    f for a, b in zip(order[i0:i1], order[i0 + 1:i1 + 1], strict=False)
+                    for f in kg.facts_about(a) if f.p == "continuous_with" and b in (f.s, f.o)]),
+                 "rule": "bowel survey order (lumen order)"},
             )
         )
         confidence = sum(o.score * weight(o) for s in seen for o in good[s]) / sum(
@@ -1057,14 +1108,17 @@ class Reasoner:
                 + "."
             )
         hint_step = Step(
-            "Anatomical neighbours from the knowledge graph.",
+            "Anatomical neighbours from the knowledge graph." if hint_nbs else
+            "The knowledge graph gives no side relations for it.",
             True,
-            {"triples": self._triples([n.fact for n in hint_nbs])},
+            {"triples": self._triples([n.fact for n in hint_nbs]),
+             "entity": {"id": e.id, "key": e.key}},
         )
         empty = tl is None or tl.latest_t() is None
         is_region = key in kg.regions
         if empty:
-            steps.append(Step("There is no perception timeline to look in.", False, {}))
+            steps.append(Step("There is no perception timeline to look in.", False,
+                              {"window": {"id": "timeline:none"}}))
             steps.append(hint_step)
             return self._abstain(
                 q.intent,
@@ -1074,7 +1128,8 @@ class Reasoner:
             )
         if not e.segmentable and not is_region:
             steps.append(
-                Step(f"The vision model does not detect the {self.say(e.key)}.", False, {})
+                Step(f"The vision model does not detect the {self.say(e.key)}.", False,
+                     {"entity": {"id": e.id, "key": e.key}})
             )
             steps.append(hint_step)
             return self._abstain(
@@ -1145,14 +1200,15 @@ class Reasoner:
                 f"I do not see the {self.say(e.key)} now; "
                 f"it was last seen at {fmt_time(last_t)}.{hint}",
                 steps,
-                0.6,
+                seen_confidence(earlier[-cfg.min_frames * 3:], now),
                 False,
                 "",
                 q.intent,
                 [],
                 {"visible": False, "last_seen_s": last_t},
             )
-        steps.append(Step(f"The {self.say(e.key)} was not detected in this session.", False, {}))
+        steps.append(Step(f"The {self.say(e.key)} was not detected in this session.", False,
+                          {"window": window_ref(0.0, now)}))
         steps.append(hint_step)
         return self._abstain(
             q.intent,
@@ -1179,7 +1235,8 @@ class Reasoner:
             found = unexpected if len(unexpected) >= cfg.min_frames else found
         # ---- step 1: detect
         if not targets:
-            s1 = Step(f"I have no detector for a {cue_label}.", False, {})
+            s1 = Step(f"I have no detector for a {cue_label}.", False,
+                      {"rule": "cue -> vision classes", "rule_id": f"rule:cue_classes:{cue}"})
             return self._abstain(
                 q.intent,
                 f"{UNSURE}: I cannot detect a {cue_label}.",
@@ -1194,7 +1251,8 @@ class Reasoner:
                     "observations": obs_evidence(
                         self._detections(structs, set(targets))
                         or [o for o in structs if o.name in targets]
-                    )
+                    ),
+                    "window": window_ref(t0, now),
                 },
             )
             return self._abstain(
@@ -1203,14 +1261,26 @@ class Reasoner:
                 [s1],
                 reason=f"step 1 failed: no {cue_label} detected",
             )
-        votes = Counter(o.name for o in found)
-        name = max(votes, key=lambda n: (sum(o.score for o in found if o.name == n), n))
+        picked, decided, tied = pick_finding(found, self.names)
+        if picked is None:  # no alphabetical tie-break: ask which one is meant
+            names = [self.say(n) for n in tied]
+            s1 = Step(f"I detect the {join_words(names)} equally clearly; {decided}.", False,
+                      {"observations": obs_evidence(found)})
+            return self._abstain(
+                q.intent,
+                f"{UNSURE} which one you mean: I see the {join_words(names)}. Which structure "
+                "do you mean?",
+                [s1],
+                reason="two findings equally likely: " + ", ".join(tied),
+            )
+        name = picked
         det = [o for o in found if o.name == name]
         det_score = sum(o.score for o in det) / len(det)
         finding = self._finding_cues(name, det)
         desc = self._describe(finding, self.say(name))
         s1 = Step(
-            f"I detect {desc} in {len(det)} frames (mean score {det_score:.2f}).",
+            f"I detect {desc} in {len(det)} frames (mean score {det_score:.2f}); chosen by "
+            f"{decided}.",
             True,
             {
                 "observations": obs_evidence(det),
@@ -1227,7 +1297,8 @@ class Reasoner:
         frames = {o.frame_id for o in det}
         same = [o for o in regions if o.frame_id in frames] or regions
         if not same:
-            s2 = Step("No anatomical region estimate for these frames.", False, {})
+            s2 = Step("No anatomical region estimate for these frames.", False,
+                      {"observations": obs_evidence(det), "window": window_ref(t0, now)})
             return self._abstain(
                 q.intent,
                 f"{UNSURE}: I see {desc}, but I cannot place it anatomically.",
@@ -1280,12 +1351,18 @@ class Reasoner:
             )
         # a known anatomical class (e.g. cystic artery): the model names it directly
         if entity is not None and entity.kind not in ("finding", "tissue"):
-            facts = [n.fact for n in kg.neighbours(name) if n.key in anchors][:6]
+            nbs = [n for n in kg.neighbours(name) if n.key in anchors][:6]
+            facts = [n.fact for n in nbs]
+            related = list(dict.fromkeys(n.key for n in nbs))  # as many as facts cite
             s3 = Step(
-                f"The knowledge graph relates the {self.say(entity.key)} to "
-                f"{join_words([self.say(a) for a in anchors]) or 'nothing visible'}.",
+                (f"The knowledge graph relates the {self.say(entity.key)} to the "
+                 f"{join_words([self.say(a) for a in related])} in view "
+                 f"({count_words(len(facts), 'fact')})." if related else
+                 f"The knowledge graph has no fact relating the {self.say(entity.key)} to "
+                 "what else is in view."),
                 True,
-                {"triples": self._triples(facts)},
+                {"triples": self._triples(facts), "entity": {"id": entity.id,
+                                                             "key": entity.key}},
             )
             conf = det_score * (0.7 + 0.3 * bool(facts))
             return Answer(
@@ -1411,15 +1488,19 @@ class Reasoner:
         if "pulsatile" in finding and "pulsatile" in cues:
             ok = finding["pulsatile"] == cues["pulsatile"]
             scores.append(1.0 if ok else 0.2)
-            why.append(("" if cues["pulsatile"] else "not ") + "pulsatile")
+            if ok:  # a reason only when it supports the hypothesis
+                why.append(("" if cues["pulsatile"] else "not ") + "pulsatile")
         if "calibre" in finding and "calibre" in cues:
             if finding.get("calibre_relative") and ref_calibre in CALIBRES:
                 d = CALIBRES.index(cues["calibre"]) - CALIBRES.index(ref_calibre)
                 scores.append(1.0 if d > 0 else 0.8 if d == 0 else 0.2)
+                ok = d >= 0
             else:
                 d = abs(CALIBRES.index(finding["calibre"]) - CALIBRES.index(cues["calibre"]))
                 scores.append((1.0, 0.5, 0.1)[d])
-            why.append(f"{cues['calibre']} calibre")
+                ok = d == 0
+            if ok:  # "a large vessel" is not justified by "small calibre"
+                why.append(f"{cues['calibre']} calibre")
         if "colour" in finding and cues.get("colour"):
             scores.append(1.0 if finding["colour"] in cues["colour"] else 0.4)
         if not scores:
@@ -1494,7 +1575,8 @@ class Reasoner:
                             "score": round(m * site, 4),
                             "via": key,
                             "why": (
-                                f"The {self.say(e.key)} ({', '.join(why)}) lies "
+                                f"The {self.say(e.key)}"
+                                f"{' (' + ', '.join(why) + ')' if why else ''} lies "
                                 f"{self._side_phrase(fs)} the {self.say(segment)}; a vessel seen "
                                 f"inside the lumen suggests an abnormal connection between the "
                                 f"{self.say(e.key)} and the "

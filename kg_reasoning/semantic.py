@@ -34,6 +34,10 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 EMBEDDINGS_PATH = DATA_DIR / "catalogue_embeddings.npz"
 THRESHOLD_PATH = DATA_DIR / "semantic_threshold.json"
 EVAL_PATH = DATA_DIR / "semantic_eval.yaml"
+#: more example sentences per intent for the matcher only (not templates, not the grammar)
+EXTRA_PATH = DATA_DIR / "semantic_extra.yaml"
+#: the intent of the extra sentences that are not for the copilot
+NONE_INTENT = "_none"
 MAX_PER_INTENT = 40
 #: Slots replaced by a generic word before embedding (in catalogue sentences and transcripts),
 #: so that the nearest sentence is chosen by the intent's words, not by the slot values.
@@ -73,6 +77,8 @@ class SemanticMatch:
     sentence: str
     slots: dict[str, Any]  # the catalogue sentence's slots (not the transcript's)
     accepted: bool
+    second: float = 0.0  # the best similarity of any other intent
+    second_intent: str = ""
 
 
 class SemanticMatcher:
@@ -179,7 +185,10 @@ class SemanticMatcher:
         i = int(np.argmax(sims))
         best = float(sims[i])
         sentence, intent, slots = self._rows[i]
-        return SemanticMatch(intent, best, sentence, dict(slots), best >= self.threshold)
+        other = [k for k, row in enumerate(self._rows) if row[1] != intent]
+        j = max(other, key=lambda k: sims[k]) if other else i
+        return SemanticMatch(intent, best, sentence, dict(slots), best >= self.threshold,
+                             float(sims[j]), self._rows[j][1])
 
 
 def mask_text(cat: Catalogue, text: str) -> str:
@@ -197,7 +206,7 @@ def masked_sentences(cat: Catalogue) -> list[tuple[str, str, dict[str, Any]]]:
     rows: list[tuple[str, str, dict[str, Any]]] = []
     seen: set[tuple[str, str]] = set()
     for name, intent in cat.intents.items():
-        for tpl in intent.template_specs:
+        for tpl in intent.all_specs:
             text = tpl.text
             for slot, generic in MASKED.items():
                 text = text.replace("{" + slot + "}", generic)
@@ -206,7 +215,36 @@ def masked_sentences(cat: Catalogue) -> list[tuple[str, str, dict[str, Any]]]:
                 if (sentence, name) not in seen:
                     seen.add((sentence, name))
                     rows.append((sentence, name, slots))
+    for name, sentence in extra_sentences():
+        text = mask_text(cat, sentence)
+        if (name in cat.intents or name == NONE_INTENT) and (text, name) not in seen:
+            seen.add((text, name))
+            rows.append((text, name, {}))
     return rows
+
+
+def extra_sentences() -> list[tuple[str, str]]:
+    """(intent, sentence) pairs of ``data/semantic_extra.yaml``, normalised."""
+    import yaml
+
+    from kg_reasoning.catalogue import normalise
+
+    if not EXTRA_PATH.is_file():
+        return []
+    data = yaml.safe_load(EXTRA_PATH.read_text()) or {}
+    return [(str(name), normalise(str(t))) for name, texts in data.items() for t in texts
+            if name != "_known_words"]
+
+
+def domain_words() -> set[str]:
+    """The ``_known_words`` of ``data/semantic_extra.yaml`` (domain words not in the
+    catalogue)."""
+    import yaml
+
+    if not EXTRA_PATH.is_file():
+        return set()
+    data = yaml.safe_load(EXTRA_PATH.read_text()) or {}
+    return {str(w) for w in data.get("_known_words", [])}
 
 
 # ---------------------------------------------------------------------- calibration

@@ -88,6 +88,7 @@ def test_every_fact_has_a_source_and_known_relation(kg):
         "contains",
         "bounded_by",
         "branch_of",
+        "precedes",  # procedure phase order (issue 20: steps are graph edges)
     }
     for f in kg.facts:
         assert f.source, f
