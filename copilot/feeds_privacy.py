@@ -180,7 +180,7 @@ def make_privacy_feed(out_dir: str | Path, seconds: float = 12.0, seed: int = 0,
     pts = cv2.findNonZero(lit.astype(np.uint8))
     cv2.fillConvexPoly(fov, cv2.convexHull(pts), 255)
     fov = cv2.erode(fov, np.ones((5, 5), np.uint8))  # the optics' dark rim
-    text, boxes = text_layer(w, h, cv2.dilate(fov, np.ones((7, 7), np.uint8)))
+    text, boxes = text_layer(w, h, cv2.dilate(fov, np.ones((25, 25), np.uint8)))  # >= 12 px
     rng = np.random.default_rng(seed + 9176)
     portrait = _portrait()
     canvas = room_canvas(w, h, rng)

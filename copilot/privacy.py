@@ -298,6 +298,10 @@ class Anonymiser:
         pts = cv2.findNonZero(hull)
         big = np.zeros((h, w), np.uint8)
         cv2.fillConvexPoly(big, cv2.convexHull(pts * self.step), 255)
+        # the picture's true edge lies up to one grid step beyond the outermost lit sample:
+        # keep that step (cutting into the picture changes what the vision model sees)
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.step + 1,) * 2)
+        big = cv2.dilate(big, k)
         self._mask = cv2.merge([big, big, big])
 
     def blackout(self, rgb: np.ndarray) -> np.ndarray:
