@@ -111,9 +111,21 @@ def main(argv: list[str] | None = None) -> dict:
                     help="pronunciation variants next to CMUdict's (none: dictionary only)")
     ap.add_argument("--spotter-denoise", default="neural", choices=("off", "wiener", "neural"),
                     help="suppressor in front of the keyphrase spotter (for choosing settings)")
+    ap.add_argument("--natural-only", action="store_true",
+                    help="only the natural-voice part (issue 19: Piper joe and held-out "
+                         "espeak voices, every backend, dev -> choice -> test); the espeak "
+                         "pocketsphinx sections are kept from the existing result file")
     args = ap.parse_args(argv)
     if args.out is None:
         args.out = RESULTS / ("speech_dev" if args.dev else "speech")
+    if args.natural_only:
+        prev = Path(str(args.out) + ".json")
+        report = json.loads(prev.read_text()) if prev.exists() else {}
+        report["legacy_sections"] = ("espeak-ng / pocketsphinx sections from the previous "
+                                     "full run, not rerun by --natural-only")
+        report["command"] = "python -m benchmarks.bench_speech " + " ".join(
+            argv or sys.argv[1:])
+        return _write(args, _natural(report, args))
 
     from copilot.cli_speech import GRAMMAR_LEFT_OUT, catalogue_grammar
     from kg_reasoning.catalogue import load_catalogue
@@ -453,11 +465,32 @@ def main(argv: list[str] | None = None) -> dict:
                                   {w: len(c) for w, c in by.items()}}
     report["speaker"] = spk
     report["elapsed_s"] = round(time.time() - t_start, 1)
+    if not args.dev:
+        report = _natural(report, args)
+    return _write(args, report)
+
+
+def _natural(report: dict, args: argparse.Namespace) -> dict:
+    """Add the natural-voice part (benchmarks/speech_report.py) and the goals."""
+    from benchmarks.speech_report import goals, natural_report
+
+    report["machine"] = machine()
+    report["natural_voices"] = natural_report(quick=args.quick)
+    report["goals"] = goals(report["natural_voices"])
+    return report
+
+
+def _write(args: argparse.Namespace, report: dict) -> dict:
+    """speech.json and speech.md."""
+    from benchmarks.speech_report import markdown as natural_md
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(str(args.out) + ".json").write_text(json.dumps(report, indent=2, default=float))
-    Path(str(args.out) + ".md").write_text(markdown(report))
-    print(markdown(report))
+    md = markdown(report) if "command_accuracy" in report else ""
+    if "natural_voices" in report:
+        md = natural_md(report["natural_voices"] | {"goals": report["goals"]}) + "\n" + md
+    Path(str(args.out) + ".md").write_text(md)
+    print(md)
     return report
 
 

@@ -147,7 +147,8 @@ def collect(split: str, n: int | None, base_n: int, be: Backends | None = None,
                 else:
                     s = natural_sample(t, v, snr, seed)
                 r = {"id": uid, "family": fam, "snr": snr, "text": t, "voice": v.label,
-                     "truth": truth, **be.record(s.audio, sizes)}
+                     "truth": truth, "seconds": round(s.speech_end_s - s.speech_start_s, 2),
+                     **be.record(s.audio, sizes)}
                 f.write(json.dumps(r) + "\n")
                 f.flush()
                 print(uid, r["ps"]["text"], "|", r["tiny"]["cmd"] or r["tiny"]["free"],
@@ -184,3 +185,63 @@ def real_negatives(be: Backends, base: bool = True) -> dict[str, list[dict]]:
             out[name].append(r)
     path.write_text(json.dumps(out))
     return out
+
+
+def leak_check(asr, audio: np.ndarray, n: int = 1000) -> dict:  # noqa: ANN001 - an ASR
+    """RSS (MB) while ``asr`` decodes ``audio`` ``n`` times (every 100th recorded)."""
+    import gc
+
+    import psutil
+
+    proc = psutil.Process()
+    rss = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        asr.transcribe(audio)
+        if i % 100 == 0 or i == n - 1:
+            gc.collect()
+            rss.append(round(proc.memory_info().rss / 1e6, 1))
+    after_warm = rss[1] if len(rss) > 1 else rss[0]
+    return {"utterances": n, "rss_mb_every_100": rss, "growth_after_first_100_mb":
+            round(rss[-1] - after_warm, 1), "seconds": round(time.perf_counter() - t0, 1),
+            "audio_s": round(len(audio) / 16000, 2)}
+
+
+def listener_latency(asr, samples: list) -> dict:  # noqa: ANN001 - ASR, Samples
+    """Last spoken sample -> transcript through the real listener (VAD segmentation), as
+    bench_speech measures it: the wait until the utterance was closed, plus processing."""
+    from speech.listener import Listener
+    from speech.vad import Segmenter, SileroVAD
+
+    lis = Listener(Segmenter(SileroVAD()), asr, None)
+    audio = np.concatenate([s.audio for s in samples])
+    trs = lis.process(audio)
+    bounds, t_off = [], 0.0
+    for s in samples:
+        bounds.append((t_off, t_off + len(s.audio) / 16000, t_off + s.speech_end_s))
+        t_off += len(s.audio) / 16000
+    lat, wait, proc = [], [], []
+    for tr, fin, closed in zip(trs, lis.stats.finals, lis.stats.closed_at_s, strict=True):
+        mid = (tr.start_s + tr.end_s) / 2
+        for a, b, e in bounds:
+            if a <= mid < b:
+                # a speculative decode (Moonshine, in the pause) ran before the close, in
+                # wall time that the offline stream clock does not count: add it
+                spec = tr.decode_s if tr.scores.get("speculative") else 0.0
+                lat.append(closed - e + fin + spec)
+                wait.append(closed - e)
+                proc.append(fin + spec)
+                break
+
+    def p(xs: list[float], q: float) -> float:
+        return round(float(np.percentile(xs, q)) * 1e3, 1) if xs else float("nan")
+
+    return {"speech_end_to_transcript_ms": {"p50": p(lat, 50), "p95": p(lat, 95)},
+            "end_of_speech_wait_ms": {"p50": p(wait, 50), "p95": p(wait, 95)},
+            "processing_ms": {"p50": p(proc, 50), "p95": p(proc, 95)},
+            "definition": "last spoken sample -> transcript = wait until the listener closed "
+                          "the utterance (VAD lag, early end on a final command or hang-over) "
+                          "+ processing (the decode after the close, or the speculative "
+                          "decode run in the pause before it)",
+            "utterances": len(trs), "matched": len(lat), "early_ends": lis.stats.early_ends,
+            "accepted": sum(int(t.accepted) for t in trs)}

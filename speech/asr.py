@@ -701,4 +701,5 @@ def create_asr(name: str = "pocketsphinx", **cfg) -> ASR:  # noqa: ANN003 - back
 
 
 # registers "moonshine" (imports this module's names, so it comes last)
+from speech import hybrid as _hybrid  # noqa: E402,F401  registers "hybrid"
 from speech import moonshine as _moonshine  # noqa: E402,F401

@@ -229,6 +229,8 @@ class Listener:
         if not vad_quiet and not vad_low:
             return False
         assert self._utt is not None and self._completion is not None
+        if getattr(self._utt, "partial_needs_quiet", False) and not vad_quiet:
+            return False  # its partial result is a whole decode (Moonshine): pauses only
         t0 = time.perf_counter()
         part = self._utt.partial()
         self.stats.asr_s += time.perf_counter() - t0

