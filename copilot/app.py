@@ -878,6 +878,8 @@ class Copilot:
         """The picture is hidden (or shown again): the brain pauses alerts and answers."""
         self.tracer.event("privacy", "hidden" if hidden else "shown", f"p{media_t_s:.3f}",
                           reason=reason, media_t_s=round(media_t_s, 3))
+        if hidden:  # a run cut mid-span still shows where hiding began
+            self.session_write("hiding", media_t_s=round(media_t_s, 3), reason=reason)
         if self.brain is not None:
             try:
                 self.brain.set_privacy(hidden, media_t_s, reason)

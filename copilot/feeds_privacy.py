@@ -140,7 +140,7 @@ def white_frame(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
 
 def text_layer(w: int, h: int, fov: np.ndarray) -> tuple[np.ndarray, list[dict]]:
     """(mask of the tower text (uint8 0/255), its boxes) in the four corners outside ``fov``."""
-    scale = max(0.28, h / 850)
+    scale = max(0.26, h / 900)
     thick = 1
     mask = np.zeros((h, w), np.uint8)
     boxes = []

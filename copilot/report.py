@@ -217,8 +217,10 @@ img{max-width:100%;border:1px solid #ddd}img.thumb{width:192px;margin-top:4px}.m
 """
 
 
-def privacy_html(start: dict[str, Any], spans: list[dict[str, Any]]) -> str:
-    """The header's privacy line and the hidden spans ("0:41-0:52 hidden: out of body")."""
+def privacy_html(start: dict[str, Any], spans: list[dict[str, Any]],
+                 opened: list[dict[str, Any]] | None = None) -> str:
+    """The header's privacy line and the hidden spans ("0:41-0:52 hidden: out of body");
+    ``opened``: "hiding" records, shown when their span never closed (a cut run)."""
     if start.get("anonymise") is False:
         return ("<p id='privacy'><b>Not anonymised</b> (--no-anonymise: a research recording "
                 "of already de-identified data); out-of-body frames and text are kept.</p>")
@@ -227,6 +229,12 @@ def privacy_html(start: dict[str, Any], spans: list[dict[str, Any]]) -> str:
     items = "".join(f"<li>{_t(h.get('start_s'))}-{_t(h.get('end_s'))} hidden: "
                     f"{_esc(h.get('reason'))} ({_esc(h.get('frames'))} frames)</li>"
                     for h in spans)
+    starts = {round(float(h.get("start_s") or 0), 3) for h in spans}
+    for o in opened or ():
+        if round(float(o.get("media_t_s") or 0), 3) not in starts:
+            spans = [*spans, o]
+            items += (f"<li>{_t(o.get('media_t_s'))}- hidden: {_esc(o.get('reason'))} (the "
+                      "run ended while hidden)</li>")
     return ("<p id='privacy'>Anonymised: out-of-body frames are hidden and everything outside "
             f"the field of view is blacked out; {len(spans)} hidden span(s)"
             f"{':' if spans else '.'}</p>" + (f"<ul id='hidden'>{items}</ul>" if spans else ""))
@@ -285,7 +293,7 @@ def build_report(session_path: str | Path, out_html: str | Path,
              "</table>",
              f"<p>Vision: {_esc(start.get('vision_backend', 'not recorded'))}"
              f"{_why(start.get('vision_backend_reason'))}</p>", validity_html(s),
-             privacy_html(start, s.of("hidden"))]
+             privacy_html(start, s.of("hidden"), s.of("hiding"))]
     if not end:
         parts.append("<p class='muted'>The session has no end record (the run was cut "
                      "short); this report shows what was recorded.</p>")

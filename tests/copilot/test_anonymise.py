@@ -227,3 +227,88 @@ def test_hysteresis_fails_safe_and_fov_not_found_hides():
     assert flags == [False, True, True, True, True, False, True, True, True, True, False]
     assert [s.reason for s in an.spans] == ["out of body", "no field of view"]
     assert an.is_hidden(999)  # a frame never checked counts as hidden
+
+
+def _mixed(score_target: str) -> np.ndarray:
+    """A circular view; "between": tissue 40 %, drapes 20 %, grey 40 % (colour score ~0.5,
+    under the threshold but leaning outside); "tissue": all tissue (score ~0)."""
+    img = np.zeros((120, 160, 3), np.uint8)
+    cv2.circle(img, (80, 60), 58, (180, 60, 50), -1)
+    if score_target == "between":
+        img[:, 96:] = np.where(img[:, 96:] > 0, 150, 0).astype(np.uint8)  # grey
+        img[:, 72:96] = np.where(img[:, 72:96] > 0, np.array([40, 110, 125], np.uint8), 0)
+    return img
+
+
+def test_fresh_vision_verdict_hides_more_never_less():
+    from copilot.privacy import DEFAULT_THRESHOLD, VISION_CONFIRM
+
+    between, tissue = _mixed("between"), _mixed("tissue")
+    an = Anonymiser()
+    s = an.check(between.copy()).score
+    assert VISION_CONFIRM <= s < DEFAULT_THRESHOLD, s
+    an.process(0, 0.0, between.copy())
+    assert not an.is_hidden(0)  # colour alone: shown
+    an.note_vision(0.1, "abdominal_cavity", 0.9, in_domain=0.05, off_label=True)
+    an.process(1, 0.2, between.copy())
+    an.process(2, 0.3, tissue.copy())
+    assert an.is_hidden(1) and an.is_hidden(2)  # off-label + leaning outside; hysteresis
+    assert an.spans == [] and an.hiding
+    for i in range(3, 12):  # the verdict goes stale after fresh_s; tissue clears the span
+        an.process(i, i * 0.1, tissue.copy())
+    assert not an.is_hidden(11) and an.spans[0].causes == {
+        "vision: off-label (in-domain 0.05)": 1}
+    an.note_vision(1.2, "out_of_body", 0.95)  # the region head, sure: tissue stays shown
+    an.process(12, 1.2, tissue.copy())
+    assert not an.is_hidden(12)
+    an.process(13, 1.3, between.copy())
+    assert an.is_hidden(13)
+    an.note_vision(1.4, "abdominal_cavity", 0.99, in_domain=0.99, off_label=False)
+    an.process(14, 1.4, _room_like())
+    assert an.is_hidden(14)  # an in-domain verdict never un-hides what the colours hide
+
+
+def _room_like() -> np.ndarray:
+    img = np.zeros((120, 160, 3), np.uint8)
+    cv2.circle(img, (80, 60), 58, (40, 110, 125), -1)
+    return img
+
+
+def test_app_reads_the_vision_domain_finding(pfeed: Path):
+    """The app hands the region and domain findings of an analysed frame to the anonymiser."""
+    from copilot.app import Copilot, RunConfig
+    from copilot.messages import Finding, OverlayUpdate
+
+    app = Copilot(RunConfig(source=str(pfeed), vision="heuristic", speech="off"))
+    got: list[tuple] = []
+
+    class Spy(Anonymiser):
+        def note_vision(self, *a, **k) -> None:  # noqa: ANN002, ANN003
+            got.append((a, k))
+
+    app.privacy = Spy()
+    base = {"t_ns": 0, "trace_id": "f3", "media_t_s": 0.3, "frame_id": 3, "source": "vision"}
+    findings = [Finding(**base, kind="region", name="out_of_body", score=0.9),
+                Finding(**base, kind="domain", name="in_domain", score=0.1,
+                        attrs={"off_label": True})]
+    msg = OverlayUpdate(t_ns=0, trace_id="f3", media_t_s=0.3, frame_id=3, annotations=None)
+    assert app._vision_privacy(msg, findings) is True  # frame 3 never processed: hidden
+    assert got == [((0.3, "out_of_body", 0.9, 0.1, True), {})]
+
+
+def test_report_of_a_run_cut_while_hidden(tmp_path: Path):
+    """A session cut mid-span (no "hidden" record, no end) still shows where hiding began."""
+    from copilot.report import build_report
+    from copilot.session import SessionLog
+
+    log = SessionLog(tmp_path / "session.jsonl")
+    log.write("start", source="x", mode="fast", anonymise=True)
+    log.write("hidden", media_t_s=2.0, start_s=2.0, end_s=4.4, reason="out of body",
+              frames=24, causes={"out of body": 18, "no field of view": 2})
+    log.write("hiding", media_t_s=2.0, reason="out of body")
+    log.write("hiding", media_t_s=41.2, reason="no field of view")
+    log.close()
+    html = build_report(tmp_path / "session.jsonl", tmp_path / "r.html").read_text()
+    assert "0:02-0:04 hidden: out of body (24 frames)" in html
+    assert "0:41- hidden: no field of view (the run ended while hidden)" in html
+    assert "2 hidden span(s)" in html
