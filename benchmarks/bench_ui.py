@@ -155,6 +155,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             b.close()
         out = {
             "fps_received": round(fps, 2), "frames_received": s1["frames"] - s0["frames"],
+            "frames_arrived": s1["arrived"] - s0["arrived"],
             "window_s": round(t1 - t0, 1), "source_fps": 25.0,
             "composited_fps": None if composited is None else round(composited, 2),
             "video_width_share_1920": round(width, 3),

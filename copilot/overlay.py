@@ -29,6 +29,7 @@ from copilot.overlay_draw import (
     STATUS_REFRESH_S,
     _class_strokes,
     _dashes,
+    _layer,
     _stroke,
     _tag,
     _text,
@@ -145,6 +146,7 @@ class DrawOptions:
     fill: bool = False
     hidden: frozenset[str] = frozenset()
     status_line: bool = True
+    notes: bool = True  # free text items (e.g. "alerts muted until"); a page shows them itself
     min_score: float = 0.5
     certain_score: float = 0.7
     agree: int = 2
@@ -201,6 +203,9 @@ class _Track:
 class Compositor:
     """Draws annotation sets, banners and the status line onto a copy of the frame."""
 
+    #: outlines of the same classes are traced again at most this often (media s)
+    REDRAW_S = 0.15
+
     def __init__(self, stale_after: int = 10, status_line: bool = True,
                  options: DrawOptions | None = None) -> None:
         self.stale_after = stale_after
@@ -210,6 +215,8 @@ class Compositor:
         self._tracks: dict[tuple[str, Any], _Track] = {}
         self._strokes: dict[tuple, list[tuple[tuple[int, int, int], list[np.ndarray], bool,
                                               str, tuple[int, int]]]] = {}
+        self._layers: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._stroke_last: tuple[float, tuple, tuple] | None = None
 
     @property
     def status_line(self) -> bool:
@@ -253,6 +260,9 @@ class Compositor:
         captions: list[str] = []
         labels: list[tuple[str, tuple[int, int], tuple[int, int, int]]] = []
         sets = [a for a in sets if a.source not in opt.hidden]
+        n_banners = sum(isinstance(i, Banner) for a in sets for i in a.items)
+        top = int(28 * scale) + 4 + int(36 * scale) * min(n_banners, 3)
+        bottom = h - ((int(26 * scale) + 6) if opt.status_line and status is not None else 0)
         for ann in sets:
             age = frame.frame_id - ann.frame_id
             stale = age > self.stale_after
@@ -262,7 +272,8 @@ class Compositor:
             fresh = self._seen.get(ann.source) != id(ann)
             self._seen[ann.source] = id(ann)
             if ann.label_map is not None:
-                labels += self._draw_label_map(img, ann, opt, fresh, dim=stale)
+                self._draw_label_map(img, ann, opt, fresh, stale, (scale, top, bottom),
+                                     float(frame.media_t_s or 0.0))
             tracked: set[str] = set()
             for item in ann.items:
                 if isinstance(item, Banner):
@@ -275,8 +286,6 @@ class Compositor:
                 labels += self._draw_item(img, item, scale, opt, dim=stale)
             if ann.caption and ann.caption not in captions:
                 captions.append(ann.caption)
-        top = int(28 * scale) + 4 + int(36 * scale) * min(len(banners), 3)
-        bottom = h - ((int(26 * scale) + 6) if opt.status_line and status is not None else 0)
         for text, org, colour in labels:
             _tag(img, text, org, scale * 0.75, colour, top, bottom)
         for i, b in enumerate(banners[:3]):
@@ -322,10 +331,13 @@ class Compositor:
         return out
 
     def _draw_label_map(self, img: np.ndarray, ann: AnnotationSet, opt: DrawOptions,
-                        fresh: bool, dim: bool) -> list:
-        """Outline (or, on request, fill) the agreed classes; a class missing from this map
-        but agreed within the window is drawn from the last map that had it. Returns the
-        labels to draw."""
+                        fresh: bool, dim: bool, place: tuple[float, int, int],
+                        t: float = 0.0) -> None:
+        """Outline (or, on request, fill) the agreed classes with their labels; a class
+        missing from this map but agreed within the window is drawn from the last map that
+        had it. ``place``: (text scale, top and bottom px labels stay between); ``t``: media
+        s. The outlines are traced again at most every REDRAW_S while the same classes are
+        drawn (the model may give a new map every frame; tracing costs ~10 ms at 480p)."""
         lm = ann.label_map
         assert lm is not None
         h, w = img.shape[:2]
@@ -354,20 +366,31 @@ class Compositor:
                 cv2.copyTo(blended, fg, img)
         key = (tuple((id(m), c) for m, c in draw), w, h, opt.certain_score)
         strokes = self._strokes.get(key)
+        last = self._stroke_last
+        if strokes is None and last is not None and last[1] == (
+                tuple(c for _, c in draw), w, h, opt.certain_score) \
+                and 0 <= t - last[0] < self.REDRAW_S:
+            strokes = self._strokes.get(last[2])
         if strokes is None:
             strokes = [_class_strokes(m, c, w, h, (m.scores or {}).get(c), opt)
                        for m, c in draw]
             strokes = [s for s in strokes if s is not None]
             self._strokes.clear()
             self._strokes[key] = strokes
-        labels = []
+            self._stroke_last = (t, (tuple(c for _, c in draw), w, h, opt.certain_score), key)
         thick = max(1, round(opt.thickness * min(1.0, min(h, w) / 480)))  # 1 px under 360p
-        for colour, pts, dashed, name, org in strokes:
-            col = tuple(int(v * (0.6 if dim else 1.0)) for v in colour)
-            _stroke(img, pts, col, thick, closed=not dashed)
-            if name:
-                labels.append((name, org, col))
-        return labels
+        lkey = (id(strokes), thick, dim, place)
+        layer = self._layers.get(lkey)
+        if layer is None:  # drawn once per analysed result and view, then copied per frame
+            layer = self._layers[lkey] = _layer(strokes, w, h, thick, dim, place)
+            for k in [k for k in self._layers if k != lkey]:
+                del self._layers[k]
+        idx, pix = layer
+        if img.flags.c_contiguous:
+            img.reshape(-1, 3)[idx] = pix
+        else:  # a strided frame: index rows and columns
+            rows, cols = np.divmod(idx, w)
+            img[rows, cols] = pix
 
     @staticmethod
     def _draw_item(img: np.ndarray, item: Any, scale: float, opt: DrawOptions, dim: bool
@@ -390,7 +413,7 @@ class Compositor:
             cv2.rectangle(img, (x0, y0), (x1, y1), colour, 2)
             if item.label:
                 labels.append((item.label, (x0, y0 - 6), colour))
-        elif isinstance(item, Text):
+        elif isinstance(item, Text) and opt.notes:
             _text(img, item.text, (int(item.xy[0]), int(item.xy[1])), scale * 0.8, colour)
         return labels
 

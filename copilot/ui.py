@@ -53,7 +53,7 @@ LAYERS = (("segmentation outlines", "vision"),
           ("copilot drawings (outlines, alert banners, coverage)", "brain"))
 BRAIN_SOURCE = "brain"
 #: the drawing a page gets unless it asks otherwise: outlines, no fills, no status strip
-DEFAULT_VIEW = DrawOptions(status_line=False)
+DEFAULT_VIEW = DrawOptions(status_line=False, notes=False)
 
 
 def view_options(layers: str | None = None, fill: str | int | None = None) -> DrawOptions:
@@ -61,7 +61,7 @@ def view_options(layers: str | None = None, fill: str | int | None = None) -> Dr
     None: all) and ``fill`` (1: translucent fills)."""
     known = {v for _, v in LAYERS}
     shown = known if layers is None else {x for x in str(layers).split(",") if x in known}
-    return DrawOptions(fill=str(fill) in ("1", "true", "on"), status_line=False,
+    return DrawOptions(fill=str(fill) in ("1", "true", "on"), status_line=False, notes=False,
                        hidden=frozenset(known - shown))
 
 

@@ -97,62 +97,85 @@ window.copilotHandsFree = (function () {
   return {start, stop};
 })();
 // The video: a binary stream of JPEGs (">II" length, sequence number, JPEG) read with
-// fetch() and drawn on the canvas; this viewer's overlay layers and fills go in the query.
-// window.copilotVideo.stats() gives what the browser received (frames, fps).
-window.copilotVideo = (function () {
-  let opts = {layers: ['vision', 'brain'], fill: false}, ctl = null, drawn = 0, times = [];
-  let pending = null, busy = false, lastSeq = -1, started = false, gen = 0;
-  const el = () => document.getElementById('video');
-  async function paint() {
-    if (busy || !pending) return;
-    busy = true;
-    const [jpg, seq] = pending; pending = null;
+// fetch() in a worker, which also decodes (createImageBitmap) and hands the newest decoded
+// frame to the page (one in flight: a busy page skips frames, never queues them); the page
+// only draws it on the canvas. This viewer's overlay layers and fills go in the query.
+// window.copilotVideo.stats() gives what the browser received (frames drawn, fps).
+const COPILOT_VIDEO_WORKER = `
+let ctl = null, gen = 0, arrived = 0, pending = null, busy = false, inflight = false;
+onmessage = (e) => {
+  if (e.data.url) start(e.data.url);
+  if (e.data.drawn !== undefined) { inflight = false; pump(); }
+};
+async function pump() {
+  if (busy || inflight || !pending) return;
+  busy = true;
+  const [jpg, seq] = pending; pending = null;
+  try {
+    const bmp = await createImageBitmap(new Blob([jpg], {type: 'image/jpeg'}));
+    inflight = true;
+    postMessage({bmp, seq, arrived}, [bmp]);
+  } catch (err) { /* a damaged frame: skip it */ }
+  busy = false;
+  pump();
+}
+async function start(url) {
+  const my = ++gen;
+  if (ctl) ctl.abort();
+  while (my === gen) {
+    ctl = new AbortController();
     try {
-      const bmp = await createImageBitmap(new Blob([jpg], {type: 'image/jpeg'}));
-      const c = el();
-      if (c) {
-        if (c.width !== bmp.width || c.height !== bmp.height) {
-          c.width = bmp.width; c.height = bmp.height; }
-        c.getContext('2d').drawImage(bmp, 0, 0);
-        c.dataset.seq = seq; c.dataset.w = bmp.width;
+      const r = await fetch(url, {signal: ctl.signal, cache: 'no-store'});
+      const rd = r.body.getReader();
+      let buf = new Uint8Array(0);
+      for (;;) {
+        const {value, done} = await rd.read();
+        if (done) break;
+        const nb = new Uint8Array(buf.length + value.length);
+        nb.set(buf); nb.set(value, buf.length); buf = nb;
+        while (buf.length >= 8) {
+          const dv = new DataView(buf.buffer, buf.byteOffset, 8);
+          const n = dv.getUint32(0), seq = dv.getUint32(4);
+          if (buf.length < 8 + n) break;
+          pending = [buf.slice(8, 8 + n), seq]; buf = buf.slice(8 + n); arrived++;
+          pump();
+        }
       }
-      bmp.close(); drawn++; lastSeq = seq;
-      const now = performance.now(); times.push(now);
-      while (times.length && now - times[0] > 2000) times.shift();
-    } catch (e) { /* a damaged frame: skip it */ }
-    busy = false;
-    if (pending) paint();
+    } catch (err) { /* aborted (new settings) or the server went away */ }
+    if (my === gen) await new Promise((ok) => setTimeout(ok, 500));
+  }
+}
+`;
+window.copilotVideo = (function () {
+  let opts = {layers: ['vision', 'brain'], fill: false}, drawn = 0, arrived = 0, times = [];
+  let lastSeq = -1, started = false, worker = null;
+  const el = () => document.getElementById('video');
+  function draw(m) {
+    const c = el(), bmp = m.bmp;
+    if (c) {
+      if (c.width !== bmp.width || c.height !== bmp.height) {
+        c.width = bmp.width; c.height = bmp.height; }
+      c.getContext('2d').drawImage(bmp, 0, 0);
+      c.dataset.seq = m.seq;
+    }
+    bmp.close(); drawn++; lastSeq = m.seq; arrived = m.arrived;
+    const now = performance.now(); times.push(now);
+    while (times.length && now - times[0] > 2000) times.shift();
+    worker.postMessage({drawn: m.seq});
   }
   function fps() {
     if (times.length < 2) return 0;
     return (times.length - 1) * 1000 / (times[times.length - 1] - times[0]);
   }
-  async function run(my) {
-    while (my === gen) {
-      ctl = new AbortController();
-      try {
-        const q = 'layers=' + opts.layers.join(',') + '&fill=' + (opts.fill ? 1 : 0);
-        const r = await fetch('video.bin?' + q, {signal: ctl.signal, cache: 'no-store'});
-        const rd = r.body.getReader();
-        let buf = new Uint8Array(0);
-        for (;;) {
-          const {value, done} = await rd.read();
-          if (done) break;
-          const nb = new Uint8Array(buf.length + value.length);
-          nb.set(buf); nb.set(value, buf.length); buf = nb;
-          while (buf.length >= 8) {
-            const dv = new DataView(buf.buffer, buf.byteOffset, 8);
-            const n = dv.getUint32(0), seq = dv.getUint32(4);
-            if (buf.length < 8 + n) break;
-            pending = [buf.slice(8, 8 + n), seq]; buf = buf.slice(8 + n);
-            paint();
-          }
-        }
-      } catch (e) { /* aborted (new settings) or the server went away */ }
-      if (my === gen) await new Promise((ok) => setTimeout(ok, 500));
+  function restart() {
+    if (!worker) {
+      worker = new Worker(URL.createObjectURL(new Blob([COPILOT_VIDEO_WORKER],
+                                                       {type: 'text/javascript'})));
+      worker.onmessage = (e) => draw(e.data);
     }
+    const q = 'video.bin?layers=' + opts.layers.join(',') + '&fill=' + (opts.fill ? 1 : 0);
+    worker.postMessage({url: new URL(q, document.baseURI).href});
   }
-  function restart() { gen++; if (ctl) ctl.abort(); run(gen); }
   function set(o) { opts = Object.assign({}, opts, o); restart(); }
   function readBar() {
     const on = (id) => { const e = document.getElementById(id); return !e || e.checked; };
@@ -177,7 +200,7 @@ window.copilotVideo = (function () {
     if (t) { t.value = a.textContent; t.dispatchEvent(new Event('input', {bubbles: true}));
              t.focus(); }
   });
-  return {set, stats: () => ({frames: drawn, fps: fps(), seq: lastSeq, opts}),
+  return {set, stats: () => ({frames: drawn, arrived, fps: fps(), seq: lastSeq, opts}),
           options: () => opts};
 })();
 </script>
@@ -264,7 +287,7 @@ def build_blocks(ctrl: Any) -> Any:
 
     with gr.Blocks(title="Surgical copilot", analytics_enabled=False, fill_width=True) as demo:
         session = gr.State({"v": -1, "played": 0})
-        timer = gr.Timer(1.0)
+        timer = gr.Timer(0.5)
         plot_timer = gr.Timer(2.0)
         with gr.Row(equal_height=False, elem_id="header-row"):
             header = gr.HTML(header_html(ctrl.assumptions()), elem_id="header")
@@ -386,16 +409,16 @@ def build_blocks(ctrl: Any) -> Any:
 
         consent.change(on_consent, inputs=[consent])
 
-        def on_ask(text: str) -> str:
+        def on_ask(text: str) -> tuple:
             try:
-                ctrl.ask(text)
+                ctrl.ask(text)  # the answer is in the state when this returns
             except CopilotError as exc:
                 gr.Warning(str(exc))
-                return text
-            return ""
+                return text, gr.skip()
+            return "", history_html(ctrl.state.snapshot()["items"])
 
-        ask.click(on_ask, inputs=[question], outputs=[question])
-        question.submit(on_ask, inputs=[question], outputs=[question])
+        ask.click(on_ask, inputs=[question], outputs=[question, history])
+        question.submit(on_ask, inputs=[question], outputs=[question, history])
 
         def on_ack() -> tuple:
             msg = ctrl.acknowledge()

@@ -192,8 +192,8 @@ def asks_html(cat: Any) -> str:
         example = ""
         for tpl in intent.template_specs:
             sentences = cat.template_sentences(tpl)
-            if sentences:
-                example = sentences[0][0]
+            if sentences:  # a middle slot value reads better than the first ("one minutes")
+                example = sentences[len(sentences) // 2][0]
                 break
         if example:
             groups[intent.state_changing].append(
