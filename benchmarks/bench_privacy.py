@@ -171,7 +171,7 @@ def loop_side_by_side(tmp: Path, rounds: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     a = ap.parse_args(argv)
     if not CLIPS.is_dir() or not any(CLIPS.glob("*.mp4")):
         print(f"error: the real clips are missing ({CLIPS})", file=sys.stderr)

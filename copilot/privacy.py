@@ -4,13 +4,15 @@
 frame (it never waits for the vision stage):
 
 1. **Burned-in text**: the endoscope's field of view (FOV) is found on a 1/8 sampling grid
-   (lit = HSV value > ``FOV_LIT``; thin strokes removed by a 3x3 opening; the largest lit
-   component's convex hull; the same idea as ``vision.preprocess.find_fov``, which only gives
-   a bounding box). Everything outside the hull is blacked out in place, so the names and
-   dates a tower prints around the circle reach neither the recording nor the analysis. The
-   hull is kept while a new frame's hull overlaps it (IoU >= ``FOV_KEEP_IOU``): a stable
-   border, and the full-size mask is rebuilt only when the view really changes. A frame whose
-   FOV cannot be found (largest lit area < ``MIN_FOV`` of the frame) is hidden.
+   (lit = HSV value > ``FOV_LIT``; thin strokes removed by a 3x3 opening; the convex hull of
+   the largest lit region, one grid step wider: the picture's edge lies up to a step past
+   the outermost lit sample). ``vision.preprocess.find_fov`` (the crop's bounding box) cannot
+   serve here: burned-in text is lit, so its box takes the text in. Everything outside the
+   hull is blacked out in place, so the names and dates a tower prints around the circle
+   reach neither the outputs nor the analysis. The hull is kept while it fits the lit samples
+   (and a new hull overlaps it, IoU >= ``FOV_KEEP_IOU``): a stable border, rebuilt only when
+   the view changes. A frame whose FOV cannot be found (largest lit area < ``MIN_FOV`` of
+   the frame) is hidden.
 2. **Out of body**: a colour score on the FOV's grid samples (``out_of_body_score``: inside the
    body lit pixels are tissue-coloured; an operating room is blue / green / grey / white) >=
    ``threshold`` hides the frame. The vision stage's verdict, when fresh (its frame within
@@ -25,12 +27,13 @@ original survives) where anything is written or shown. Each span is reported onc
 ``on_span(HiddenSpan)`` when it ends (``finish`` closes an open one) and ``on_change(hidden,
 media_t_s, reason)`` when the state flips, so the app can log it and pause the brain.
 
-Costs (854x480, 2-core CI machine): about 0.15 ms per frame for the check, plus about 0.3 ms to
-black out the corners when the FOV is not the whole frame (``benchmarks/bench_privacy``).
+Cost: about 0.5 CPU ms per 854x480 frame on the loaded 2-core CI machine (check and border;
+``benchmarks/bench_privacy``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -69,6 +72,7 @@ REASON_OUT = "out of body"
 REASON_NO_FOV = "no field of view"
 GREY = 96
 _K3 = np.ones((3, 3), np.uint8)
+log = logging.getLogger(__name__)
 
 
 def _as_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -120,15 +124,30 @@ def _score_counts(counts: np.ndarray) -> float:
 def _largest_hull(lit: np.ndarray) -> tuple[np.ndarray, float] | None:
     """(filled convex hull of the largest lit component (uint8 0/1), its fraction of the
     grid), or None when nothing is lit."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(lit, connectivity=4)
-    if n <= 1:
+    contours, _ = cv2.findContours(lit, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
         return None
-    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, w, h = (int(v) for v in stats[k, :4])
-    pts = cv2.findNonZero((labels[y:y + h, x:x + w] == k).view(np.uint8))
+    biggest = max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
     hull = np.zeros_like(lit)
-    cv2.fillConvexPoly(hull, cv2.convexHull(pts + np.array([x, y], np.int32)), 1)
+    cv2.fillConvexPoly(hull, cv2.convexHull(biggest), 1)
     return hull, float(np.count_nonzero(hull)) / hull.size
+
+
+def _bands(mask: np.ndarray) -> list[tuple[int, int, int, int, np.ndarray]]:
+    """Rectangles (y0, y1, x0, x1, 3-channel mask part) that hold every zero of a convex
+    0/255 ``mask``: the side bands when some columns are wholly inside (a circle cut by the
+    frame), the top / bottom bands when some rows are, else the whole frame."""
+    h, w = mask.shape
+    cols = np.flatnonzero(mask.min(axis=0) == 255)
+    rows = np.flatnonzero(mask.min(axis=1) == 255)
+    if cols.size:
+        rects = [(0, h, 0, int(cols[0])), (0, h, int(cols[-1]) + 1, w)]
+    elif rows.size:
+        rects = [(0, int(rows[0]), 0, w), (int(rows[-1]) + 1, h, 0, w)]
+    else:
+        rects = [(0, h, 0, w)]
+    return [(y0, y1, x0, x1, cv2.merge([np.ascontiguousarray(mask[y0:y1, x0:x1])] * 3))
+            for y0, y1, x0, x1 in rects if y1 > y0 and x1 > x0]
 
 
 def colour_fractions(rgb: np.ndarray, width: int = 64) -> dict[str, float]:
@@ -153,15 +172,6 @@ def colour_fractions(rgb: np.ndarray, width: int = 64) -> dict[str, float]:
 def out_of_body_score(rgb: np.ndarray) -> float:
     """0 (inside the patient) .. 1 (operating room): (1 + cool + pale / 2 - tissue) / 2."""
     return _score(colour_fractions(rgb))
-
-
-def is_out_of_body(rgb: np.ndarray, region: str | None = None, region_score: float = 0.0,
-                   threshold: float = DEFAULT_THRESHOLD,
-                   model_threshold: float = MODEL_THRESHOLD) -> bool:
-    """Decide one whole frame: the vision model's region when sure, else the colour score."""
-    if region is not None and region_score >= model_threshold:
-        return region == OUT_OF_BODY
-    return out_of_body_score(rgb) >= threshold
 
 
 _HIDDEN_CACHE: dict[tuple[int, int], np.ndarray] = {}
@@ -239,7 +249,8 @@ class Anonymiser:
         self._last_t = 0.0
         self._vision: tuple[float, str] | None = None  # (media s, reason) of an "outside" vote
         self._hull: np.ndarray | None = None  # kept hull on the grid (uint8 0/1)
-        self._mask: np.ndarray | None = None  # full-size 3-channel 0/255 mask (None: all in)
+        self._mask: np.ndarray | None = None  # full-size 0/255 mask (None: all inside)
+        self._bands: list[tuple[int, int, int, int, np.ndarray]] = []  # where its zeros are
         self._mask_shape: tuple[int, int] | None = None
         self._hull_n = 0
         self._rim: np.ndarray | None = None
@@ -301,16 +312,18 @@ class Anonymiser:
         # the picture's true edge lies up to one grid step beyond the outermost lit sample:
         # keep that step (cutting into the picture changes what the vision model sees)
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.step + 1,) * 2)
-        big = cv2.dilate(big, k)
-        self._mask = cv2.merge([big, big, big])
+        self._mask = cv2.dilate(big, k)
+        self._bands = _bands(self._mask)
 
     def blackout(self, rgb: np.ndarray) -> np.ndarray:
         """Black out what lies outside the kept FOV, in place (a copy when read-only)."""
         m = self._mask
-        if m is not None and m.shape == rgb.shape:
+        if m is not None and m.shape == rgb.shape[:2]:
             if not rgb.flags.writeable:
                 rgb = rgb.copy()
-            cv2.bitwise_and(rgb, m, dst=rgb)
+            for y0, y1, x0, x1, part in self._bands:
+                view = rgb[y0:y1, x0:x1]
+                np.bitwise_and(view, part, out=view)
         return rgb
 
     def note_vision(self, media_t_s: float, region: str | None = None,
@@ -331,7 +344,11 @@ class Anonymiser:
         Returns ``rgb`` with the border blacked out (in place unless read-only);
         ``is_hidden(frame_id)`` tells the other threads.
         """
-        c = self.check(rgb)
+        try:
+            c = self.check(rgb)
+        except Exception as exc:  # noqa: BLE001 - a frame that cannot be checked is hidden
+            log.warning("privacy check failed on frame %s (hidden): %s", frame_id, exc)
+            c = FrameCheck(True, REASON_NO_FOV, 0.0, 0.0)
         t = float(media_t_s)
         outside, cause = c.outside, c.reason if c.outside else ""
         with self._lock:

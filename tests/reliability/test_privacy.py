@@ -15,7 +15,6 @@ import pytest
 from copilot.privacy import (
     Anonymiser,
     hidden_frame,
-    is_out_of_body,
     out_of_body_score,
 )
 
@@ -57,26 +56,23 @@ def _detail(rgb: np.ndarray) -> float:
     return float(np.percentile(np.abs(lap), 75))
 
 
-# ----------------------------------------------------------------------- detector / blur
+# ----------------------------------------------------------------------- detector
 def test_endoscopic_frames_are_inside(feed: Path):
-    scores = [out_of_body_score(f) for f in _frames(feed / "video.mp4", step=2)]
-    assert max(scores) < 0.45, max(scores)
-    assert not is_out_of_body(np.zeros((48, 64, 3), np.uint8))  # lens covered: nothing shown
+    an = Anonymiser()
+    checks = [an.check(f) for f in _frames(feed / "video.mp4", step=2)]
+    assert not any(c.outside for c in checks)
+    assert max(c.score for c in checks) < 0.45, max(c.score for c in checks)
+    dark = an.check(np.zeros((48, 64, 3), np.uint8))  # lens covered: no field of view
+    assert dark.outside and dark.reason == "no field of view"
 
 
 def test_room_views_are_outside():
     assert out_of_body_score(_portrait()) >= 0.55
     assert out_of_body_score(_operating_room()) >= 0.55
-    assert is_out_of_body(_operating_room())
     gray = cv2.cvtColor(_portrait(), cv2.COLOR_RGB2GRAY)
-    assert is_out_of_body(gray)  # a grayscale camera shows no tissue colour
-
-
-def test_model_region_overrides_the_heuristic(feed: Path):
-    inside = _frames(feed / "video.mp4", step=40)[0]
-    assert is_out_of_body(inside, region="out_of_body", region_score=0.95)
-    assert not is_out_of_body(_portrait(), region="abdominal_cavity", region_score=0.9)
-    assert is_out_of_body(_portrait(), region="abdominal_cavity", region_score=0.3)  # unsure
+    for img in (_portrait(), _operating_room(), gray):  # a grayscale camera: no tissue colour
+        c = Anonymiser().check(img)
+        assert c.outside and c.reason == "out of body", c
 
 
 def test_anonymiser_fails_safe():
