@@ -193,6 +193,8 @@ def test_each_typed_question_has_its_own_answer_and_steps(page, ui, needs_brain)
         _until(lambda q=q: any(i.origin == "typed" and i.question == q
                                for i in ui.ctrl.state.snapshot()["items"]),
                f"{q!r} not answered", 60)
+        page.wait_for_function("() => document.querySelector('#question textarea').value"
+                               " === ''", timeout=30_000)  # Ask's reply has reached the page
     page.wait_for_function(
         "n => document.querySelectorAll('#history details.turn[data-origin=\"typed\"]')"
         ".length >= n", arg=2, timeout=30_000)
