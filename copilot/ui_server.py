@@ -87,7 +87,8 @@ def build_app(ctrl: UIController) -> Any:
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-    from copilot.ui_page import CSS, HEAD_JS, build_blocks, theme
+    from copilot.ui_assets import CSS, HEAD_JS
+    from copilot.ui_page import build_blocks, theme
 
     api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     period = 1.0 / ctrl.cfg.ui_fps
