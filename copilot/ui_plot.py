@@ -59,9 +59,11 @@ def timeline_figure(snap: dict[str, Any], now_s: float, width_in: float = 6.4,
     for row, name, t0, t1 in runs:
         y = rows.get(row, 1)
         ax.broken_barh([(t0, max(t1 - t0, 0.05))], (y - 0.35, 0.7), color=colour[name])
-        if t1 - t0 > max(now_s, 10) / 12:
-            ax.text((t0 + t1) / 2, y, name[:18], ha="center", va="center", fontsize=7,
-                    color="white")
+        span = max(10.0, now_s * 1.05)
+        chars = int((t1 - t0) / span * width_in * 0.8 * 100 / 5)  # ~5 px per 7 pt character
+        if chars >= 4:
+            ax.text((t0 + t1) / 2, y, name if len(name) <= chars else name[:chars - 1] + ".",
+                    ha="center", va="center", fontsize=7, color="white")
     for it in snap.get("items", []):
         if it.media_t_s is None or it.media_t_s > now_s + 1:
             continue
@@ -70,7 +72,7 @@ def timeline_figure(snap: dict[str, Any], now_s: float, width_in: float = 6.4,
         else:
             ax.plot([it.media_t_s], [0.3], marker="o", color="#1c7ed6", markersize=6)
     ax.axvline(now_s, color="#495057", lw=1, ls="--")
-    ax.set_yticks([0.3, 1, 2], ["said", "view", "phase"], fontsize=8)
+    ax.set_yticks([0.3, 1, 2], ["o answer\nv alert", "view", "phase"], fontsize=7)
     ax.set_ylim(-0.2, 2.6)
     ax.set_xlim(0, max(10.0, now_s * 1.05))
     ax.set_xlabel("media time (s)", fontsize=8)
