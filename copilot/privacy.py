@@ -396,6 +396,8 @@ class Anonymiser:
         self._clear_since, self._clear_n = None, 0
         if span is None:
             return
+        # why, for the record: out of body when any frame was, else no field of view
+        span.reason = REASON_OUT if set(span.causes) - {REASON_NO_FOV} else REASON_NO_FOV
         self.spans.append(span)
         if self.on_span is not None:
             self.on_span(span)
