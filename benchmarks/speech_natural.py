@@ -62,10 +62,15 @@ class Backends:
         self.ps.warm_up(make_sample("we should send this for histology", DEV_CHATTER_VOICES[-1],
                                     15.0, 4242).audio)
         self.kws = KeyphraseWakeWord(threshold=DEFAULT_THRESHOLD)
-        g = catalogue_grammar(competitors=False)
-        # thresholds off: every score is recorded and the rule applied offline
-        self.ms = {s: MoonshineASR(g, size=s, min_margin=-math.inf, free_form=False)
-                   for s in sizes}
+        self._grammar = catalogue_grammar(competitors=False)
+        self._ms_cls = MoonshineASR
+        self._ms: dict = {}
+
+    @property
+    def ms(self) -> dict:
+        """Moonshine recognisers by size, built on first use (thresholds off: every score
+        is recorded and the rule applied offline)."""
+        return _LazyMs(self)
 
     def record(self, audio: np.ndarray, sizes: tuple[str, ...]) -> dict:
         """Raw outputs of each backend on one utterance."""
@@ -81,27 +86,46 @@ class Backends:
         for s in sizes:
             tr = self.ms[s].transcribe(audio)
             rec[s] = {"free": tr.nbest[-1][0] if tr.nbest else "",
-                      "cmd": tr.text if tr.scores.get("body_complete") else "",
+                      "cmd": tr.text if tr.scores.get("in_catalogue") else "",
                       "margin": tr.scores.get("margin", -1e9),
                       "wake_sim": tr.scores.get("wake_sim", 0.0),
                       "lf": tr.scores.get("lf", 0.0), "decode_s": tr.decode_s}
         return rec
 
 
+class _LazyMs:
+    def __init__(self, be: Backends) -> None:
+        self.be = be
+
+    def __getitem__(self, size: str) -> object:
+        be = self.be
+        if size not in be._ms:
+            be._ms[size] = be._ms_cls(be._grammar, size=size, min_margin=-math.inf,
+                                      free_form=False)
+        return be._ms[size]
+
+
 def _load(path: Path) -> dict[str, dict]:
+    """Records of ``path`` and of its worker files (``path.stem`` + ``_k``)."""
     out: dict[str, dict] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                out[r["id"]] = r
+    for p in [path, *sorted(path.parent.glob(path.stem + "_*.jsonl"))]:
+        if p.exists():
+            for line in p.read_text().splitlines():
+                if line.strip():
+                    r = json.loads(line)
+                    out[r["id"]] = r
     return out
 
 
 def collect(split: str, n: int | None, base_n: int, be: Backends | None = None,
             negatives: bool = True, snrs: tuple[float, ...] = SNRS,
-            chatter_per_line: int = 2) -> list[dict]:
-    """Records of ``split`` (commands of both families at every SNR, then negatives)."""
+            chatter_per_line: int = 2, worker: tuple[int, int] | None = None,
+            cached_only: bool = False) -> list[dict]:
+    """Records of ``split`` (commands of both families at every SNR, then negatives).
+
+    ``worker`` (k, K): only items k, k + K, ... (parallel collection into
+    ``records_<split>_<k>.jsonl``); the result then holds only those. ``cached_only``:
+    no new decoding, the records already collected (the report says how many)."""
     from kg_reasoning.catalogue import load_catalogue
     from speech.natural import say
     from speech.testset import CHATTER_VOICES, DEV_CHATTER_VOICES, STAFF_CHATTER, make_sample
@@ -131,11 +155,16 @@ def collect(split: str, n: int | None, base_n: int, be: Backends | None = None,
                 v = cvs[(i + j) % len(cvs)]
                 items.append((f"{split}/chatter/{i}/{j}", "chatter", 15.0, t, None, v,
                               SEED[split] + 9000 + 10 * i + j, i < base_n // 2))
+    if worker is not None:
+        items = items[worker[0]::worker[1]]
+        path = path.with_name(f"{path.stem}_{worker[0]}.jsonl")
     with path.open("a") as f:
         for uid, fam, snr, t, truth, v, seed, do_base in items:
             sizes = ("tiny", "base") if do_base else ("tiny",)
             r = done.get(uid)
-            if r is None or any(s not in r for s in sizes):
+            if cached_only and (r is None or "tiny" not in r):
+                continue
+            if not cached_only and (r is None or any(s not in r for s in sizes)):
                 if fam == "chatter" and not hasattr(v, "speed"):
                     from speech.testset import Sample, mix_at_snr, or_noise
 

@@ -42,10 +42,6 @@ def catalogue_grammar(wake_optional: bool = False, competitors: bool = True) -> 
                        wake_competitors=DEFAULT_WAKE_COMPETITORS if competitors else ())
 
 
-#: Whether Moonshine's commands also need the keyphrase spotter (rule chosen on the dev set,
-#: benchmarks/results/speech.json "choice").
-MOONSHINE_SPOTTER = False
-
 DENOISER_HELP = ("Noise suppression for pocketsphinx in loud rooms: neural (shipped model), "
                  "wiener, or a folder from `python -m speech.train_denoiser`.")
 
@@ -60,7 +56,7 @@ def build_listener(asr: str = "pocketsphinx", model_dir: Path | None = None,
     model), "wiener" or a folder with a model trained by ``python -m speech.train_denoiser``.
     """
     from speech.asr import create_asr
-    from speech.defaults import resolve_asr
+    from speech.defaults import HYBRID_ORDER, MOONSHINE_CFG, resolve_asr
     from speech.listener import Listener
     from speech.speaker import VoicePrint, create_speaker
     from speech.vad import Segmenter, SileroVAD
@@ -69,14 +65,26 @@ def build_listener(asr: str = "pocketsphinx", model_dir: Path | None = None,
     asr, why = resolve_asr(asr)  # "default": the measured default, or why it fell back
     if why:
         print(f"warning: {why}", file=sys.stderr)
+    ptt = wake in ("none", "push-to-talk")
     if asr.startswith("moonshine"):
         # the catalogue search forces the wake word itself; no chatter words in the slot
         recogniser = create_asr(asr if asr != "moonshine" else "moonshine-tiny",
-                                grammar=catalogue_grammar(
-                                    wake_optional=wake in ("none", "push-to-talk"),
-                                    competitors=False))
-        if wake in ("grammar", "pocketsphinx") and not MOONSHINE_SPOTTER:
-            wake = "grammar"  # the recogniser's own wake decision (chosen on dev)
+                                grammar=catalogue_grammar(wake_optional=ptt, competitors=False),
+                                **MOONSHINE_CFG)
+        if wake == "pocketsphinx":
+            wake = "grammar"  # its own wake decision (rule chosen on dev, speech.defaults)
+    elif asr == "hybrid":
+        from speech.wakeword import DEFAULT_RESCUE, KeyphraseWakeWord
+
+        spot = (KeyphraseWakeWord(threshold=wake_threshold or DEFAULT_THRESHOLD)
+                if wake == "pocketsphinx" else None)
+        recogniser = create_asr(
+            "hybrid", ps_grammar=catalogue_grammar(
+                wake_optional=ptt, competitors=wake in ("grammar", "pocketsphinx")),
+            ms_grammar=catalogue_grammar(wake_optional=ptt, competitors=False),
+            order=HYBRID_ORDER, spotter=spot, rescue=DEFAULT_RESCUE, ms_cfg=MOONSHINE_CFG,
+            denoiser=denoiser)
+        wake = "grammar" if not ptt else wake  # the hybrid runs its own spotter
     elif asr == "pocketsphinx":
         recogniser = create_asr("pocketsphinx", grammar=catalogue_grammar(
             wake_optional=wake in ("none", "push-to-talk"),
@@ -128,8 +136,9 @@ def register(app: typer.Typer) -> None:
                  "or a video / feed folder's audio): one line per utterance with its intent.")
     def transcribe_cmd(
         audio: Path = typer.Argument(..., help="Audio file, video file, or feed folder."),
-        asr: str = typer.Option("pocketsphinx", help="ASR backend: default, pocketsphinx, "
-                                "moonshine (tiny), moonshine-base or faster-whisper."),
+        asr: str = typer.Option("default", help="ASR backend: default (the measured one, "
+                                "speech.defaults), pocketsphinx, moonshine (tiny), "
+                                "moonshine-base, hybrid or faster-whisper."),
         model_dir: Path | None = typer.Option(None, help="CTranslate2 Whisper model directory "
                                               "(faster-whisper)."),
         wake: str = typer.Option("pocketsphinx", help="Wake word check: pocketsphinx (the "
@@ -243,7 +252,7 @@ def register(app: typer.Typer) -> None:
         voice_print: Path | None = typer.Option(None, help="Voice print to score speakers."),
         wake: str = typer.Option("pocketsphinx", help="Wake word: pocketsphinx, grammar or "
                                  "none."),
-        asr: str = typer.Option("pocketsphinx", help="ASR backend."),
+        asr: str = typer.Option("default", help="ASR backend (see transcribe)."),
         model_dir: Path | None = typer.Option(None, help="Whisper model dir (faster-whisper)."),
         denoiser: str = typer.Option("neural", help=DENOISER_HELP),
     ) -> None:

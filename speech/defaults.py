@@ -14,13 +14,17 @@ import logging
 log = logging.getLogger(__name__)
 
 #: The measured default recogniser (see the module doc) and its fallback.
-DEFAULT_ASR = "moonshine"
+DEFAULT_ASR = "hybrid"
 FALLBACK_ASR = "pocketsphinx"
+#: Hybrid order and Moonshine thresholds chosen with it on dev (speech.json "choice").
+HYBRID_ORDER = "ms_first"
+MOONSHINE_CFG: dict[str, object] = {"min_margin": -6.0, "min_wake": 0.75, "free_form": False,
+                                    "wake_rule": "constraint"}
 
 
 def asr_available(name: str) -> str | None:
     """None when backend ``name`` can load here, else why not (one line)."""
-    if name.startswith("moonshine"):
+    if name.startswith(("moonshine", "hybrid")):
         from speech.errors import SpeechError
         from speech.moonshine import model_dir
 

@@ -21,7 +21,6 @@ import numpy as np
 from speech.asr import ASR, ASR_BACKENDS, PocketsphinxASR, Transcript, Utterance
 from speech.errors import SpeechError
 from speech.grammar import GrammarSpec
-from speech.moonshine import MoonshineASR
 
 
 @ASR_BACKENDS.register("hybrid")
@@ -42,6 +41,8 @@ class HybridASR(ASR):
                  denoiser: str = "neural") -> None:
         if order not in ("ms_first", "ps_first"):
             raise SpeechError(f"unknown hybrid order {order!r}: ms_first or ps_first")
+        from speech.moonshine import MoonshineASR  # (imported here: it imports speech.asr)
+
         self.ms = MoonshineASR(ms_grammar, size=size, **(ms_cfg or {}))
         self.ps = PocketsphinxASR(ps_grammar, denoiser=denoiser)
         self.grammar = ms_grammar
@@ -61,7 +62,7 @@ class HybridASR(ASR):
 
         if spotted is not None:
             ps = decide_wake(ps, spotted, "both", rescue=self.rescue)
-        ms_cmd = ms.accepted and bool(ms.scores.get("body_complete"))
+        ms_cmd = ms.accepted and bool(ms.scores.get("in_catalogue"))
         if self.order == "ms_first":
             pick = ms if ms_cmd else (ps if ps.accepted else ms)
         else:

@@ -174,13 +174,16 @@ class MoonshineModel:
         return ids, lf
 
     def search(self, enc: np.ndarray, auto: SentenceAutomaton | None, max_len: int,
-               beam: int = 3) -> tuple[list[int], float, tuple]:
+               beam: int = 3, max_constrained: int | None = None
+               ) -> tuple[list[int], float, tuple]:
         """The free greedy decode and, in the same batched decoder calls, a beam search over
         the catalogue sentences of ``auto``.
 
         Returns (free token ids, free log-prob, (canonical words or None, constrained
-        log-prob, tokens)). Row 0 of each batch is the free decode while it runs.
+        log-prob, tokens)). Row 0 of each batch is the free decode while it runs; the free
+        decode stops at ``max_len`` tokens, the constrained one at ``max_constrained``.
         """
+        max_c = max_len if max_constrained is None else max_constrained
         lp, past = self._step(np.array([[BOS]]), enc, None)
         free_ids: list[int] = []
         lf, free_row = 0.0, 0  # free_row: the free decode's batch row, None once ended
@@ -188,9 +191,13 @@ class MoonshineModel:
                                                  if auto is not None else [])
         best: tuple[tuple[str, ...] | None, float, int] = (None, -math.inf, 0)
         allowed = _Allowed(self, auto) if auto is not None else None
-        for step in range(max_len):
+        for step in range(max(max_len, max_c)):
             rows: list[int] = []
             toks: list[int] = []
+            if free_row is not None and step >= max_len:
+                free_row = None  # the free decode ran out of tokens
+            if step >= max_c:
+                beams = []
             if free_row is not None:
                 t = int(lp[free_row].argmax())
                 lf += float(lp[free_row, t])
@@ -336,7 +343,8 @@ class MoonshineASR(ASR):
         max_len = max(8, int(len(audio) / SAMPLE_RATE * TOKENS_PER_S))
         with m._lock:
             enc = m.encode(audio)
-            ids, lf, (words, lc, nc) = m.search(enc, self.auto, 2 * max_len, self.beam)
+            ids, lf, (words, lc, nc) = m.search(enc, self.auto, max_len, self.beam,
+                                                max_constrained=min(2 * max_len, 48))
         free = normalise(m.decode_text(ids))
         sim = wake_similarity(free, self.wake)
         margin = lc - lf if words is not None else -math.inf
@@ -345,9 +353,8 @@ class MoonshineASR(ASR):
         cmd = " ".join(words) if words is not None else ""
         in_cat = words is not None and margin >= self.min_margin
         woke = sim >= self.min_wake or self.wake_optional
-        # for speech.listener.decide_wake: the command body, and the neural wake path
-        scores["body_complete"] = float(in_cat)
-        scores["wake_slot"] = float(woke)
+        scores["in_catalogue"] = float(in_cat)  # a catalogue command passed the margin
+        scores["wake_slot"] = float(woke)  # the neural wake path (speech.listener)
         if self.wake_rule == "neural":
             in_cat = in_cat and woke
         nper = max(1, len(ids) + 1)
@@ -367,6 +374,7 @@ class MoonshineASR(ASR):
             text, conf, ok = free, 0.0, False
             why = "no speech" if not free else ("wake word not heard" if not woke
                                                 else "no catalogue command")
+        scores["body_complete"] = float(ok)  # for speech.listener.decide_wake
         return Transcript(text, float(conf), nbest, start_s, end_s, ok, why, self.name, None,
                           scores, time.perf_counter() - t0)
 
@@ -401,7 +409,7 @@ class _MoonshineUtterance(Utterance):
         if self._spec is None or self.n - self._spec[0] > 0.25 * SAMPLE_RATE:
             self._spec = (self.n, self.asr.decode(self._audio(), self.start_s))
         tr = self._spec[1]
-        if tr.accepted and tr.scores.get("body_complete"):
+        if tr.accepted and tr.scores.get("in_catalogue"):
             return tr.text, 0.0  # a final catalogue command ends at the VAD's early end
         return "", 0.0
 

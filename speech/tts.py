@@ -174,7 +174,7 @@ class PiperTTS(TTS):
     def __init__(self, model: str | Path, config: str | Path | None = None,
                  speaker_id: int = 0, length_scale: float | None = None,
                  noise_scale: float | None = None, noise_w: float | None = None,
-                 threads: int = 2, first_words: int = 4) -> None:
+                 threads: int = 2, first_words: int = 3) -> None:
         ort = require("onnxruntime", "speech", "Piper TTS")
         model = Path(model)
         cfg_path = Path(config) if config else Path(str(model) + ".json")
