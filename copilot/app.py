@@ -63,6 +63,9 @@ from copilot.tracing import Tracer
 log = logging.getLogger(__name__)
 
 MODES = ("fast", "realtime")
+#: vision runtimes (and aliases) vision.runtimes knows; whether one loads here is checked
+#: when the model is loaded (compose)
+RUNTIMES = ("onnxruntime", "ort", "onnx", "torch", "pytorch", "tensorrt", "trt")
 #: Stages a fault can be injected into (``--inject-fault STAGE:KIND``).
 FAULT_STAGES = ("decode", "vision", "speech", "vad", "wake", "asr", "brain", "overlay",
                 "writer", "tts", "audio_out")
@@ -149,8 +152,11 @@ class RunConfig:
         """Raise CopilotError with one line when the configuration is inconsistent."""
         if self.mode not in MODES:
             raise CopilotError(f"unknown mode {self.mode!r}: use --fast or --realtime")
-        if self.speed <= 0:
-            raise CopilotError("--speed must be > 0")
+        if not self.speed > 0 or self.speed == float("inf"):  # NaN fails "> 0"
+            raise CopilotError("--speed must be a finite number > 0")
+        if self.runtime not in RUNTIMES:
+            raise CopilotError(f"unknown --runtime {self.runtime!r}: use one of "
+                               f"{', '.join(sorted(set(RUNTIMES)))}")
         if self.vision not in ("auto", "model", "heuristic", "none"):
             raise CopilotError(f"unknown --vision {self.vision!r}: auto, model, heuristic or none")
         if self.speech not in ("auto", "on", "off"):
@@ -631,11 +637,8 @@ class Copilot:
     def _make_session(self) -> None:
         if self.out_dir is None:
             return
-        try:
-            from copilot.session import SessionLog
-        except ImportError:
-            log.warning("session log not available in this build")
-            return
+        from copilot.session import SessionLog  # part of the package: no silent skip
+
         path = self.out_dir / "session.jsonl"
         _set_aside(path)
         self.session = SessionLog(path)
@@ -690,11 +693,8 @@ class Copilot:
     def _make_brain(self) -> None:
         if self.cfg.vision == "none" and not self._speech_wanted():
             return
-        try:
-            from copilot.brain import Brain
-        except ImportError:
-            log.warning("the copilot brain is not available in this build")
-            return
+        from copilot.brain import Brain  # part of the package: no silent skip
+
         self.brain = Brain(scenario=self.procedure, session=self.session, clock=self.clock,
                            tracer=self.tracer, cvs_policy=self.cvs_policy,
                            use_in_domain=not self.synthetic_feed)
@@ -1363,9 +1363,7 @@ class Copilot:
                 p = self.out_dir / "report.html"
                 build_report(self.outputs["session"], p, trace_path=self.cfg.trace)
                 self.outputs["report"] = p
-            except ImportError:
-                log.warning("report builder not available in this build")
-            except Exception as exc:  # noqa: BLE001 - the run's data is kept
+            except Exception as exc:  # noqa: BLE001 - the run's data is kept; exit 2 says so
                 self.error = self.error or f"report failed: {exc}"
         wall = time.perf_counter() - wall0
         return RunResult(

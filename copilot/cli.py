@@ -71,8 +71,11 @@ def main() -> None:
     except Exception as exc:  # click usage errors and the like
         # by class name: newer typer raises its vendored click's classes (typer._click)
         names = {c.__name__ for c in type(exc).__mro__}
-        if "ClickException" in names:
-            exc.show()
+        if "ClickException" in names:  # usage errors: one line, not click's four
+            msg = " ".join(str(exc.format_message()).split())
+            ctx = getattr(exc, "ctx", None)
+            where = f" ({ctx.command_path})" if ctx is not None and ctx.command_path else ""
+            print(f"error: {msg}{where}", file=sys.stderr)
             sys.exit(2)
         if "Abort" in names:
             sys.exit(1)

@@ -65,16 +65,27 @@ def register(app: typer.Typer) -> None:
         import os
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import math
+
+        from copilot.errors import CopilotError
         from kg_reasoning.loaders import load_default, load_knowledge
         from kg_reasoning.nlu import ask, understand
         from kg_reasoning.reasoner import Reasoner
         from kg_reasoning.timeline import Timeline
 
+        if at is not None and not (math.isfinite(at) and at >= 0):
+            raise CopilotError(f"--at {at}: a media time is a finite number of seconds >= 0")
         kg = load_knowledge(list(knowledge)) if knowledge else load_default()
         timeline = Timeline.from_jsonl(session) if session is not None else Timeline()
+        last = timeline.latest_t()
+        if at is not None and last is not None and at > last:
+            raise CopilotError(f"--at {at:g} s is after the session's last observation "
+                               f"({last:g} s)")
         reasoner = Reasoner(kg)
         matcher = None
-        if semantic and understand(question, reasoner.cat, kg).question is None:
+        # the rules understand exact / partial matches; anything else may be free-form
+        if semantic and understand(question, reasoner.cat, kg).method not in ("exact",
+                                                                               "partial"):
             from kg_reasoning.semantic import SemanticMatcher
 
             matcher = SemanticMatcher(reasoner.cat)

@@ -34,8 +34,15 @@ def ui_command(
         help="start with the audio consent switch on")] = False,
 ) -> None:
     """Serve the copilot's web UI: live annotated video, microphone, answers, alerts."""
+    import math
+
+    from copilot.errors import CopilotError
     from copilot.ui import UIConfig, check_bind, require_gradio, serve
 
+    if not 0 <= port <= 65535:
+        raise CopilotError(f"--port {port}: a TCP port is 0 (any free one) to 65535")
+    if not (math.isfinite(speed) and speed > 0) or not (math.isfinite(ui_fps) and ui_fps > 0):
+        raise CopilotError("--speed and --ui-fps must be finite numbers > 0")
     check_bind(host, token)  # before anything slow: a clear error, exit 2
     require_gradio()
     if source is None:
