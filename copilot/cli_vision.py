@@ -1,4 +1,4 @@
-"""``copilot train`` and ``copilot export``: vision encoder training and export commands."""
+"""``copilot train``, ``copilot export`` and ``copilot segment``: vision encoder commands."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train(
         feeds: list[Path] = typer.Option(
-            ..., "--feeds", help="Feed folder, or a folder of feed folders (repeatable)."),
+            None, "--feeds", help="Feed folder, or a folder of feed folders (repeatable)."),
         out: Path = typer.Option(..., "--out", help="Model directory to write."),
         val_feeds: list[Path] = typer.Option(
             None, "--val-feeds",
@@ -30,12 +30,35 @@ def register(app: typer.Typer) -> None:
         init: Path = typer.Option(
             None, "--init", help="Start from this model directory's weights (fine-tune), "
                                  "e.g. the shipped default; its input size is kept."),
+        endoscapes: Path = typer.Option(
+            None, "--endoscapes",
+            help="Real frames: an Endoscapes root (seg201 layout with matches.json, or the "
+                 "official one with train_seg/). Trains the pretrained MobileNetV2/DeepLabV3 "
+                 "encoder on its 'train' patients (+ --feeds) with the partial-label loss."),
+        pretrained: Path = typer.Option(
+            None, "--pretrained", help="Pretrained state_dict (DeepLabV3-MobileNetV2 VOC or "
+                                       "MobileNetV2 ImageNet); default ../shared/models/..."),
+        input_wh: str = typer.Option("512x288", "--input", help="Real-data model input WxH "
+                                                                "(multiples of 32)."),
+        epochs: int = typer.Option(30, help="Real-data training: passes over the real frames."),
+        cache: Path = typer.Option(None, help="Folder caching decoded frames (real data)."),
     ) -> None:
-        """Train the vision encoders on recorded feeds; writes weights, ONNX and a model card."""
+        """Train the vision encoders on recorded feeds and/or real Endoscapes frames."""
         from vision.errors import VisionError
         from vision.models import ModelConfig
         from vision.train import TrainConfig, train_from_feeds
 
+        if endoscapes is not None:
+            from vision.real_data import train_real_model
+
+            m = train_real_model(endoscapes, feeds or [], val_feeds or [], out, input_wh,
+                                 epochs=epochs, minutes=minutes, threads=threads, seed=seed,
+                                 pretrained=pretrained, cache=cache)
+            typer.echo(f"wrote {out} (best dev epoch mIoU {m['train']['best_dev_miou']:.3f} "
+                       f"on held-out train patients {', '.join(m['dev_patients'])})")
+            return
+        if not feeds:
+            raise VisionError("give --feeds and/or --endoscapes")
         if size < 32 or size % 32:
             raise VisionError(f"--size must be a multiple of 32 (>= 32), got {size}")
         cfg = TrainConfig(batch_size=batch_size, lr=lr, max_steps=steps,
@@ -72,3 +95,32 @@ def register(app: typer.Typer) -> None:
         worst = max(rep.max_abs_err.values()) if rep.max_abs_err else 0.0
         typer.echo(f"wrote {path} (verified: max abs error {worst:.2e}, "
                    f"label agreement {rep.label_agreement:.4%})")
+
+    @app.command("segment")
+    def segment(
+        paths: list[Path] = typer.Argument(..., help="Images, folders of images / videos, "
+                                                     "or videos."),
+        out: Path = typer.Option(..., "--out", help="Output folder."),
+        every: int = typer.Option(1, "--every", help="Videos: segment every N-th frame."),
+        model: Path = typer.Option(None, "--model", help="Model directory (default: shipped)."),
+        threads: int = typer.Option(2, help="ONNX Runtime threads."),
+    ) -> None:
+        """Segment frames: <stem>.png class ids, labels.json, predictions.jsonl."""
+        import sys
+
+        from vision.errors import VisionError
+        from vision.pipeline import VisionPipeline
+        from vision.segment import segment_paths
+
+        if every < 1:
+            raise VisionError(f"--every must be >= 1, got {every}")
+        pipe = VisionPipeline.load(model, threads=threads)
+
+        def err(msg: str) -> None:
+            print(f"error: {msg}", file=sys.stderr)
+
+        n, failed = segment_paths(pipe, paths, out, every=every, on_error=err)
+        typer.echo(f"wrote {n} label maps to {out}" + (f" ({failed} inputs failed)"
+                                                        if failed else ""))
+        if failed:
+            raise typer.Exit(2)

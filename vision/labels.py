@@ -1,6 +1,8 @@
 """Label tables shared by the feed generator, the encoders and the dataset loaders.
 
-Class ids 0-12 follow CholecSeg8k's class order; 13+ are this project's additions.
+Class ids 0-12 follow CholecSeg8k's class order; 13+ are this project's additions (20-21 are
+Endoscapes' cystic plate and hepatocystic triangle). New classes are only ever appended: the
+copilot, the synthetic feeds and shipped models depend on the ids.
 One global table serves both scenarios so that one model can be trained on both.
 """
 
@@ -28,6 +30,8 @@ CLASSES: tuple[str, ...] = (
     "lumen",  # 17 dark bowel lumen
     "clip_applier",  # 18
     "scissors",  # 19
+    "cystic_plate",  # 20 Endoscapes: liver bed of the gallbladder (CVS criterion 3)
+    "hepatocystic_triangle",  # 21 Endoscapes: dissected hepatocystic (Calot's) triangle
 )
 CLASS_ID: dict[str, int] = {name: i for i, name in enumerate(CLASSES)}
 IGNORE_INDEX = 255
@@ -104,4 +108,6 @@ CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
     "lumen": (30, 30, 60),
     "clip_applier": (0, 255, 255),
     "scissors": (255, 0, 255),
+    "cystic_plate": (140, 90, 40),
+    "hepatocystic_triangle": (255, 200, 0),
 }

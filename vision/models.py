@@ -53,6 +53,10 @@ class ModelConfig:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     extra: dict = field(default_factory=dict)
+    #: "sepnet" (small random-init CNN above) or "mnv2" (vision.mnv2net: MobileNetV2 /
+    #: DeepLabV3 backbone from real pretrained weights; mean = std = 128/255).
+    arch: str = "sepnet"
+    backbone_stride: int = 16  # mnv2: 16 (DeepLabV3 layout, dilated) or 32
 
     def to_dict(self) -> dict:
         """Plain JSON-serialisable dict."""
@@ -171,6 +175,15 @@ class EncoderNet(nn.Module):
         self.cfg = cfg
         self.register_buffer("mean", torch.tensor(cfg.mean).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("inv_std", 1.0 / (torch.tensor(cfg.std).view(1, 3, 1, 1) * 255.0))
+        if cfg.arch == "mnv2":
+            from vision.mnv2net import MNV2Encoder
+
+            self.mnv2 = MNV2Encoder(tuple(cfg.classes), len(cfg.tools), len(cfg.phases),
+                                    len(cfg.cvs_criteria), len(cfg.regions),
+                                    cfg.backbone_stride)
+            return
+        if cfg.arch != "sepnet":
+            raise ValueError(f"unknown encoder arch {cfg.arch!r}")
         self.backbone = Backbone(cfg.widths, cfg.depths)
         self.decoder = SegDecoder(cfg.widths, cfg.decoder_channels, len(cfg.classes))
         pooled = cfg.widths[3] + cfg.widths[4]
@@ -187,10 +200,16 @@ class EncoderNet(nn.Module):
         ``seg`` is at output resolution (input / ``output_stride``).
         """
         x = (image - self.mean) * self.inv_std
-        feats = self.backbone(x)
-        seg = self.decoder(feats)
         out_hw = (image.shape[-2] // self.cfg.output_stride,
                   image.shape[-1] // self.cfg.output_stride)
+        if self.cfg.arch == "mnv2":
+            o = self.mnv2(x)
+            if o["seg"].shape[-2:] != out_hw:
+                o["seg"] = F.interpolate(o["seg"], size=out_hw, mode="bilinear",
+                                         align_corners=False)
+            return o
+        feats = self.backbone(x)
+        seg = self.decoder(feats)
         if seg.shape[-2:] != out_hw:
             seg = F.interpolate(seg, size=out_hw, mode="bilinear", align_corners=False)
         pooled = torch.cat([feats[2].mean(dim=(2, 3)), feats[3].mean(dim=(2, 3))], dim=1)
@@ -228,6 +247,19 @@ class DeployModel(nn.Module):
             torch.softmax(o["region"], dim=1),
             o["embedding"],
         )
+
+
+def mnv2_config(input_size: tuple[int, int] = (512, 288), output_stride: int = 2,
+                backbone_stride: int = 32) -> ModelConfig:
+    """Config of the pretrained-backbone encoder: input (width, height) multiples of
+    ``backbone_stride``."""
+    from vision.backbone import ASPP_CH, HIGH_CH
+
+    s = 128.0 / 255.0  # (x - 128) / 128, the pretrained networks' input scaling
+    return ModelConfig(input_size=tuple(input_size), output_stride=output_stride,
+                       embedding_dim=HIGH_CH + ASPP_CH, mean=(s, s, s), std=(s, s, s),
+                       arch="mnv2", widths=(), depths=(), decoder_channels=96,
+                       backbone_stride=backbone_stride)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 from vision import modelio
 from vision.errors import VisionError
 from vision.labels import PHASES, REGIONS
+from vision.offlabel import OFFLABEL, OffLabelScorer
 from vision.postprocess import FindingsConfig, StructureFinding, structure_findings
 from vision.preprocess import CropBox, preprocess
 from vision.runtimes import EncoderRuntime, create_runtime
@@ -54,6 +55,12 @@ class VisionResult:
     embedding: np.ndarray
     region_frame: dict[str, float] = field(default_factory=dict)
     timing_ms: dict[str, float] = field(default_factory=dict)
+    #: 0-1, higher = more like the domain the model was validated on (vision.offlabel);
+    #: 1.0 when the model ships no off-label calibration (offlabel.npz).
+    in_domain: float = 1.0
+    #: True when ``in_domain`` is below the model's threshold: the frame is outside the
+    #: validated domain and findings, phase and CVS must not drive alerts.
+    off_label: bool = False
 
     @property
     def phase_name(self) -> str:
@@ -155,6 +162,13 @@ class VisionPipeline:
         self._fov_shape: tuple | None = None
         self._n = 0
         self._last_t: float | None = None
+        self.offlabel = None  # vision.offlabel.OffLabelScorer, set by load()
+        extra = dict(getattr(cfg, "extra", {}) or {})
+        #: in_domain threshold, validated-domain text and CVS validation (config.json).
+        self.in_domain_threshold = float(extra.get("in_domain_threshold", 0.5))
+        self.validated_on = str(extra.get("validated_on", "synthetic feeds only"))
+        self.cvs_validation = dict(extra.get("cvs_validation", {}))
+        self.cvs_claim_allowed = bool(self.cvs_validation.get("claim_allowed", False))
 
     @classmethod
     def load(cls, model_dir: Path | str | None = None, runtime: str = "onnxruntime",
@@ -170,7 +184,14 @@ class VisionPipeline:
         pf = PhaseFilter.load(tpath) if tpath.is_file() else None
         rpath = d / modelio.REGION_TEMPORAL
         rf = PhaseFilter.load(rpath) if rpath.is_file() else None
-        return cls(rt, pf, fov_crop=fov_crop, region_filter=rf)
+        pipe = cls(rt, pf, fov_crop=fov_crop, region_filter=rf)
+        opath = d / OFFLABEL
+        if opath.is_file():
+            try:
+                pipe.offlabel = OffLabelScorer.load(opath)
+            except (OSError, ValueError, KeyError) as exc:
+                raise VisionError(f"corrupt off-label calibration {opath}: {exc}") from exc
+        return pipe
 
     def reset(self) -> None:
         """Clear the temporal state (call between videos)."""
@@ -229,6 +250,9 @@ class VisionPipeline:
                 label_map=labels,
                 embedding=out["embedding"][0],
             )
+            if self.offlabel is not None:
+                res.in_domain = float(self.offlabel.score(out["embedding"][0])[0])
+                res.off_label = res.in_domain < self.in_domain_threshold
             t3 = time.perf_counter()
             res.timing_ms = {
                 "preprocess": (t1 - t0) * 1e3,
@@ -242,7 +266,9 @@ class VisionPipeline:
     def describe(self) -> str:
         """One line for logs: model dir, runtime, input size."""
         w, h = self.input_size
-        return f"vision {self.runtime.model_dir} via {self.runtime.describe()} at {w}x{h}"
+        ol = "off-label score on" if self.offlabel is not None else "no off-label calibration"
+        return (f"vision {self.runtime.model_dir} via {self.runtime.describe()} at {w}x{h} "
+                f"({ol})")
 
 
 def check_model_tables(model_dir: Path | str | None = None) -> None:

@@ -444,6 +444,11 @@ def _fmt(v) -> str:
 def write_model_card(out_dir: Path, metrics: dict, info: dict) -> None:
     """Write MODEL_CARD.md: data, architecture, metrics, limits, how to retrain."""
     cfg = modelio.load_config(out_dir)
+    if cfg.arch == "mnv2":
+        from vision.card_real import write_real_card
+
+        write_real_card(Path(out_dir), metrics)
+        return
     val = metrics.get("val", {})
     test = info.get("test_metrics")
     from vision.models import EncoderNet, count_parameters

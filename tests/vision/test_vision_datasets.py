@@ -145,3 +145,42 @@ def test_vision_endoscapes_loader(tmp_path: Path) -> None:
         load_endoscapes(tmp_path, "dev", IN, OUT)
     with pytest.raises(VisionError, match="not found"):
         load_endoscapes(tmp_path, "val", IN, OUT)
+
+
+def test_vision_endoscapes_seg201_loader(tmp_path: Path) -> None:
+    from vision.datasets.endoscapes import load_endoscapes_seg201
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    index = {}
+    for stem, split, ds in (("4_100", "train", [1.0, 0.33, 0.67]), ("4_200", "train", None),
+                            ("126_50", "val", [0.0, 0.0, 0.0])):
+        cv2.imwrite(str(tmp_path / "images" / f"{stem}.jpg"), scene(0, 96, 64, 0, rng)[0])
+        sem = np.zeros((64, 96), np.uint8)
+        sem[10:20, 10:30] = 5
+        sem[30:40, 40:50] = 2  # hepatocystic triangle
+        sem[40:50, 60:70] = 6  # tool
+        sem[0:4, :] = 255
+        cv2.imwrite(str(tmp_path / "masks" / f"{stem}.png"), sem)
+        ann = [{"file_name": f"{stem}.jpg", "ds": ds}] if ds is not None else [{}]
+        index[stem] = {"file_name": f"{stem}.jpg", "folders": ["semseg", split],
+                       "annotations": ann}
+    (tmp_path / "matches.json").write_text(json.dumps(index))
+    raw = load_endoscapes_seg201(tmp_path, "train", (96, 64), (48, 32), fov_crop=False)
+    assert len(raw) == 2 and raw.sources == ["endoscapes/4"]
+    m = raw.masks[0]
+    assert m[7, 10] == 5 and m[17, 22] == 2 and m[22, 32] == 6 and m[0, 0] == IGNORE_INDEX
+    np.testing.assert_array_equal(raw.cvs_valid, [True, False])
+    np.testing.assert_array_equal(raw.cvs[0], [1, 0, 1])
+    mapped = load_endoscapes_seg201(tmp_path, "val", (96, 64), (48, 32), raw_ids=False,
+                                    fov_crop=False)
+    mm = mapped.masks[0]
+    assert mm[7, 10] == CLASS_ID["gallbladder"]
+    assert mm[17, 22] == CLASS_ID["hepatocystic_triangle"]
+    assert mm[22, 32] == IGNORE_INDEX and mm[30, 5] == IGNORE_INDEX  # tool, background
+    with pytest.raises(VisionError, match="no Endoscapes seg201"):
+        load_endoscapes_seg201(tmp_path, "test", (96, 64), (48, 32))
+    (tmp_path / "masks" / "4_200.png").unlink()
+    with pytest.raises(VisionError, match="mask"):
+        load_endoscapes_seg201(tmp_path, "train", (96, 64), (48, 32))
