@@ -54,10 +54,9 @@ from copilot.validity import (
     cvs_surgeon_answer,
     off_label_answer,
 )
-from kg_reasoning.nlu import understand
+from kg_reasoning.nlu import understand, unsure_answer
 from kg_reasoning.reasoner import (
     COLOUR_RGB,
-    UNSURE,
     Question,
     Reasoner,
     ReasonerConfig,
@@ -417,10 +416,9 @@ class Brain:
                         return [self._reply(tr, KGAnswer("Cancelled.", [Step(
                             f"The held command ({p.text}) was cancelled.", True, {})], 1.0,
                             intent="cancel"))]
-            if q is None:
-                ans = KGAnswer(f"{UNSURE}: I can only answer questions about the anatomy, the "
-                               "procedure and what the camera has shown.", [], 0.0, True,
-                               u.reason, "", [], {"understanding": u.to_dict()})
+            if q is None:  # says what it is unsure of, and asks back when it has a guess
+                ans = unsure_answer(u)
+                ans.data["understanding"] = u.to_dict()
                 return [self._reply(tr, ans, redact=True)]
             q.t_s = t
             body, _ = self.cat.strip_wake_word(text)

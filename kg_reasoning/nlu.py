@@ -33,7 +33,8 @@ class Understanding:
 
     ``confidence`` is the calibrated probability that the intent is the one meant;
     ``detail`` carries ``guess_intent`` (the best guess, also when not answering),
-    ``n_unknown`` / ``unknown`` (content words not known) and ``margin``."""
+    ``n_unknown`` / ``unknown_share`` (content words not known; the words themselves are
+    not kept: they may be private talk) and ``margin``."""
 
     question: Question | None
     method: str  # "exact" | "partial" | "fuzzy" | "semantic" | "none"
@@ -139,7 +140,7 @@ def understand(
         prob = parse_probability(p.method, p.score, cal=cal)
         return Understanding(_from_parse(p, t_s, prob), p.method, p.score, confidence=prob,
                              detail={"guess_intent": p.intent, "n_unknown": len(unknown),
-                                     "unknown": unknown, "unknown_share": share, "margin": 0.0,
+                                     "unknown_share": share, "margin": 0.0,
                                      "unresolved_unknown": strange})
     cands: list[Understanding] = []
     if p is not None:  # fuzzy: no unknown content word differs from the template
@@ -147,7 +148,7 @@ def understand(
         cands.append(Understanding(_from_parse(p, t_s, prob), "fuzzy", p.score,
                                    confidence=prob,
                                    detail={"guess_intent": p.intent, "n_unknown": len(unknown),
-                                           "unknown": unknown, "unknown_share": share,
+                                           "unknown_share": share,
                                            "margin": 0.0}))
     m = matcher.match(text) if matcher is not None else None
     if m is not None:
@@ -156,12 +157,13 @@ def understand(
         why = "empty transcript" if not body else "the question matches no known command"
         return Understanding(None, "none", 0.0, why,
                              {"guess_intent": None, "n_unknown": len(unknown),
-                              "unknown": unknown, "unknown_share": share, "margin": 0.0})
+                              "unknown_share": share, "margin": 0.0})
     best = max(cands, key=lambda u: u.confidence)
     if best.confidence < ANSWER_MIN and best.question is not None:
         guess = best.question.intent
         best.question = None
-        what = (f"the words {', '.join(unknown)} are not ones I know" if unknown else
+        # (the transcript's own words are not repeated: they may be private talk)
+        what = (f"{len(unknown)} of its words are not ones I know" if unknown else
                 f"it is only {best.confidence:.0%} likely to be a question for me")
         best.reason = f"not sure what was asked: {what}"
         best.ask_back = f"Did you mean: {_example(catalogue, guess)}?"
@@ -175,7 +177,7 @@ def _semantic(m: Any, body: str, catalogue: Catalogue, kg: KnowledgeGraph | None
     from kg_reasoning.semantic import NONE_INTENT
 
     detail: dict[str, Any] = {"nearest": m.sentence, "nearest_intent": m.intent,
-                              "n_unknown": len(unknown), "unknown": unknown,
+                              "n_unknown": len(unknown),
                               "unknown_share": share, "margin": round(m.score - m.second, 4)}
     if m.intent == NONE_INTENT:
         detail["guess_intent"] = None
@@ -212,7 +214,7 @@ def unsure_answer(u: Understanding) -> Answer:
                 f"a question for me (below {ANSWER_MIN}).", False,
                 {"parse": {"id": f"parse:{u.method}", "score": round(u.score, 4),
                            "guess": u.detail.get("guess_intent"),
-                           "unknown_words": u.detail.get("unknown", [])}})
+                           "unknown_words": u.detail.get("n_unknown", 0)}})
     return Answer(text, [step], round(u.confidence, 4), True, u.reason, "", [], {})
 
 
