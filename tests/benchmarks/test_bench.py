@@ -174,6 +174,26 @@ def test_trace_latencies_join_on_one_clock() -> None:
     assert detail["alert_matches"] == 1
 
 
+def test_answer_latency_starts_at_the_last_spoken_sample() -> None:
+    """Issue 20: the utterance is closed 300 ms after its last spoken sample (the VAD's
+    end-of-speech wait); the answer latency includes that wait and the wait is reported."""
+    trace = [  # the audio clock: media 0 s = 1000 ms on the trace clock
+        _span("speech", "utterance", "u1", 6000, 7300, accepted=True, start_s=5.0,
+              end_s=6.3),
+        _span("speech", "final", "u1", 7300, 7350),
+        _span("brain", "answer", "u1", 7360, 7370),
+        _span("tts", "first_audio", "u1", 7400, 7400),
+    ]
+    s, _ = bench.trace_latencies(trace, TRUTH)  # truth: the command's voice ends at 6.0 s
+    assert s["end_of_speech_wait"] == [pytest.approx(300)]
+    assert s["vad_end_to_answer_audio"] == [pytest.approx(100)]
+    assert s["speech_end_to_answer_audio"] == [pytest.approx(400)]
+    assert s["last_sample_to_transcript"] == [pytest.approx(350)]
+    s2, _ = bench.trace_latencies(trace, None)  # no truth: only from the VAD's close
+    assert s2["speech_end_to_answer_audio"] == [pytest.approx(100)]
+    assert "end_of_speech_wait" not in s2
+
+
 def test_session_accuracy_against_truth() -> None:
     session = [
         {"type": "obs", "kind": "phase", "name": "Preparation", "frame_id": 10, "t_s": 1.0},
