@@ -131,6 +131,20 @@ def room_view(canvas: np.ndarray, w: int, h: int, k: int, rng: np.random.Generat
     return cv2.GaussianBlur(view, (5, 5), 0)
 
 
+def closeup_probe(w: int, h: int, rng: np.random.Generator, portrait: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """A hard probe (not in the feed): one face filling the scope's circle, procedural, or
+    the portrait photograph when given."""
+    if portrait is not None:
+        img = cv2.resize(portrait, (w, h), interpolation=cv2.INTER_AREA)
+    else:
+        img = np.full((h, w, 3), (180, 184, 188), np.uint8)
+        draw_face(img, (w // 2, h // 2 + h // 20), int(h * 1.1), rng)
+    fov = np.zeros((h, w), np.uint8)
+    cv2.circle(fov, (w // 2, h // 2), int(min(w * 0.43, h * 0.76)), 255, -1)
+    return cv2.bitwise_and(img, img, mask=fov)
+
+
 def white_frame(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     """A bright, nearly white frame with a faint gradient and noise."""
     g = np.linspace(238, 255, w, dtype=np.float32)[None, :, None]

@@ -231,13 +231,13 @@ def test_hysteresis_fails_safe_and_fov_not_found_hides():
 
 
 def _mixed(score_target: str) -> np.ndarray:
-    """A circular view; "between": tissue 40 %, drapes 20 %, grey 40 % (colour score ~0.5,
-    under the threshold but leaning outside); "tissue": all tissue (score ~0)."""
+    """A circular view; "between": tissue, drapes and grey (colour score ~0.39, under the
+    threshold but leaning outside); "tissue": all tissue (score ~0)."""
     img = np.zeros((120, 160, 3), np.uint8)
     cv2.circle(img, (80, 60), 58, (180, 60, 50), -1)
     if score_target == "between":
-        img[:, 96:] = np.where(img[:, 96:] > 0, 150, 0).astype(np.uint8)  # grey
-        img[:, 72:96] = np.where(img[:, 72:96] > 0, np.array([40, 110, 125], np.uint8), 0)
+        img[:, 100:] = np.where(img[:, 100:] > 0, 150, 0).astype(np.uint8)  # grey
+        img[:, 84:100] = np.where(img[:, 84:100] > 0, np.array([40, 110, 125], np.uint8), 0)
     return img
 
 
