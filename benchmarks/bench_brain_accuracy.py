@@ -13,7 +13,13 @@ Scored against the feed's truth:
 - unscripted fraction: alerts matching no scripted event / all alerts (target <= 0.10);
 - chatter triggers: brain outputs for utterances overlapping a non-addressed line (target 0).
 
-Run: ``python -m benchmarks.bench_brain_accuracy [--feeds-dir DIR] [--seconds 60]``.
+Seeds (issue 20): DEV_SEEDS are the feeds the brain's and the listener's fixes were made
+and checked on; TEST_SEEDS were drawn for this benchmark and never used for development.
+``--split test`` (the default) reports on the test seeds; a new test list is drawn whenever
+the old one has been looked at while changing the brain. Expected answers come from the
+feed's own scene truth (``copilot.feeds``), not from the reasoner's tables.
+
+Run: ``python -m benchmarks.bench_brain_accuracy [--split test|dev] [--seconds 60]``.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ SCRIPTS = {
         ["skip_segment:transverse_colon", "large_vessel@0.6"],
     ],
 }
+#: feeds the fixes were made on (two cholecystectomy, then two bowel-survey seeds)
+DEV_SEEDS = (7101, 7102, 7201, 7202)
+#: never used for development (drawn 2026-12-07 for issue 20; the old list became dev)
+TEST_SEEDS = (7331, 7332, 7431, 7432)
 MATCH_BEFORE_S = 4.0
 MATCH_AFTER_S = 8.0
 
@@ -298,8 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=3)
     ap.add_argument("--size", default="426x240")
     ap.add_argument("--fps", type=float, default=15.0)
-    ap.add_argument("--seeds", default="7101,7102,7201,7202",
-                    help="two cholecystectomy seeds then two bowel-survey seeds (fresh ones)")
+    ap.add_argument("--split", choices=("test", "dev"), default="test",
+                    help="TEST_SEEDS (never used for development) or DEV_SEEDS")
+    ap.add_argument("--seeds", default=None,
+                    help="override: two cholecystectomy seeds then two bowel-survey seeds")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args(argv)
     from benchmarks.machine import machine_info
@@ -309,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     from copilot.session import SessionLog
     from vision.pipeline import VisionPipeline
 
-    s = [int(x) for x in args.seeds.split(",")]
+    s = [int(x) for x in args.seeds.split(",")] if args.seeds else \
+        list(TEST_SEEDS if args.split == "test" else DEV_SEEDS)
+    split = "custom" if args.seeds else args.split
     w, h = (int(v) for v in args.size.split("x"))
     feeds = make_feeds(args.feeds_dir, args.seconds,
                        {"cholecystectomy": s[:2], "bowel-survey": s[2:4]}, (w, h), args.fps)
@@ -345,10 +359,18 @@ def main(argv: list[str] | None = None) -> int:
     result = {"benchmark": "brain_accuracy", "command": cmd.strip(), "machine": machine_info(),
               "settings": {"seconds": args.seconds, "every": args.every, "size": args.size,
                            "fps": args.fps, "seeds": s, "scripts": SCRIPTS},
+              "split": split, "dev_seeds": list(DEV_SEEDS), "test_seeds": list(TEST_SEEDS),
+              "expected_answers": "from the feed's scene truth (copilot.feeds)",
               "targets": {"unscripted_alert_fraction": "<= 0.10", "chatter_triggers": "0",
                           "intent_accuracy": "1.0", "fact_accuracy": "1.0",
                           "alert_recall": "1.0"},
-              "summary": total, "feeds": per_feed}
+              "summary": total, "feeds": per_feed,
+              "goals": [{"issue": 20, "name": f"brain bench ({split} seeds {s}): answers with "
+                         "the expected facts, expected from the scene truth",
+                         "target": "= 1.0", "value": total["fact_accuracy"],
+                         "pass": total["fact_accuracy"] >= 1.0,
+                         "note": "test seeds never used for development" if split == "test"
+                         else "NOT a test split"}]}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "brain_accuracy.json").write_text(json.dumps(result, indent=1, default=str))
     (args.out / "brain_accuracy.md").write_text(render_md(result))
@@ -366,7 +388,10 @@ def render_md(r: dict[str, Any]) -> str:
         f"commit {r['machine'].get('git', {}).get('commit', '')[:10]}  ",
         f"Settings: {json.dumps(r['settings']['seconds'])} s feeds, "
         f"{r['settings']['size']} at {r['settings']['fps']} fps, vision every "
-        f"{r['settings']['every']} frames, seeds {r['settings']['seeds']}", "",
+        f"{r['settings']['every']} frames, seeds {r['settings']['seeds']}  ",
+        f"**Split: {r.get('split', 'not recorded')}** (test seeds {r.get('test_seeds')} were "
+        f"never used for development; dev seeds {r.get('dev_seeds')} are the ones the fixes "
+        f"were made on). Expected answers: {r.get('expected_answers', 'not recorded')}.", "",
         "| metric | value | target |", "| --- | --- | --- |",
         f"| scripted queries | {s['queries']} | |",
         f"| intent accuracy | {s['intent_accuracy']} | 1.0 |",

@@ -107,6 +107,7 @@ FACT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "CleaningCoagulation": ("cleaning", "coagulation"),
     "GallbladderRetraction": ("retraction", "extraction"),
     "caecum": ("cecum",),
+    "calot_triangle": ("hepatocystic triangle", "calot triangle", "calots triangle"),
     # the CVS criteria in the wording of the knowledge graph (SAGES)
     "cystic_plate_exposed": ("lower third of the gallbladder", "cystic plate"),
     "two_structures": ("two and only two structures",),
@@ -165,6 +166,13 @@ def _first_time_present(labels: dict, fps: float, cls: str, t_from: float, span_
     return None
 
 
+def vessel_facts(event: dict) -> list[str]:
+    """What a right answer to "what is this large vessel?" states, from the scene's own truth
+    of the event (not from the reasoner's tables): where it is, and that it pulses when the
+    scene draws it pulsing."""
+    return [str(event["location"]), *(["pulsatile"] if event.get("pulsatile") else [])]
+
+
 def _chole_script(truth: dict, labels: dict, fps: float, extra: dict) -> list[Line]:
     T = truth["duration_s"]
     ev = truth["events"]
@@ -216,7 +224,7 @@ def _chole_script(truth: dict, labels: dict, fps: float, extra: dict) -> list[Li
         lines.append(Line(t_v if t_v is not None else vessel[0]["time_s"] + 1.0, "surgeon",
                           "copilot, what is this large "
                           "vessel?", True, "identify_structure", {"cue": "large_vessel"},
-                          ["right_hepatic_artery"], priority=0))
+                          vessel_facts(vessel[0]), priority=0))
     bleed = [e for e in ev if e["kind"] == "bleeding_onset"]
     lines.append(Line(bleed[0]["time_s"] + 1.0 if bleed else 0.55 * T, "surgeon",
                       "copilot, mark this moment", True, "bookmark", {}, []))
@@ -253,8 +261,7 @@ def _bowel_script(truth: dict, labels: dict, fps: float, extra: dict) -> list[Li
                           ["abdominal_aorta", "inferior_vena_cava"], voice="surgeon_fast"))
     vessel = [e for e in ev if e["kind"] == "large_vessel"]
     if vessel:
-        loc = vessel[0]["location"]
-        facts = ["aortoduodenal_fistula"] if loc in ("duodenum_d3", "duodenum_d4") else [loc]
+        facts = vessel_facts(vessel[0])
         t_v = _first_time_present(labels, fps, "large_vessel", vessel[0]["time_s"] + 0.3, 2.5)
         lines.append(Line(t_v if t_v is not None else vessel[0]["time_s"] + 0.8, "surgeon",
                           "copilot, what is this large "

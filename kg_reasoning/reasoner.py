@@ -1326,10 +1326,11 @@ class Reasoner:
                 }
             )
         region_label = self.say(region) if region in kg.entities else region.replace("_", " ")
+        outlined = [] if endoluminal else self._spaces(anchors)  # e.g. the hepatocystic triangle
         where = (
             f"in the {region_label}"
             if endoluminal
-            else "in the abdominal cavity"
+            else (f"in the {self.say(outlined[0])}" if outlined else "in the abdominal cavity")
             + (f", next to the {join_words([self.say(a) for a in anchors])}" if anchors else "")
         )
         ok2 = share >= cfg.region_min_share and region != "out_of_body" and (endoluminal or anchors)

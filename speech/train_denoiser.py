@@ -14,9 +14,11 @@ clean speech. Writes
 ``model.onnx`` (streaming: features and GRU state in, gains and state out; verified against
 PyTorch), ``config.json`` and ``metrics.json`` into ``--out``.
 
-Texts: the command catalogue (with its wake word) and the staff chatter lines, so the model
-sees the copilot's vocabulary; voices and noise seeds are the training set's own, so the
-speech benchmark's test utterances (other voices, other noise) are never seen.
+Texts are handed in by the caller (``train(texts=...)``; ``--texts FILE``, one sentence a
+line, ``#`` comments; default ``speech/models/denoiser/train_texts.txt``): free sentences
+that are none of the sentences any benchmark scores (commands, chatter, feed lines), so the
+speech benchmark's test utterances are unseen in their words, voices and noise (issue 20:
+the earlier model was trained on the very commands and chatter lines it was scored on).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from speech.errors import SpeechError
-from speech.testset import STAFF_CHATTER, Voice, active_rms, or_noise, speak
+from speech.testset import Voice, active_rms, or_noise, speak
 
 N_FFT = 512
 HOP = 256
@@ -52,6 +54,20 @@ TRAIN_VOICES: tuple[Voice, ...] = (
 )
 #: Noise seeds of the training set (tests, benchmarks and feeds use seeds below 30000).
 NOISE_SEED_BASE = 300_000
+#: the shipped training texts (free sentences, none of them a benchmark sentence)
+DEFAULT_TEXTS = Path(__file__).resolve().parent / "models" / "denoiser" / "train_texts.txt"
+
+
+def read_texts(path: Path) -> list[str]:
+    """Sentences of a text file: one a line, blank lines and ``#`` comments skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise SpeechError(f"cannot read training texts {path}: {exc.strerror or exc}") from None
+    texts = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not texts:
+        raise SpeechError(f"no training texts in {path}")
+    return texts
 
 
 def soundscape_noise(duration_s: float, seed: int) -> np.ndarray:
@@ -101,15 +117,12 @@ def _load_noise_dir(path: Path) -> list[np.ndarray]:
 
 
 def build_corpus(n_speech: int, n_noise: int, seed: int = 0, noise_dir: Path | None = None,
-                 log: bool = True, noise_models: str = "both"
-                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Speech STFTs (active RMS 1) and noise STFTs (unit RMS) for training."""
-    from kg_reasoning.catalogue import load_catalogue
-
+                 log: bool = True, noise_models: str = "both",
+                 texts: list[str] | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Speech STFTs (active RMS 1) of ``texts`` (default: ``DEFAULT_TEXTS``) and noise
+    STFTs (unit RMS) for training."""
     rng = np.random.default_rng(seed)
-    cat = load_catalogue()
-    texts = [t for t, _, _ in cat.expand(max_per_intent=40, wake_word=True)]
-    texts += list(STAFF_CHATTER) * 3
+    texts = list(texts) if texts else read_texts(DEFAULT_TEXTS)
     speech = []
     t0 = time.time()
     for i in range(n_speech):
@@ -195,16 +208,19 @@ def build_model(hidden: int = 128):  # noqa: ANN201 - torch module
 def train(out_dir: Path, n_speech: int = 1600, n_noise: int = 300, steps: int = 3000,
           batch: int = 32, frames: int = 160, hidden: int = 128, lr: float = 2e-3,
           threads: int = 2, seed: int = 0, noise_dir: Path | None = None,
-          time_budget_s: float = 1800.0, noise_models: str = "both") -> dict:
-    """Train and export; returns the metrics written to ``metrics.json``."""
+          time_budget_s: float = 1800.0, noise_models: str = "both",
+          texts: list[str] | None = None) -> dict:
+    """Train and export; returns the metrics written to ``metrics.json``. ``texts``: the
+    sentences to synthesise (default: ``DEFAULT_TEXTS``)."""
     import torch
 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     t0 = time.time()
+    texts = list(texts) if texts else read_texts(DEFAULT_TEXTS)
     speech, noise = build_corpus(n_speech, n_noise, seed, noise_dir,
-                                 noise_models=noise_models)
+                                 noise_models=noise_models, texts=texts)
     # validation: held-out speech clips and noise seeds
     n_val = max(8, len(speech) // 20)
     val_s, speech = speech[:n_val], speech[n_val:]
@@ -269,11 +285,18 @@ def train(out_dir: Path, n_speech: int = 1600, n_noise: int = 300, steps: int = 
               "noise_clips": len(noise), "noise_dir": str(noise_dir) if noise_dir else None,
               "noise_models": noise_models,
               "noise_seeds": [NOISE_SEED_BASE, NOISE_SEED_BASE + n_noise - 1],
+              "texts": len(texts), "texts_sha256": _sha(texts),
               "snr_db": [-5, 20], "batch": batch, "frames": frames, "lr": lr, "seed": seed,
               "command": "python -m speech.train_denoiser " + " ".join(sys.argv[1:])}
     (out_dir / "config.json").write_text(json.dumps(config, indent=1) + "\n")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     return metrics
+
+
+def _sha(texts: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
 
 
 def export_onnx(model, hidden: int, path: Path) -> float:  # noqa: ANN001 - torch module
@@ -312,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--time-budget", type=float, default=1800.0, help="seconds")
+    ap.add_argument("--texts", type=Path, default=DEFAULT_TEXTS,
+                    help="training sentences, one a line (none may be a benchmark sentence)")
     args = ap.parse_args(argv)
     if args.noise_dir is not None and not args.noise_dir.is_dir():
         print(f"error: --noise-dir {args.noise_dir} is not a folder", file=sys.stderr)
@@ -319,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         m = train(args.out, args.speech, args.noise, args.steps, hidden=args.hidden,
                   threads=args.threads, seed=args.seed, noise_dir=args.noise_dir,
-                  time_budget_s=args.time_budget, noise_models=args.noise_models)
+                  time_budget_s=args.time_budget, noise_models=args.noise_models,
+                  texts=read_texts(args.texts))
     except SpeechError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -28,6 +28,23 @@ def test_summary_reads_results_and_marks_missing(tmp_path: Path) -> None:
 
 
 def test_summary_of_the_committed_results_is_readable() -> None:
+    """Every goal whose result file is committed is measured: a value, a pass / fail, and
+    no "-" where the reader looked for a key that the file does not have (issue 20: the
+    soak row read key names that did not exist and showed "trend -")."""
     rows = summary.evaluate()
-    assert all(r["pass"] in (True, False, None) for r in rows)
-    assert not [r for r in rows if str(r["note"]).startswith("unreadable")]
+    committed = [r for r in rows if not str(r["note"]).startswith("no results/")]
+    assert committed
+    for r in committed:
+        note = str(r["note"])
+        assert not note.startswith("unreadable"), (r["goal"], note)
+        assert r["value"] is not None or r["pass"] is None, (r["goal"], note)
+        assert " - " not in f" {note} ", (r["goal"], note)  # "-": a key it did not find
+
+
+def test_a_missing_key_shows_in_the_row(tmp_path: Path) -> None:
+    """The check above can fail: a soak result without the trend key leaves a "-"."""
+    (tmp_path / "soak.json").write_text(json.dumps({"command": "x", "analysis": {
+        "rss_peak_growth_pct": 1.0, "pass_rss": True}, "feed": {}}))
+    rows = {r["goal"]: r for r in summary.evaluate(tmp_path)}
+    note = rows["soak: peak RSS growth after warm-up (%)"]["note"]
+    assert " - " in f" {note} "
