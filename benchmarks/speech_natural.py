@@ -29,6 +29,9 @@ import numpy as np
 from speech.natural import FAMILIES, PIPER_DEV, PIPER_TEST, cache_dir, natural_sample, voices
 
 SNRS = (15.0, 10.0, 5.0)
+#: version of the Moonshine decoding in the records (2: punctuation tokens may not repeat
+#: in the constrained search; version 1 beams could loop on them and find no sentence)
+MS_VERSION = 2
 SEED = {"dev": 31000, "test": 41000}
 
 
@@ -72,25 +75,31 @@ class Backends:
         is recorded and the rule applied offline)."""
         return _LazyMs(self)
 
-    def record(self, audio: np.ndarray, sizes: tuple[str, ...]) -> dict:
-        """Raw outputs of each backend on one utterance."""
+    def record(self, audio: np.ndarray, sizes: tuple[str, ...], ps: bool = True) -> dict:
+        """Raw outputs of each backend on one utterance (``ps`` False: Moonshine only)."""
         from speech.listener import decide_wake
         from speech.wakeword import DEFAULT_RESCUE
 
+        if not ps:
+            return {"ms_v": MS_VERSION} | {s: self._ms_record(audio, s) for s in sizes}
         t0 = time.perf_counter()
         tw = self.ps.transcribe(audio)
         spot = self.kws.detect(audio).detected
         d = decide_wake(copy.deepcopy(tw), spot, "both", rescue=DEFAULT_RESCUE)
         rec = {"ps": {"text": d.text, "accepted": bool(d.accepted), "raw": tw.text,
                       "decode_s": time.perf_counter() - t0}, "spot": bool(spot)}
+        rec["ms_v"] = MS_VERSION
         for s in sizes:
-            tr = self.ms[s].transcribe(audio)
-            rec[s] = {"free": tr.nbest[-1][0] if tr.nbest else "",
-                      "cmd": tr.text if tr.scores.get("in_catalogue") else "",
-                      "margin": tr.scores.get("margin", -1e9),
-                      "wake_sim": tr.scores.get("wake_sim", 0.0),
-                      "lf": tr.scores.get("lf", 0.0), "decode_s": tr.decode_s}
+            rec[s] = self._ms_record(audio, s)
         return rec
+
+    def _ms_record(self, audio: np.ndarray, size: str) -> dict:
+        tr = self.ms[size].transcribe(audio)
+        return {"free": tr.nbest[-1][0] if tr.nbest else "",
+                "cmd": tr.text if tr.scores.get("in_catalogue") else "",
+                "margin": tr.scores.get("margin", -1e9),
+                "wake_sim": tr.scores.get("wake_sim", 0.0),
+                "lf": tr.scores.get("lf", 0.0), "decode_s": tr.decode_s}
 
 
 class _LazyMs:
@@ -113,7 +122,9 @@ def _load(path: Path) -> dict[str, dict]:
             for line in p.read_text().splitlines():
                 if line.strip():
                     r = json.loads(line)
-                    out[r["id"]] = r
+                    old = out.get(r["id"])
+                    if old is None or r.get("ms_v", 1) >= old.get("ms_v", 1):
+                        out[r["id"]] = r
     return out
 
 
@@ -127,8 +138,7 @@ def collect(split: str, n: int | None, base_n: int, be: Backends | None = None,
     ``records_<split>_<k>.jsonl``); the result then holds only those. ``cached_only``:
     no new decoding, the records already collected (the report says how many)."""
     from kg_reasoning.catalogue import load_catalogue
-    from speech.natural import say
-    from speech.testset import CHATTER_VOICES, DEV_CHATTER_VOICES, STAFF_CHATTER, make_sample
+    from speech.testset import CHATTER_VOICES, DEV_CHATTER_VOICES, STAFF_CHATTER
 
     cat = load_catalogue()
     path = cache_dir() / f"records_{split}.jsonl"
@@ -155,6 +165,7 @@ def collect(split: str, n: int | None, base_n: int, be: Backends | None = None,
                 v = cvs[(i + j) % len(cvs)]
                 items.append((f"{split}/chatter/{i}/{j}", "chatter", 15.0, t, None, v,
                               SEED[split] + 9000 + 10 * i + j, i < base_n // 2))
+    items.sort(key=_priority)
     if worker is not None:
         items = items[worker[0]::worker[1]]
         path = path.with_name(f"{path.stem}_{worker[0]}.jsonl")
@@ -162,19 +173,15 @@ def collect(split: str, n: int | None, base_n: int, be: Backends | None = None,
         for uid, fam, snr, t, truth, v, seed, do_base in items:
             sizes = ("tiny", "base") if do_base else ("tiny",)
             r = done.get(uid)
-            if cached_only and (r is None or "tiny" not in r):
+            if cached_only and (r is None or r.get("ms_v", 1) != MS_VERSION):
                 continue
-            if not cached_only and (r is None or any(s not in r for s in sizes)):
-                if fam == "chatter" and not hasattr(v, "speed"):
-                    from speech.testset import Sample, mix_at_snr, or_noise
-
-                    sp = say(t, v)
-                    mix, a, b = mix_at_snr(sp, or_noise(len(sp) / 16000 + 1.5, seed=seed), snr)
-                    s = Sample(mix, t, v, snr, a, b)  # type: ignore[arg-type]
-                elif fam == "chatter":
-                    s = make_sample(t, v, snr, seed)
-                else:
-                    s = natural_sample(t, v, snr, seed)
+            stale = r is not None and r.get("ms_v", 1) != MS_VERSION
+            if stale and not cached_only and all(s in r for s in sizes):
+                r = dict(r) | be.record(_sample(fam, t, v, snr, seed).audio, sizes, ps=False)
+                f.write(json.dumps(r) + "\n")
+                f.flush()
+            elif not cached_only and (r is None or any(s not in r for s in sizes)):
+                s = _sample(fam, t, v, snr, seed)
                 r = {"id": uid, "family": fam, "snr": snr, "text": t, "voice": v.label,
                      "truth": truth, "seconds": round(s.speech_end_s - s.speech_start_s, 2),
                      **be.record(s.audio, sizes)}
@@ -186,6 +193,30 @@ def collect(split: str, n: int | None, base_n: int, be: Backends | None = None,
     return out
 
 
+def _sample(fam: str, t: str, v: object, snr: float, seed: int) -> object:
+    """The utterance of an item: ``t`` in voice ``v`` (Piper or espeak) in OR noise."""
+    from speech.testset import Sample, make_sample, mix_at_snr, or_noise
+
+    if fam == "chatter" and hasattr(v, "speed"):
+        return make_sample(t, v, snr, seed)
+    if fam == "chatter":
+        from speech.natural import say
+
+        sp = say(t, v)
+        mix, a, b = mix_at_snr(sp, or_noise(len(sp) / 16000 + 1.5, seed=seed), snr)
+        return Sample(mix, t, v, snr, a, b)  # type: ignore[arg-type]
+    return natural_sample(t, v, snr, seed)
+
+
+def _priority(item: tuple) -> tuple:
+    """The targets first: 10 and 5 dB commands and the chatter by sentence index; 15 dB
+    commands last."""
+    uid, fam, snr = item[0], item[1], item[2]
+    parts = uid.split("/")
+    idx = int(parts[-2] if fam == "chatter" else parts[-1])
+    return (snr == 15.0 and fam != "chatter", idx, uid)
+
+
 def real_negatives(be: Backends, base: bool = True) -> dict[str, list[dict]]:
     """Records of the VAD segments of the real recordings (../shared speech, pyannote)."""
     from benchmarks.bench_speech import pyannote_sample
@@ -193,8 +224,12 @@ def real_negatives(be: Backends, base: bool = True) -> dict[str, list[dict]]:
     from speech.vad import speech_segments
 
     path = cache_dir() / "records_real.json"
+    old: dict[str, dict] = {}
     if path.exists():
-        return json.loads(path.read_text())
+        prev = json.loads(path.read_text())
+        if all(r.get("ms_v", 1) == MS_VERSION for segs in prev.values() for r in segs):
+            return prev
+        old = {r["id"]: r for segs in prev.values() for r in segs}  # ps parts reused
     files = {}
     real = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "speech"
     for name in ("jfk.wav", "silero_vad_test.wav"):
@@ -208,8 +243,11 @@ def real_negatives(be: Backends, base: bool = True) -> dict[str, list[dict]]:
         out[name] = []
         for a, b in speech_segments(x):
             seg = x[int(a * 16000):int(b * 16000)]
-            r = be.record(seg, ("tiny", "base") if base else ("tiny",))
-            r.update({"id": f"real/{name}/{a:.2f}", "family": "real", "seconds": b - a,
+            uid = f"real/{name}/{a:.2f}"
+            sizes = ("tiny", "base") if base else ("tiny",)
+            r = (old[uid] | be.record(seg, sizes, ps=False) if uid in old
+                 else be.record(seg, sizes))
+            r.update({"id": uid, "family": "real", "seconds": b - a,
                       "duration_s": len(x) / 16000})
             out[name].append(r)
     path.write_text(json.dumps(out))
@@ -217,21 +255,23 @@ def real_negatives(be: Backends, base: bool = True) -> dict[str, list[dict]]:
 
 
 def leak_check(asr, audio: np.ndarray, n: int = 1000) -> dict:  # noqa: ANN001 - an ASR
-    """RSS (MB) while ``asr`` decodes ``audio`` ``n`` times (every 100th recorded)."""
+    """RSS (MB) while ``asr`` decodes ``audio`` ``n`` times (every ``n // 10``-th recorded;
+    growth counted from the second record, after the caches have filled)."""
     import gc
 
     import psutil
 
     proc = psutil.Process()
     rss = []
+    every = max(1, n // 10)
     t0 = time.perf_counter()
     for i in range(n):
         asr.transcribe(audio)
-        if i % 100 == 0 or i == n - 1:
+        if i % every == 0 or i == n - 1:
             gc.collect()
             rss.append(round(proc.memory_info().rss / 1e6, 1))
     after_warm = rss[1] if len(rss) > 1 else rss[0]
-    return {"utterances": n, "rss_mb_every_100": rss, "growth_after_first_100_mb":
+    return {"utterances": n, "rss_mb_every": every, "rss_mb": rss, "growth_after_first_mb":
             round(rss[-1] - after_warm, 1), "seconds": round(time.perf_counter() - t0, 1),
             "audio_s": round(len(audio) / 16000, 2)}
 

@@ -43,6 +43,8 @@ WHEEL_MODELS: dict[str, tuple[str, str]] = {"tiny": ("moonshine_voice", "assets/
                                             "base": ("moonshine_cpp", "models/base-en")}
 FILES = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
 BOS, EOS = 1, 2
+#: punctuation tokens a constrained decode may emit (once between words)
+PUNCT = frozenset({".", ",", "?", "!"})
 #: tokens per second of audio at most (Moonshine's own bound is ~6.5)
 TOKENS_PER_S = 6.5
 #: Defaults chosen on the dev set (benchmarks/bench_speech.py, see speech.json "choice").
@@ -124,6 +126,7 @@ class MoonshineModel:
         self.size, self.path = size, d
         self.tokens = read_tokenizer(d / FILES[2])
         self.pieces = [_piece(t, i) for i, t in enumerate(self.tokens)]
+        self._is_punct = np.array([p in PUNCT for p in self.pieces])
         self._enc_mask = "attention_mask" in {i.name for i in self.enc.get_inputs()}
         self._dec_inputs = {i.name: i for i in self.dec.get_inputs()}
         self._past = [n for n in self._dec_inputs if n.startswith("past_key_values.")]
@@ -187,8 +190,8 @@ class MoonshineModel:
         lp, past = self._step(np.array([[BOS]]), enc, None)
         free_ids: list[int] = []
         lf, free_row = 0.0, 0  # free_row: the free decode's batch row, None once ended
-        beams: list[tuple[float, State, int]] = ([(0.0, auto.initial(), 0)]
-                                                 if auto is not None else [])
+        beams: list[tuple[float, State, int, bool]] = (  # score, state, row, after punct.
+            [(0.0, auto.initial(), 0, True)] if auto is not None else [])
         best: tuple[tuple[str, ...] | None, float, int] = (None, -math.inf, 0)
         allowed = _Allowed(self, auto) if auto is not None else None
         for step in range(max(max_len, max_c)):
@@ -208,7 +211,7 @@ class MoonshineModel:
                     rows.append(free_row)
                     toks.append(t)
             cands: dict[tuple, tuple[float, State, int, int]] = {}
-            for score, st, row in beams:
+            for score, st, row, after_punct in beams:
                 done = auto.finish(st)
                 if done is not None:
                     s = score + float(lp[row, EOS])
@@ -218,7 +221,11 @@ class MoonshineModel:
                 if not len(ids):
                     continue
                 sc = lp[row, ids]
+                if after_punct:  # no punctuation first or twice in a row
+                    sc = np.where(self._is_punct[ids], -np.inf, sc)
                 for k in np.argsort(-sc)[: beam * 2]:
+                    if not np.isfinite(sc[k]):
+                        continue
                     ns = states[k]
                     key = (ns.node, ns.partial, ns.words)
                     s = score + float(sc[k])
@@ -228,7 +235,8 @@ class MoonshineModel:
             if alive and alive[0][0] <= best[1]:
                 alive = []  # no open hypothesis can beat the best finished one
             off = len(rows)
-            beams = [(c[0], c[1], off + i) for i, c in enumerate(alive)]
+            beams = [(c[0], c[1], off + i, bool(self._is_punct[c[3]]))
+                     for i, c in enumerate(alive)]
             rows += [c[2] for c in alive]
             toks += [c[3] for c in alive]
             if not rows:
@@ -269,6 +277,7 @@ class _Allowed:
                 node.setdefault(p[-1], ([], {}))[0].append(i)
             self._trie_cache[key] = root
         self.root = self._trie_cache[key]
+        self.pieces = model.pieces
         self.auto = auto
         self.cache: dict[tuple[int, str], tuple[np.ndarray, list[State]]] = getattr(
             auto, "_allowed_cache", {})
@@ -291,6 +300,12 @@ class _Allowed:
                     rel.extend([ns] * len(tids))
                     if sub:
                         stack.append((sub, ns))
+            # tokens that leave the state as it was (punctuation, quotes): only sentence
+            # punctuation, and never twice in a row (``search``), or a beam loops on them
+            keep = [k for k, (i, r) in enumerate(zip(ids, rel, strict=True))
+                    if not (r.node == st.node and r.partial == st.partial and not r.words)
+                    or self.pieces[i] in PUNCT]
+            ids, rel = [ids[k] for k in keep], [rel[k] for k in keep]
             hit = (np.array(ids, np.int64), rel)
             if len(self.cache) < 200_000:
                 self.cache[key] = hit
