@@ -55,7 +55,8 @@ def test_run_fast_writes_every_frame_same_size_and_fps(clip, tmp_path):
 
 def test_passthrough_draws_only_the_status_line(clip, tmp_path):
     out = tmp_path / "pass.mp4"
-    res = run_copilot(RunConfig(source=str(clip), out=out, vision="none"))
+    # a coloured test pattern is not the inside of a patient: shown only with anonymising off
+    res = run_copilot(RunConfig(source=str(clip), out=out, vision="none", anonymise=False))
     assert res.exit_code == 0 and res.frames_out == 90
     with av.open(str(clip)) as a, av.open(str(out)) as b:
         fa = next(a.decode(video=0)).to_ndarray(format="rgb24").astype(int)
