@@ -405,8 +405,10 @@ class Compositor:
                 if dashed:
                     pts = [d for p in pts for d in _dashes(p[:, 0, :], 10.0 * scale + 4)]
                 _stroke(img, pts, colour, item.thickness, closed=not dashed)
-                if item.label:
-                    x, y = np.concatenate(pts)[:, 0, :].min(axis=0)
+                if item.label:  # at the top of its largest polygon
+                    big = max(item.polygons, key=len)
+                    big = np.asarray(big, np.int32).reshape(-1, 2)
+                    x, y = big[int(np.argmin(big[:, 1]))]
                     labels.append((item.label, (int(x), int(y) - 6), colour))
         elif isinstance(item, Box):
             x0, y0, x1, y1 = (int(v) for v in item.xyxy)

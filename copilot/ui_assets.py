@@ -215,14 +215,14 @@ CSS = """
 #status {font-family:ui-monospace,monospace; font-size:12px; line-height:1.35}
 #status .bad {color:#e5484d; font-weight:600}
 #status .ok {color:#2f9e44}
-#alerts-box {height:150px; overflow-y:auto; border:1px solid #dee2e6; border-radius:6px;
-  padding:2px 4px}
+#alerts-box {height:150px; border:1px solid #dee2e6; border-radius:6px; padding:2px 4px}
+#alerts {max-height:140px; overflow-y:auto}
 .alerts .alert {padding:4px 8px; margin:3px 0; border-radius:4px; font-size:13px}
 .alerts .open {background:#ffe3e3; color:#a11; border-left:5px solid #e03131}
 .alerts .open.warning {background:#fff3bf; color:#7a4b00; border-left-color:#f08c00}
 .alerts .ack {background:#f1f3f5; color:#555; border-left:5px solid #adb5bd}
 .alerts .count {background:#e03131; color:#fff; border-radius:8px; padding:0 6px}
-#history-box {max-height:420px; overflow-y:auto}
+#history {max-height:420px; overflow-y:auto}
 #history details.turn {border-bottom:1px solid #eee; padding:4px 2px}
 #history .q {color:#555; font-size:12px}
 #history .a {font-size:16px; font-weight:600; margin:2px 0}
