@@ -145,6 +145,7 @@ class Parse:
     text: str
     wake_word: bool
     unresolved: dict[str, str] = field(default_factory=dict)
+    changed: int = 0  # fuzzy: content words said that differ from the template's
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -428,8 +429,10 @@ class Catalogue:
             if said and self.unknown_content_words(said):
                 continue  # "what is the current dose": a word it does not know, not a slip
             if score >= min_score and (best is None or score > best.score):
+                changed = sum(1 for w in said if w not in FUNCTION_WORDS)
                 best = Parse(
-                    name, {**tpl.fixed_slots, **slots}, score, "fuzzy", tpl.text, body, had_wake
+                    name, {**tpl.fixed_slots, **slots}, score, "fuzzy", tpl.text, body, had_wake,
+                    changed=changed,
                 )
         return best
 

@@ -25,6 +25,19 @@ from kg_reasoning.timeline import TimelineLike
 #: overlay words that decide between hiding and showing (the matcher confuses them)
 OFF_WORDS = frozenset({"off", "hide", "remove", "clear", "rid", "away", "without", "no"})
 ON_WORDS = frozenset({"on", "back", "again", "show", "bring", "restore"})
+#: a free-form (semantic) match that names a thing the copilot does not know (an unknown
+#: word right after a determiner: "this page", "the phone") is at most this likely: below
+#: ANSWER_MIN, so it asks back instead of answering (chosen on the dev sets)
+UNKNOWN_WORD_CAP = 0.45
+DETERMINERS = frozenset("the this that these those a an my your our his her their any some "
+                        "every no".split())
+
+
+def unknown_things(words: list[str], unknown: list[str]) -> list[str]:
+    """Unknown words used as things (right after a determiner), e.g. "page" in "bookmark
+    this page"; unknown verbs ("trace the liver") are not things."""
+    bad = set(unknown)
+    return [w for i, w in enumerate(words) if w in bad and i > 0 and words[i - 1] in DETERMINERS]
 
 
 @dataclass
@@ -69,14 +82,15 @@ def known_words(catalogue: Catalogue, kg: KnowledgeGraph | None) -> frozenset[st
     key = (id(catalogue), id(kg))
     if key not in _KNOWN:
         from kg_reasoning.catalogue import normalise
-        from kg_reasoning.semantic import domain_words, extra_sentences
+        from kg_reasoning.semantic import NONE_INTENT, domain_words, extra_sentences
 
         words = set(catalogue.known_words) | domain_words()
         for e in (kg.entities.values() if kg is not None else ()):
             for name in (e.label, *e.synonyms):
                 words.update(normalise(name).split())
-        for _, sentence in extra_sentences():
-            words.update(sentence.split())
+        for intent, sentence in extra_sentences():  # not the words of talk not for me
+            if intent != NONE_INTENT:
+                words.update(sentence.split())
         _KNOWN[key] = frozenset(words)
     return _KNOWN[key]
 
@@ -144,11 +158,11 @@ def understand(
                                      "unresolved_unknown": strange})
     cands: list[Understanding] = []
     if p is not None:  # fuzzy: no unknown content word differs from the template
-        prob = parse_probability("fuzzy", p.score, share, cal=cal)
+        prob = parse_probability("fuzzy", p.score, share, cal=cal, changed=p.changed)
         cands.append(Understanding(_from_parse(p, t_s, prob), "fuzzy", p.score,
                                    confidence=prob,
                                    detail={"guess_intent": p.intent, "n_unknown": len(unknown),
-                                           "unknown_share": share,
+                                           "unknown_share": share, "changed": p.changed,
                                            "margin": 0.0}))
     m = matcher.match(text) if matcher is not None else None
     if m is not None:
@@ -186,6 +200,8 @@ def _semantic(m: Any, body: str, catalogue: Catalogue, kg: KnowledgeGraph | None
     intent_name = _polarity(m.intent, set(body.split()))
     detail["guess_intent"] = intent_name
     prob = parse_probability("semantic", m.score, share, m.score - m.second, cal)
+    if unknown_things(body.split(), unknown):  # "bookmark this page": ask back, not answer
+        prob = min(prob, UNKNOWN_WORD_CAP)
     intent = catalogue.intents[intent_name]
     slots: dict[str, Any] = {}
     for slot in intent.slots:

@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from kg_reasoning.calibration import DATA_DIR, HELDOUT_FILE, load_questions
+from kg_reasoning.calibration import DATA_DIR, DEV_FILES, HELDOUT_FILE, load_questions
 from kg_reasoning.catalogue import normalise
 from kg_reasoning.graph import VERBS
 from kg_reasoning.nlu import ask, understand
@@ -185,8 +185,8 @@ def test_heldout_and_dev_questions_are_disjoint():
     held = load_questions(HELDOUT_FILE)
     assert len(held[0]) >= 80 and len(held[1]) >= 60
     seen: set[str] = set()
-    for f in ("questions_dev.yaml", "semantic_eval.yaml"):
-        pos, neg = load_questions(DATA_DIR / f)
+    for f in DEV_FILES:
+        pos, neg = load_questions(f)
         seen |= {normalise(t) for t, _ in pos + neg}
     extra = yaml.safe_load((DATA_DIR / "semantic_extra.yaml").read_text())
     examples = {normalise(t) for k, v in extra.items() if k != "_known_words" for t in v}
