@@ -371,7 +371,9 @@ def heldout_md(h: dict[str, Any]) -> list[str]:
     """The issue-20 section of reasoner.md."""
     ok = {True: "PASS", False: "FAIL"}
     lines = ["", "## Understanding on the held-out questions (issue 20)", "",
-             f"Held-out set `{h['heldout_file']}` (written before any tuning, never tuned on); "
+             f"Held-out set `{h['heldout_file']}` (written before the tuning it judges, never "
+             "tuned on; the first held-out set, run once at 94.7 % right intent and 5 confident "
+             "off-topic answers, became dev data); "
              f"calibration fitted on the dev sets {', '.join(h['dev_files'])}. The copilot "
              f"answers when the understanding's probability is >= {h['answer_min']}; below, "
              "it says what it is unsure of and asks back.", "",
