@@ -266,6 +266,10 @@ def analyse(samples: list[dict[str, Any]], warmup_media_s: float,
     wall_h = np.array([s["wall_s"] for s in post]) / 3600.0  # hours of wall clock
     wall_slope = float(np.polyfit(wall_h, rss, 1)[0]) if np.ptp(wall_h) > 0 else 0.0
     rises = int(np.sum(np.diff(rss) > 0))
+    k = len(post) // 3  # the trend of the last two thirds: the drift once things settled
+    late = (float(np.polyfit(wall_h[k:], rss[k:], 1)[0])
+            if len(post) - k >= 3 and np.ptp(wall_h[k:]) > 0 else None)
+    jump = int(np.argmax(np.diff(rss))) if len(rss) > 1 else 0
     third = max(1, len(post) // 3)
     first, last = post[:third], post[-third:]
     names = sorted({k for s in post for k in s["queues"]})
@@ -308,6 +312,9 @@ def analyse(samples: list[dict[str, Any]], warmup_media_s: float,
         "rss_trend_mib_per_media_hour": round(slope, 1),
         "rss_trend_mib_per_hour": round(wall_slope, 1),  # per hour of wall clock
         "rss_rises": rises, "rss_steps": int(len(rss) - 1),
+        "rss_trend_last_two_thirds_mib_per_hour": None if late is None else round(late, 1),
+        "rss_largest_step_mib": round(float(np.diff(rss).max()), 1) if len(rss) > 1 else 0.0,
+        "rss_largest_step_at_wall_s": post[jump + 1]["wall_s"] if len(rss) > 1 else None,
         "wall_s_after_warmup": round(float(np.ptp(wall_h)) * 3600.0, 1),
         "fds_after_warmup": fds[0], "fds_max": max(fds), "fds_last": fds[-1],
         "fds_median_first_third": fd_first, "fds_median_last_third": fd_last,
@@ -360,7 +367,9 @@ def write_md(res: dict[str, Any], path: Path) -> None:
         f"{a['rss_last_mib']} MiB) | <= {RSS_GOAL_PCT:g} % | {ok[a['pass_rss']]} |",
         f"| RSS trend after warm-up (least squares) | {a.get('rss_trend_mib_per_hour')} MiB "
         f"per hour of wall clock ({a['rss_trend_mib_per_media_hour']} per hour of media); "
-        f"RSS rose in {a.get('rss_rises')} of {a.get('rss_steps')} sample steps | "
+        f"RSS rose in {a.get('rss_rises')} of {a.get('rss_steps')} sample steps; largest "
+        f"step {a.get('rss_largest_step_mib')} MiB at {a.get('rss_largest_step_at_wall_s')} s; "
+        f"last two thirds {a.get('rss_trend_last_two_thirds_mib_per_hour')} MiB/h | "
         f"<= {trend_limit(a):g} MiB/h (5 % of the RSS per hour) | "
         f"{ok[a.get('rss_trend_mib_per_hour', 0) <= trend_limit(a)]} |",
         f"| open file descriptors | median {a['fds_median_first_third']:g} (first third) -> "
