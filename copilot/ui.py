@@ -189,6 +189,7 @@ class UIController(MicMixin):
         self._view_comp: dict[DrawOptions, Compositor] = {}
         self._view_locks: dict[DrawOptions, threading.Lock] = {}
         self._model_validation: str | None = None
+        self._waiters: set[tuple[Any, Any]] = set()
 
     # -- the copilot -----------------------------------------------------------------------------
     def run_config(self) -> Any:
@@ -283,11 +284,31 @@ class UIController(MicMixin):
             self._frame_times.append(now)
             if len(self._frame_times) > 64:
                 del self._frame_times[:32]
+            waiters = list(self._waiters)
+        for loop, ev in waiters:  # the viewers' streams wake on a new frame (no polling)
+            try:
+                loop.call_soon_threadsafe(ev.set)
+            except RuntimeError:  # that stream's loop has closed
+                self._waiters.discard((loop, ev))
+
+    def watch(self, loop: Any, ev: Any, on: bool = True) -> None:
+        """Set asyncio event ``ev`` (on ``loop``) at every new frame, or stop (``on`` False)."""
+        with self._jpeg_lock:
+            if on:
+                self._waiters.add((loop, ev))
+            else:
+                self._waiters.discard((loop, ev))
 
     @property
     def seq(self) -> int:
         """Composited frames received so far (all runs)."""
         return self._seq
+
+    @property
+    def latest_seq(self) -> int:
+        """The sequence number ``jpeg`` serves now (-1 before the first frame)."""
+        latest = self._latest
+        return -1 if latest is None else int(latest[0])
 
     def jpeg(self, view: DrawOptions | None = None) -> tuple[int, bytes]:
         """(sequence number, JPEG bytes) of the newest frame drawn for ``view`` (default:

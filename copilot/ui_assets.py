@@ -92,27 +92,45 @@ window.copilotHandsFree = (function () {
   return {start, stop};
 })();
 // The video: a binary stream of JPEGs (">II" length, sequence number, JPEG) read with
-// fetch() in a worker, which also decodes (createImageBitmap) and hands the newest decoded
-// frame to the page (one in flight: a busy page skips frames, never queues them); the page
-// only draws it on the canvas. This viewer's overlay layers and fills go in the query.
-// window.copilotVideo.stats() gives what the browser received (frames drawn, fps).
+// fetch() in a worker that also decodes (createImageBitmap) and draws the newest frame on
+// the page's canvas (an OffscreenCanvas: the page's own thread does no video work; a busy
+// worker skips frames, never queues them). This viewer's overlay layers and fills go in the
+// query. window.copilotVideo.stats() gives what the browser received (frames drawn, fps);
+// copilotVideo.snapshot() the canvas as shown ([sequence number, PNG data URL]).
 const COPILOT_VIDEO_WORKER = `
-let ctl = null, gen = 0, arrived = 0, pending = null, busy = false, inflight = false;
-onmessage = (e) => {
-  if (e.data.url) start(e.data.url);
-  if (e.data.drawn !== undefined) { inflight = false; pump(); }
+let ctl = null, gen = 0, arrived = 0, drawn = 0, pending = null, busy = false, canvas = null;
+let lastSeq = -1, times = [];
+onmessage = async (e) => {
+  const m = e.data;
+  if (m.canvas) canvas = m.canvas;
+  if (m.url) start(m.url);
+  if (m.stats) {
+    const n = times.length, fps = n < 2 ? 0 : (n - 1) * 1000 / (times[n - 1] - times[0]);
+    postMessage({stats: {frames: drawn, arrived, fps, seq: lastSeq, w: canvas ? canvas.width : 0}});
+  }
+  if (m.snapshot && canvas) {
+    const blob = await canvas.convertToBlob({type: 'image/png'});
+    const url = await new Promise((ok) => { const r = new FileReader();
+      r.onload = () => ok(r.result); r.readAsDataURL(blob); });
+    postMessage({snapshot: [lastSeq, url], id: m.id});
+  }
 };
 async function pump() {
-  if (busy || inflight || !pending) return;
+  if (busy || !pending || !canvas) return;
   busy = true;
-  const [jpg, seq] = pending; pending = null;
-  try {
-    const bmp = await createImageBitmap(new Blob([jpg], {type: 'image/jpeg'}));
-    inflight = true;
-    postMessage({bmp, seq, arrived}, [bmp]);
-  } catch (err) { /* a damaged frame: skip it */ }
+  while (pending) {
+    const [jpg, seq] = pending; pending = null;
+    try {
+      const bmp = await createImageBitmap(new Blob([jpg], {type: 'image/jpeg'}));
+      if (canvas.width !== bmp.width || canvas.height !== bmp.height) {
+        canvas.width = bmp.width; canvas.height = bmp.height; }
+      canvas.getContext('2d').drawImage(bmp, 0, 0);
+      bmp.close(); drawn++; lastSeq = seq;
+      const now = performance.now(); times.push(now);
+      while (times.length && now - times[0] > 2000) times.shift();
+    } catch (err) { /* a damaged frame: skip it */ }
+  }
   busy = false;
-  pump();
 }
 async function start(url) {
   const my = ++gen;
@@ -142,36 +160,30 @@ async function start(url) {
 }
 `;
 window.copilotVideo = (function () {
-  let opts = {layers: ['vision', 'brain'], fill: false}, drawn = 0, arrived = 0, times = [];
-  let lastSeq = -1, started = false, worker = null;
+  let opts = {layers: ['vision', 'brain'], fill: false}, started = false, worker = null;
+  let last = {frames: 0, arrived: 0, fps: 0, seq: -1, w: 0}, asks = 0;
+  const waiting = new Map();
   const el = () => document.getElementById('video');
-  function draw(m) {
-    const c = el(), bmp = m.bmp;
-    if (c) {
-      if (c.width !== bmp.width || c.height !== bmp.height) {
-        c.width = bmp.width; c.height = bmp.height; }
-      c.getContext('2d').drawImage(bmp, 0, 0);
-      c.dataset.seq = m.seq;
-    }
-    bmp.close(); drawn++; lastSeq = m.seq; arrived = m.arrived;
-    const now = performance.now(); times.push(now);
-    while (times.length && now - times[0] > 2000) times.shift();
-    worker.postMessage({drawn: m.seq});
-  }
-  function fps() {
-    if (times.length < 2) return 0;
-    return (times.length - 1) * 1000 / (times[times.length - 1] - times[0]);
-  }
   function restart() {
     if (!worker) {
       worker = new Worker(URL.createObjectURL(new Blob([COPILOT_VIDEO_WORKER],
                                                        {type: 'text/javascript'})));
-      worker.onmessage = (e) => draw(e.data);
+      worker.onmessage = (e) => {
+        if (e.data.stats) last = e.data.stats;
+        if (e.data.snapshot) { const ok = waiting.get(e.data.id); waiting.delete(e.data.id);
+                               if (ok) ok(e.data.snapshot); }
+      };
+      const off = el().transferControlToOffscreen();
+      worker.postMessage({canvas: off}, [off]);
     }
     const q = 'video.bin?layers=' + opts.layers.join(',') + '&fill=' + (opts.fill ? 1 : 0);
     worker.postMessage({url: new URL(q, document.baseURI).href});
   }
   function set(o) { opts = Object.assign({}, opts, o); restart(); }
+  function snapshot() {
+    const id = ++asks;
+    return new Promise((ok) => { waiting.set(id, ok); worker.postMessage({snapshot: 1, id}); });
+  }
   function readBar() {
     const on = (id) => { const e = document.getElementById(id); return !e || e.checked; };
     const layers = ['vision', 'brain'].filter((l) => on('lay-' + l));
@@ -179,10 +191,13 @@ window.copilotVideo = (function () {
     set({layers, fill: !!(f && f.checked)});
   }
   function tick() {
+    if (worker) worker.postMessage({stats: 1});
     const r = document.getElementById('rx-fps');
-    if (r) { const f = fps(); r.textContent = 'received ' + f.toFixed(1) + ' fps';
-             r.dataset.fps = f.toFixed(2); r.dataset.frames = drawn; }
-    if (!started && el()) { started = true; restart(); }
+    if (r) { r.textContent = 'received ' + last.fps.toFixed(1) + ' fps';
+             r.dataset.fps = last.fps.toFixed(2); r.dataset.frames = last.frames; }
+    const c = el();
+    if (c) { c.dataset.seq = last.seq; c.dataset.w = last.w; }
+    if (!started && c) { started = true; restart(); }
   }
   setInterval(tick, 250);
   document.addEventListener('change', (ev) => {
@@ -195,7 +210,7 @@ window.copilotVideo = (function () {
     if (t) { t.value = a.textContent; t.dispatchEvent(new Event('input', {bubbles: true}));
              t.focus(); }
   });
-  return {set, stats: () => ({frames: drawn, arrived, fps: fps(), seq: lastSeq, opts}),
+  return {set, stats: () => Object.assign({}, last, {opts}), snapshot,
           options: () => opts};
 })();
 </script>

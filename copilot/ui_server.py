@@ -101,14 +101,26 @@ def build_app(ctrl: UIController) -> Any:
 
         async def frames():  # noqa: ANN202 - async generator of frames
             sent, last = -2, 0.0
-            while not ctrl._stop.is_set():
-                if ctrl.seq != sent and time.monotonic() - last >= period * 0.9:
+            ev = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            ctrl.watch(loop, ev)
+            try:
+                while not ctrl._stop.is_set():
+                    if ctrl.latest_seq == sent:
+                        try:
+                            await asyncio.wait_for(ev.wait(), 0.5)
+                        except TimeoutError:
+                            continue
+                    ev.clear()
+                    wait = period * 0.9 - (time.monotonic() - last)
+                    if wait > 0:  # at most ui_fps
+                        await asyncio.sleep(wait)
                     seq, jpg = await asyncio.to_thread(ctrl.jpeg, view)
                     if jpg and seq != sent:
                         sent, last = seq, time.monotonic()
                         yield struct.pack(">II", len(jpg), seq & 0xFFFFFFFF) + jpg
-                        continue
-                await asyncio.sleep(0.004)
+            finally:
+                ctrl.watch(loop, ev, on=False)
 
         return StreamingResponse(frames(), media_type="application/octet-stream",
                                  headers={"Cache-Control": "no-store",

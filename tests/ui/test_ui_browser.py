@@ -58,8 +58,7 @@ def _canvas(pg) -> tuple[int, np.ndarray]:  # noqa: ANN001
     """(sequence number, RGB pixels) of what the page's canvas shows now."""
     import cv2
 
-    seq, url = pg.evaluate("() => { const c = document.getElementById('video');"
-                           " return [+c.dataset.seq, c.toDataURL('image/png')]; }")
+    seq, url = pg.evaluate("() => window.copilotVideo.snapshot()")
     png = base64.b64decode(url.split(",", 1)[1])
     img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
     return int(seq), img
@@ -143,7 +142,7 @@ def test_video_arrives_at_the_feed_rate_and_is_true_to_the_picture(page, ui) -> 
     assert frame_changes(shots) >= 4
     shown = float(page.get_attribute("#rx-fps", "data-fps"))
     assert shown > 5.0 and "received" in page.inner_text("#rx-fps")
-    assert page.eval_on_selector("#video", "e => e.width") == 426  # the source's size
+    assert page.evaluate("window.copilotVideo.stats().w") == 426  # the source's size
     # the picture: outlines over the source, no tint, no status strip burned in
     raw = RawFrames(ui.ctrl)
     try:
