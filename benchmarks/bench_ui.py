@@ -97,6 +97,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     from copilot.ui import UIConfig, UIController, UIServer, free_port
 
     feed = make_feed(Path(a.feed), a.seconds + 40)
+    machine = machine_info()  # at the start (its load average is the start's)
     load0 = os.getloadavg()
     cfg = UIConfig(source=str(feed), port=free_port(), speech="off", loop=True,
                    ui_fps=a.ui_fps, workdir=Path(tempfile.mkdtemp(prefix="bench-ui-")))
@@ -173,7 +174,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     finally:
         server.stop()
         ctrl.stop()
-    out["machine"] = machine_info()
+    out["machine"] = machine
     return out
 
 
