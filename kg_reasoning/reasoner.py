@@ -1495,7 +1495,7 @@ class Reasoner:
             if finding.get("calibre_relative") and ref_calibre in CALIBRES:
                 d = CALIBRES.index(cues["calibre"]) - CALIBRES.index(ref_calibre)
                 scores.append(1.0 if d > 0 else 0.8 if d == 0 else 0.2)
-                ok = d >= 0
+                ok = d > 0  # only a larger calibre than expected supports "large"
             else:
                 d = abs(CALIBRES.index(finding["calibre"]) - CALIBRES.index(cues["calibre"]))
                 scores.append((1.0, 0.5, 0.1)[d])

@@ -194,3 +194,17 @@ def test_heldout_and_dev_questions_are_disjoint():
         assert normalise(text) not in seen, text
         assert normalise(text) not in examples, text
     assert not examples & seen  # the matcher's examples are not dev sentences either
+
+
+def test_a_large_vessel_is_not_justified_by_small_calibre(r):
+    """The hepatocystic triangle in view, a large vessel among its landmarks: whatever the
+    hypothesis, "small calibre" is never a reason for "a large vessel"."""
+    obs = run("region", "abdominal_cavity", 0, 5, 0.9)
+    obs += run("structure", "large_vessel", 0, 5, 0.85, area=0.04, centroid=[0.5, 0.5])
+    for name, c in (("cystic_duct", [0.3, 0.6]), ("common_bile_duct", [0.2, 0.8]),
+                    ("cystic_artery", [0.4, 0.4]), ("gallbladder", [0.6, 0.3]),
+                    ("liver", [0.5, 0.1])):
+        obs += run("structure", name, 0, 5, 0.7, area=0.02, centroid=c)
+    a = r.answer(Question("identify_structure", {"cue": "large_vessel"}), Timeline(obs))
+    assert "small calibre" not in a.answer, a.answer
+    assert "hepatocystic triangle" in a.answer  # where: the space the landmarks outline
