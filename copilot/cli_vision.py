@@ -40,8 +40,12 @@ def register(app: typer.Typer) -> None:
                                        "MobileNetV2 ImageNet); default ../shared/models/..."),
         input_wh: str = typer.Option("512x288", "--input", help="Real-data model input WxH "
                                                                 "(multiples of 32)."),
-        epochs: int = typer.Option(30, help="Real-data training: passes over the real frames."),
+        epochs: int = typer.Option(200, help="Real-data training: maximum passes over the "
+                                             "real frames (--minutes also bounds it)."),
         cache: Path = typer.Option(None, help="Folder caching decoded frames (real data)."),
+        full_finetune: bool = typer.Option(
+            False, help="Real data: back-propagate through the backbone too (much slower; "
+                        "default: frozen pretrained body, decoder and heads trained)."),
     ) -> None:
         """Train the vision encoders on recorded feeds and/or real Endoscapes frames."""
         from vision.errors import VisionError
@@ -53,7 +57,8 @@ def register(app: typer.Typer) -> None:
 
             m = train_real_model(endoscapes, feeds or [], val_feeds or [], out, input_wh,
                                  epochs=epochs, minutes=minutes, threads=threads, seed=seed,
-                                 pretrained=pretrained, cache=cache)
+                                 pretrained=pretrained, cache=cache,
+                                 full_finetune=full_finetune)
             typer.echo(f"wrote {out} (best dev epoch mIoU {m['train']['best_dev_miou']:.3f} "
                        f"on held-out train patients {', '.join(m['dev_patients'])})")
             return

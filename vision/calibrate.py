@@ -87,6 +87,12 @@ def fit_cvs(feats: np.ndarray, y: np.ndarray, groups: np.ndarray, n_emb: int,
     report: dict = {"criteria": []}
     for j in range(y.shape[1]):
         yj = y[:, j].astype(int)
+        if len(np.unique(yj)) < 2:  # one class only: a constant at its (clipped) rate
+            rate = float(np.clip(yj.mean(), 0.02, 0.98))
+            b_out[j] = np.log(rate / (1 - rate))
+            report["criteria"].append({"features": "none (one class in training data)",
+                                       "positive_rate": round(float(yj.mean()), 4)})
+            continue
         best = None
         for kind in FEATURE_SETS:
             cols = _columns(kind, n_emb, n_all)

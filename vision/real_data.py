@@ -99,28 +99,60 @@ def parse_wh(text: str) -> tuple[int, int]:
 
 
 def train_real_model(endoscapes: Path, feeds: list[Path], val_feeds: list[Path],
-                     out_dir: Path, input_wh: str = "512x288", epochs: int = 30,
-                     minutes: float = 60.0, threads: int = 2, seed: int = 0,
+                     out_dir: Path, input_wh: str = "512x288", epochs: int = 200,
+                     minutes: float = 40.0, threads: int = 2, seed: int = 0,
                      pretrained: Path | None = None, cache: Path | None = None,
-                     synth_every: int = 4) -> dict:
+                     synth_every: int = 24, full_finetune: bool = False) -> dict:
     """Train on Endoscapes ``train`` (+ synthetic feeds), select on held-out train patients,
-    calibrate and export; the official ``val`` split is not read."""
+    calibrate and export; the official ``val`` split is not read.
+
+    Default: the shipped recipe (vision.train_cached: frozen pretrained body, cached
+    features of original + mirrored frames, decoder and heads trained on crops).
+    ``full_finetune``: back-propagate through the backbone too (vision.train_real; needs
+    far more CPU time).
+    """
+    from vision.backbone import load_pretrained
     from vision.datasets.feeds import find_feeds
     from vision.finish_real import finish_model
-    from vision.models import mnv2_config
+    from vision.models import EncoderNet, mnv2_config
+    from vision.train_cached import FEATS, _ort_body, extract_front, tail_outputs, train_cached
     from vision.train_real import RealTrainConfig, train_real
 
-    mc = mnv2_config(parse_wh(input_wh), output_stride=2)
+    mc = mnv2_config(parse_wh(input_wh))
     ins, outs = tuple(mc.input_size), mc.output_size
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     real_tr, real_dev = patient_split(load_real(endoscapes, "train", ins, outs, cache))
     train_feeds = find_feeds(list(feeds)) if feeds else []
     vfeeds = find_feeds(list(val_feeds)) if val_feeds else []
     synth = load_synth(train_feeds, ins, outs, synth_every, cache) if train_feeds else None
-    synth_val = load_synth(vfeeds, ins, outs, 8, cache) if vfeeds else None
+    synth_val = load_synth(vfeeds, ins, outs, 16, cache) if vfeeds else None
     cfg = RealTrainConfig(epochs=epochs, time_budget_s=minutes * 60, threads=threads,
-                          seed=seed, crop=0.7, real_batch=6, synth_batch=3 if synth else 0,
-                          eval_every=3)
-    hist = train_real(real_tr, synth, Path(out_dir), mc, real_dev, None, cfg, pretrained,
-                      Path(out_dir) / "train_log.jsonl")
-    return finish_model(Path(out_dir), real_tr, real_dev, synth, synth_val, train_feeds,
-                        vfeeds, hist)
+                          seed=seed, crop=0.7, real_batch=8, synth_batch=4 if synth else 0,
+                          eval_every=2)
+    log = out_dir / "train_log.jsonl"
+    if full_finetune:
+        hist = train_real(real_tr, synth, out_dir, mc, real_dev, None, cfg, pretrained, log)
+        return finish_model(out_dir, real_tr, real_dev, synth, synth_val, train_feeds,
+                            vfeeds, hist)
+    net = EncoderNet(mc)
+    what = load_pretrained(net.mnv2.body, pretrained)
+    sess = _ort_body(net, (ins[1], ins[0]), threads)
+    tr_c = extract_front(net, real_tr, ("orig", "flip"), session=sess)
+    dev_c = extract_front(net, real_dev, session=sess)
+    syn_c = extract_front(net, synth, session=sess) if synth is not None else None
+    sv_c = extract_front(net, synth_val, session=sess) if synth_val is not None else None
+    hist = train_cached(net, real_tr, tr_c, synth, syn_c, dev_c, out_dir, cfg, log_path=log)
+    hist["pretrained"] = what
+    from vision import modelio
+
+    net = modelio.load_torch_model(out_dir)
+    n = len(real_tr)
+    ex = {"tr": tail_outputs(net, {k: tr_c[k][:n] for k in FEATS}),
+          "dev": tail_outputs(net, dev_c)}
+    if syn_c is not None:
+        ex["syn"] = tail_outputs(net, syn_c)
+    if sv_c is not None:
+        ex["sv"] = tail_outputs(net, sv_c)
+    return finish_model(out_dir, real_tr, real_dev, synth, synth_val, train_feeds, vfeeds,
+                        hist, extracted=ex)

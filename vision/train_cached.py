@@ -207,6 +207,7 @@ def train_cached(net, real: LabelledFrames, real_c: dict, synth: LabelledFrames 
                 modelio.save_model(net, out_dir)
         hist.append(rec)
         if log_path is not None:
+            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(rec) + "\n")
         if last:

@@ -233,6 +233,7 @@ def train_real(real: LabelledFrames, synth: LabelledFrames | None, out_dir: Path
                 modelio.save_model(net, out_dir)
         hist.append(rec)
         if log_path is not None:
+            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
             with open(log_path, "a") as f:
                 f.write(json.dumps(rec) + "\n")
         if last:

@@ -79,3 +79,45 @@ def test_vision_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert p.returncode == 2
     assert p.stderr.strip().startswith("error: model directory not found")
     assert "Traceback" not in p.stderr
+
+
+@pytest.mark.skipif(not __import__("vision.backbone", fromlist=["x"]).DEEPLAB_VOC.is_file(),
+                    reason="../shared pretrained weights missing")
+def test_vision_cli_train_on_endoscapes_layout(app: typer.Typer, tmp_path: Path) -> None:
+    """copilot train --endoscapes on a tiny seg201-layout fixture (6 patients) + feeds."""
+    import cv2
+    from vision_fixtures import scene
+
+    from vision.offlabel import OFFLABEL
+
+    root = tmp_path / "endo"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    index = {}
+    for k in range(12):
+        stem = f"{k % 6 + 1}_{100 * (k + 1)}"
+        cv2.imwrite(str(root / "images" / f"{stem}.jpg"), scene(k, 96, 64, k, rng)[0])
+        sem = np.zeros((64, 96), np.uint8)
+        sem[20:40, 20:50] = 5
+        sem[40:44, 30:60] = 4 if k % 2 else 3
+        sem[5:15, 70:90] = 6
+        cv2.imwrite(str(root / "masks" / f"{stem}.png"), sem)
+        index[stem] = {"file_name": f"{stem}.jpg", "folders": ["semseg", "train"],
+                       "annotations": [{"ds": [float(k % 2), float(k % 3 == 0), 0.0]}]}
+    (root / "matches.json").write_text(json.dumps(index))
+    write_feed(tmp_path / "feeds" / "c1", 1, n_frames=8)
+    write_feed(tmp_path / "vfeeds" / "c9", 9, n_frames=8)
+    out = tmp_path / "real_model"
+    res = CliRunner().invoke(app, [
+        "train", "--endoscapes", str(root), "--feeds", str(tmp_path / "feeds"),
+        "--val-feeds", str(tmp_path / "vfeeds"), "--out", str(out), "--input", "64x64",
+        "--epochs", "2", "--minutes", "1", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert "held-out train patients" in res.output
+    for name in (modelio.CONFIG, modelio.WEIGHTS, modelio.ONNX, OFFLABEL, modelio.CARD):
+        assert (out / name).is_file(), name
+    pipe = VisionPipeline.load(out, threads=1)
+    r = pipe.process(scene(0, 96, 64, 0, rng)[0])
+    assert 0 <= r.in_domain <= 1 and len(r.cvs) == 3
+    assert "Endoscapes" in pipe.validated_on and pipe.cvs_claim_allowed is False
