@@ -266,7 +266,7 @@ class Compositor:
         for ann in sets:
             age = frame.frame_id - ann.frame_id
             stale = age > self.stale_after
-            if stale:
+            if stale and opt.notes:  # (a page shows the stages' health itself)
                 age_ms = age / frame.fps * 1000 if frame.fps else 0.0
                 stale_notes.append(f"{ann.source} stale +{age} fr ({age_ms:.0f} ms)")
             fresh = self._seen.get(ann.source) != id(ann)
