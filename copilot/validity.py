@@ -214,6 +214,9 @@ def cvs_policy(mode: str, synthetic_feed: bool, model_dir: Path | str | None) ->
         return CvsPolicy(mode, acc, f"--cvs {mode}")
     if synthetic_feed:
         return CvsPolicy("vision", acc, "synthetic feed: the vision's validated domain")
+    if model_cvs_claim_allowed(model_dir) is False:
+        return CvsPolicy("surgeon", acc, "the model card does not allow CVS claims (balanced "
+                         f"accuracy below {CVS_MIN_BALANCED_ACC} on held-out real patients)")
     if acc and min(acc.values()) >= CVS_MIN_BALANCED_ACC:
         return CvsPolicy("vision", acc, f"CVS head >= {CVS_MIN_BALANCED_ACC} balanced "
                                         "accuracy on held-out real patients")
@@ -242,6 +245,22 @@ def model_cvs_accuracy(model_dir: Path | str | None) -> dict[str, float]:
         if out:
             break
     return out
+
+
+def model_cvs_claim_allowed(model_dir: Path | str | None) -> bool | None:
+    """The model card's own verdict (config.json ``extra.cvs_validation.claim_allowed``,
+    written by ``benchmarks.bench_vision_real``); None when it records none."""
+    if model_dir is None:
+        from vision.modelio import DEFAULT_MODEL_DIR
+
+        model_dir = DEFAULT_MODEL_DIR
+    try:
+        d = json.loads((Path(model_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    v = (d.get("extra") or {}).get("cvs_validation") or d.get("cvs_validation") or {}
+    allowed = v.get("claim_allowed") if isinstance(v, dict) else None
+    return allowed if isinstance(allowed, bool) else None
 
 
 def _find_balanced(d: Any, depth: int = 0) -> dict[str, float]:

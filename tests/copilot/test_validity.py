@@ -145,3 +145,13 @@ def test_off_label_withholds_alerts_and_marks_answers(tmp_path: Path) -> None:
     recs = [json.loads(x) for x in (tmp_path / "s.jsonl").read_text().splitlines()]
     spans = [r for r in recs if r["type"] == "off_label"]
     assert [r["event"] for r in spans] == ["start", "end"]
+
+
+def test_the_model_cards_own_verdict_rules(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"extra": {"cvs_validation": {"claim_allowed": False, "min_balanced_accuracy": 0.8}}}))
+    (tmp_path / "metrics.json").write_text(json.dumps(
+        {"cvs_val": {"balanced_accuracy": {"C1": 0.9, "C2": 0.85, "C3": 0.81}}}))
+    pol = cvs_policy("auto", False, tmp_path)
+    assert pol.surgeon and "does not allow CVS claims" in pol.why
+    assert cvs_policy("auto", True, tmp_path).source == "vision"  # synthetic: validated there
