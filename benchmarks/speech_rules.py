@@ -103,7 +103,7 @@ def grid(backend: str) -> list[Rule]:
         return [Rule("pocketsphinx", "pocketsphinx")]
     return [Rule(backend, h, tm, tw, wr, ff) for h, tm, tw, wr, ff in itertools.product(
         ("moonshine", "ps_first", "ms_first"),
-        (-1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -10.0, -12.0, -15.0, -20.0, -25.0),
+        (-2.0, -4.0, -6.0, -8.0, -10.0, -12.0, -15.0, -20.0, -25.0, -30.0, -35.0, -40.0),
         (0.6, 0.7, 0.75, 0.8, 0.9), WAKE_RULES, (False, True))
         if not (wr in ("constraint", "spotter") and tw != 0.75)]
 

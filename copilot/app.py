@@ -123,7 +123,7 @@ class RunConfig:
     audio: Path | None = None  # an audio file to replay with the video
     mic: bool = False  # live microphone (pip extra "mic")
     speak: bool = False  # play the copilot's speech on the loudspeaker
-    asr: str = "pocketsphinx"
+    asr: str = "default"  # speech.defaults: the measured default (hybrid), else pocketsphinx
     asr_model_dir: Path | None = None
     denoiser: str = "neural"  # pocketsphinx's noise suppressor: neural | wiener | model folder
     wake: str = "pocketsphinx"
@@ -811,7 +811,7 @@ class Copilot:
         from speech.tts import create_tts
 
         try:
-            engine = create_tts("espeak", speed=self.VOICE_WPM)
+            engine = create_tts("default", speed=self.VOICE_WPM)  # Piper joe, else espeak-ng
         except Exception as exc:  # noqa: BLE001 - no voice is not a reason to stop the video
             log.warning("the copilot's voice is off: %s", exc)
             return

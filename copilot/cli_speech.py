@@ -46,7 +46,7 @@ DENOISER_HELP = ("Noise suppression for pocketsphinx in loud rooms: neural (ship
                  "wiener, or a folder from `python -m speech.train_denoiser`.")
 
 
-def build_listener(asr: str = "pocketsphinx", model_dir: Path | None = None,
+def build_listener(asr: str = "default", model_dir: Path | None = None,
                    wake: str = "pocketsphinx", wake_threshold: float | None = None,
                    voice_print: Path | None = None, on_speech: Any = None,
                    wake_policy: str = "both", denoiser: str = "neural") -> Any:

@@ -7,15 +7,21 @@ vocabulary is handed in as data (``speech.grammar.GrammarSpec``).
   ``FileSource``, ``PushSource`` (web UI chunks), ``MicrophoneSource`` (extra ``mic``).
 - ``speech.vad``: ``SileroVAD`` (ONNX Runtime, 32 ms chunks), ``Segmenter``.
 - ``speech.wakeword``: ``KeyphraseWakeWord`` (pocketsphinx), ``PushToTalk``.
-- ``speech.asr``: ``PocketsphinxASR`` (grammar, default), ``FasterWhisperASR`` (extra
-  ``whisper``), ``Transcript``; registry ``ASR_BACKENDS`` / ``create_asr``.
+- ``speech.asr``: ``PocketsphinxASR`` (grammar), ``FasterWhisperASR`` (extra ``whisper``),
+  ``Transcript``; registry ``ASR_BACKENDS`` / ``create_asr``.
+- ``speech.moonshine``: ``MoonshineASR`` (tiny-en / base-en from the wheels, extra
+  ``moonshine``; ONNX Runtime, beam search constrained to the catalogue's sentences,
+  ``speech.constrain``), ``speech.hybrid``: ``HybridASR`` (Moonshine + pocketsphinx);
+  ``speech.defaults``: the measured default by name (``resolve_asr("default")``).
 - ``speech.denoise`` / ``speech.neural_denoise``: streaming noise suppression in front of the
   recogniser and the spotter (Wiener filter; learned GRU gains, ``speech/models/denoiser``,
   trained by ``python -m speech.train_denoiser``).
 - ``speech.listener``: ``Listener`` (VAD -> wake -> ASR -> speaker score).
 - ``speech.speaker``: ``ResemblyzerEncoder``, ``VoicePrint``, ``SpeakerGate``,
   ``PyannoteEncoder`` / ``PyannoteDiarizer`` (optional, local dirs).
-- ``speech.tts``: ``EspeakTTS`` (default), ``PiperTTS``, ``CoquiTTS``; ``create_tts``.
+- ``speech.tts``: ``EspeakTTS``, ``PiperTTS``, ``CoquiTTS``; ``create_tts`` ("default":
+  Piper ``en_US-joe-medium`` where extra ``voice-neural`` is installed, else espeak-ng).
 - ``speech.audio_out``: ``AudioOut`` (priority, hold, barge-in, repeat), ``TimelineWavWriter``.
-- ``speech.testset``: espeak-ng test voices and synthetic OR noise for tests / benchmarks.
+- ``speech.testset``: espeak-ng test voices and synthetic OR noise for tests / benchmarks;
+  ``speech.natural``: Piper joe and held-out espeak-ng voices (natural-voice dev / test).
 """
