@@ -35,3 +35,20 @@ def test_probes_read_this_process():
     st = proc_status()
     assert st["VmRSS"] > 1000 and st["Threads"] >= 1
     assert open_fds() >= 3
+
+
+def test_trend_is_per_hour_of_wall_clock_and_the_shutdown_is_left_out():
+    """Issue 20: the trend is MiB per hour of wall clock (media ran 3x faster here), the
+    samples taken while the run shut down (media at its end, memory released) do not pull
+    the trend down, and a one-off step is told apart from a drift."""
+    s = _samples(100, rss=lambda i: 1000 + 2 * i, fds=lambda i: 12, audio=lambda i: 0,
+                 lag=lambda i: 0.0)
+    end = dict(s[-1], wall_s=s[-1]["wall_s"] + 5.0, rss_mib=500.0)  # shutting down
+    a = analyse(s + [end], 60.0, {"audio": 256, "video": 8})
+    assert abs(a["rss_trend_mib_per_hour"] - 2 * 3600 / 5.0) < 1  # 1440 MiB per wall hour
+    assert abs(a["rss_trend_mib_per_media_hour"] - 2 * 3600 / 15.0) < 1
+    assert a["rss_rises"] == a["rss_steps"]
+    step = _samples(100, rss=lambda i: 1000 + 100 * (i >= 30), fds=lambda i: 12,
+                    audio=lambda i: 0, lag=lambda i: 0.0)
+    b = analyse(step, 60.0, {"audio": 256, "video": 8})
+    assert b["rss_largest_step_mib"] == 100 and b["rss_trend_last_two_thirds_mib_per_hour"] == 0
