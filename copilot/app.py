@@ -697,7 +697,8 @@ class Copilot:
 
         self.brain = Brain(scenario=self.procedure, session=self.session, clock=self.clock,
                            tracer=self.tracer, cvs_policy=self.cvs_policy,
-                           use_in_domain=not self.synthetic_feed)
+                           use_in_domain=not self.synthetic_feed,
+                           real_video=not self.synthetic_feed)
 
     def _resolve_validity(self) -> None:
         """The stated procedure and who calls the CVS (``copilot.validity``). A feed folder

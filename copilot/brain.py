@@ -46,13 +46,13 @@ from copilot.perception import PerceptionTimeline, observation_of
 from copilot.perception import findings_from_result as _findings
 from copilot.validity import (
     OFF_LABEL_SPEECH,
-    PROCEDURE_RULES,
     CvsPolicy,
     OffLabelMonitor,
     cvs_confirmation_answer,
     cvs_statement,
     cvs_surgeon_answer,
     off_label_answer,
+    procedure_rules,
 )
 from kg_reasoning.nlu import understand, unsure_answer
 from kg_reasoning.reasoner import (
@@ -143,11 +143,13 @@ class Brain:
                  reasoner: Reasoner | None = None, clock: Clock = SYSTEM_CLOCK,
                  tracer: Any | None = None, config: BrainConfig | None = None,
                  alert_config: AlertConfig | None = None, matcher: Any | None = None,
-                 cvs_policy: CvsPolicy | None = None, use_in_domain: bool = True) -> None:
+                 cvs_policy: CvsPolicy | None = None, use_in_domain: bool = True,
+                 real_video: bool = False) -> None:
         self.scenario = scenario  # the stated procedure (copilot.validity.PROCEDURES)
         self.cvs_policy = cvs_policy or CvsPolicy()
         self.offlabel = OffLabelMonitor(scenario or "cholecystectomy")
         self.use_in_domain = use_in_domain  # False: only the procedure mismatch counts
+        self.real_video = real_video  # not one of our synthetic feeds (validity.py)
         self._off_label_said = False
         self.session = session
         self.clock = clock
@@ -161,7 +163,8 @@ class Brain:
         self.timeline = PerceptionTimeline(recent_s=self.cfg.recent_s,
                                            record_hz=self.cfg.record_hz)
         self.engine = AlertEngine(self.kg, alert_config, hypothesis=self._vessel_hypothesis,
-                                  say=self.reasoner.say, rules=PROCEDURE_RULES.get(scenario or ""),
+                                  say=self.reasoner.say,
+                                  rules=procedure_rules(scenario, real_video),
                                   cvs_policy=self.cvs_policy)
         self._lock = threading.RLock()
         self.media_t = 0.0
@@ -490,7 +493,8 @@ class Brain:
             ans = self._answer_missed(q)
         else:
             ans = self.reasoner.answer(q, self.timeline, self.last_answer)
-        ans = off_label_answer(ans, intent, self.offlabel, self.scenario or "")
+        ans = off_label_answer(ans, intent, self.offlabel, self.scenario or "",
+                               self.real_video)
         if confirmed:
             ans.steps.insert(0, Step(f"Confirmed after {confirmed}.", True, {}))
         det = self._outline_report(q, ans) if intent == "outline_structure" else None

@@ -36,6 +36,22 @@ PROCEDURE_RULES: dict[str, frozenset[str]] = {
                                   "large_vessel", "phase_skipped"}),
     "bowel-survey": frozenset({"bleeding", "large_vessel", "segment_missed"}),
 }
+#: Rules resting on heads that have only seen synthetic video (the phase head: Endoscapes has
+#: no phase labels): withheld on real video, where they were never validated.
+SYNTHETIC_ONLY_RULES = frozenset({"phase_skipped"})
+#: Intents whose answers rest on such heads (they say so on real video).
+SYNTHETIC_ONLY_INTENTS = frozenset({"current_phase", "skipped_step"})
+
+
+def procedure_rules(procedure: str | None, real_video: bool = False) -> frozenset[str] | None:
+    """The alert rules that run: the procedure's (None: every rule, no procedure stated),
+    less ``SYNTHETIC_ONLY_RULES`` on real video."""
+    rules = PROCEDURE_RULES.get(procedure or "")
+    if rules is None:
+        return None
+    return rules - SYNTHETIC_ONLY_RULES if real_video else rules
+
+
 #: Regions of the vision's region head that do not belong to each procedure.
 FOREIGN_REGIONS: dict[str, frozenset[str]] = {
     "cholecystectomy": frozenset({*SEGMENTS, "out_of_body"}),
@@ -331,9 +347,11 @@ def cvs_surgeon_answer(policy: CvsPolicy, estimate: dict[str, float]) -> Any:
     return Answer(text, steps, 1.0 if policy.state is not None else 0.9, intent="cvs_status")
 
 
-def off_label_answer(ans: Any, intent: str, monitor: OffLabelMonitor, procedure: str) -> Any:
-    """Mark an answer that rests on the vision: off-label now, or bowel-segment recognition
-    (validated on synthetic video only). Returns ``ans`` changed in place."""
+def off_label_answer(ans: Any, intent: str, monitor: OffLabelMonitor, procedure: str,
+                     real_video: bool = False) -> Any:
+    """Mark an answer that rests on the vision: off-label now, bowel-segment recognition
+    (validated on synthetic video only), or on real video the phase head (synthetic only).
+    Returns ``ans`` changed in place."""
     from kg_reasoning.reasoner import Step, fmt_time
 
     if ans.abstained or intent not in VISION_INTENTS:
@@ -350,4 +368,9 @@ def off_label_answer(ans: Any, intent: str, monitor: OffLabelMonitor, procedure:
                               + "; it has never seen real bowel.", True,
                               {"rule": "model card"}))
         ans.answer = ans.answer.rstrip() + f" (Segment recognition {SYNTHETIC_ONLY}.)"
+    if real_video and intent in SYNTHETIC_ONLY_INTENTS:
+        ans.steps.append(Step("The phase recognition is " + SYNTHETIC_ONLY + "; it has "
+                              "never seen a real phase label.", True, {"rule": "model card"}))
+        ans.answer = ans.answer.rstrip() + f" (Phase recognition {SYNTHETIC_ONLY}.)"
+        ans.confidence = min(ans.confidence, 0.5)
     return ans

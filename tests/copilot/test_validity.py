@@ -128,9 +128,11 @@ def test_off_label_withholds_alerts_and_marks_answers(tmp_path: Path) -> None:
     from copilot.session import SessionLog
 
     tr = truth("chole")
-    off = [(fid, t, [*fs, Finding(t_ns=0, trace_id="d", source="vision", frame_id=fid, media_t_s=t,
-                                  kind="domain", name="in_domain", score=0.02,
-                                  attrs={"off_label": True})])
+    def low(fid: int, t: float) -> Finding:
+        return Finding(t_ns=0, trace_id="d", source="vision", frame_id=fid, media_t_s=t,
+                       kind="domain", name="in_domain", score=0.02, attrs={"off_label": True})
+
+    off = [(fid, t, [*(f for f in fs if f.kind != "domain"), low(fid, t)])
            for fid, t, fs in frames("chole")]
     log = SessionLog(tmp_path / "s.jsonl")
     brain = Brain(scenario="cholecystectomy", session=log)
@@ -155,3 +157,17 @@ def test_the_model_cards_own_verdict_rules(tmp_path: Path) -> None:
     pol = cvs_policy("auto", False, tmp_path)
     assert pol.surgeon and "does not allow CVS claims" in pol.why
     assert cvs_policy("auto", True, tmp_path).source == "vision"  # synthetic: validated there
+
+
+def test_real_video_withholds_rules_of_heads_never_validated_on_it() -> None:
+    from copilot.validity import procedure_rules
+
+    assert "phase_skipped" in procedure_rules("cholecystectomy", real_video=False)
+    assert "phase_skipped" not in procedure_rules("cholecystectomy", real_video=True)
+    assert "clip_before_cvs" in procedure_rules("cholecystectomy", real_video=True)
+    assert procedure_rules(None) is None
+    _, run = brain_run("chole", real_video=True)
+    phase = [m for _, ms in run.replies for m in ms
+             if getattr(m, "intent", "") == "current_phase"]
+    assert phase and "(Phase recognition validated on synthetic video only.)" in phase[0].text
+    assert "phase_skipped" not in [a.rule for a in run.alerts]
