@@ -75,9 +75,11 @@ def write_real_card(out_dir: Path, metrics: dict) -> None:
         "is kept: every stride-2 3x3 convolution pads 0 top/left and 1 bottom/right "
         "(`vision.backbone.TFSameConv2d`), which reproduces the original exactly.",
         f"- Input {w}x{h} (field of view cropped, then resized); segmentation output "
-        f"{cfg.output_size[0]}x{cfg.output_size[1]}. Chosen by measurement: ONNX Runtime "
-        "inferences/s on 2 threads (benchmarks/results/vision_latency.json) and mIoU on "
-        "held-out train patients.",
+        f"{cfg.output_size[0]}x{cfg.output_size[1]}. Chosen by speed measurement only "
+        "(ONNX Runtime, 2 threads, lightly loaded machine: output stride 16 gave 31 / 21 / "
+        "14-17 inferences/s at 432x240 / 512x288 / 576x320, stride 32 is about a third "
+        "cheaper, so 512x288 at stride 32 leaves margin for the thin structures' "
+        "resolution); no accuracy sweep over sizes fitted the CPU budget of this run.",
         f"- Heads on the one backbone: segmentation ({len(cfg.classes)} classes of "
         "vision.labels.CLASSES, incl. cystic_plate and hepatocystic_triangle), tools, phase, "
         "CVS (linear on the pooled features + the segmentation's own output: class areas and "
@@ -97,6 +99,9 @@ def write_real_card(out_dir: Path, metrics: dict) -> None:
         "it does not annotate), synthetic pixels never teach against cystic plate / "
         "hepatocystic triangle. Rare structures: class-weighted loss + soft Dice, flips, "
         "zoom, rotation, colour and gamma jitter, random crops.",
+        f"- Training method: {tr.get('method', 'see metrics.json')}. With the machine's "
+        "load (2 cores shared with other jobs, load average 16-31) a full fine-tune managed "
+        "under one epoch in 10 minutes, so the pretrained body stays as published.",
         f"- Synthetic: feeds of benchmarks/vision_feeds.py (train seeds; validation seeds "
         f"101-102 tune the phase / region filters). Best epoch {best.get('epoch')} of "
         f"{len(tr.get('history', []))} (dev mIoU {_f(tr.get('best_dev_miou'))}), "

@@ -93,7 +93,7 @@ def endoscapes_confusion(pred: np.ndarray, truth: np.ndarray,
                          classes: tuple[str, ...] = CLASSES) -> np.ndarray:
     """7x7 confusion (Endoscapes ids) of model label maps vs Endoscapes masks (255 ignored)."""
     p = model_to_endoscapes_lut(classes)[pred]
-    ok = truth != IGNORE_INDEX
+    ok = truth < N_ENDO  # 255 (not labelled) and any stray value are ignored
     return np.bincount(truth[ok].astype(np.int64) * N_ENDO + p[ok], minlength=N_ENDO ** 2
                        ).reshape(N_ENDO, N_ENDO)
 
