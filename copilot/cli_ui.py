@@ -29,9 +29,16 @@ def ui_command(
         help="STAGE:KIND[:AFTER_S] (repeatable), as for copilot run")] = None,
     speed: Annotated[float, typer.Option(help="replay speed factor")] = 1.0,
     voice_print: Annotated[Path | None, typer.Option(help="enrolled voice (.npz)")] = None,
-    ui_fps: Annotated[float, typer.Option(help="most video frames per second per page")] = 12.0,
+    ui_fps: Annotated[float, typer.Option(
+        help="most video frames per second per page (default: up to 30, the source's rate)")
+    ] = 30.0,
     consent: Annotated[bool, typer.Option(
         help="start with the audio consent switch on")] = False,
+    procedure: Annotated[str | None, typer.Option(
+        help="the procedure: cholecystectomy | bowel-survey (default: the feed's truth, "
+             "else cholecystectomy)")] = None,
+    cvs: Annotated[str, typer.Option(
+        help="who calls the critical view of safety: auto | vision | surgeon")] = "auto",
 ) -> None:
     """Serve the copilot's web UI: live annotated video, microphone, answers, alerts."""
     import math
@@ -44,6 +51,15 @@ def ui_command(
     if not (math.isfinite(speed) and speed > 0) or not (math.isfinite(ui_fps) and ui_fps > 0):
         raise CopilotError("--speed and --ui-fps must be finite numbers > 0")
     check_bind(host, token)  # before anything slow: a clear error, exit 2
+    from copilot.errors import CopilotError
+    from copilot.validity import resolve_procedure
+
+    try:
+        resolve_procedure(procedure, None)
+    except ValueError as exc:
+        raise CopilotError(str(exc)) from None
+    if cvs not in ("auto", "vision", "surgeon"):
+        raise CopilotError(f"unknown --cvs {cvs!r}: auto, vision or surgeon")
     require_gradio()
     if source is None:
         from copilot.feeds import make_demo_feed
@@ -54,7 +70,8 @@ def ui_command(
         source = str(make_demo_feed(feed))
     cfg = UIConfig(source=source, host=host, port=port, token=token, workdir=workdir,
                    loop=loop, vision=vision, speech=speech, faults=list(inject_fault or []),
-                   speed=speed, voice_print=voice_print, ui_fps=ui_fps, consent=consent)
+                   speed=speed, voice_print=voice_print, ui_fps=ui_fps, consent=consent,
+                   procedure=procedure, cvs=cvs)
     serve(cfg)
 
 

@@ -144,6 +144,8 @@ class UIConfig:
     max_clip_s: float = MAX_CLIP_S
     consent: bool = False  # initial state of the consent switch
     max_seconds: float | None = None
+    procedure: str | None = None  # stated procedure (None: the feed's truth, else default)
+    cvs: str = "auto"  # who calls the critical view (copilot.validity)
 
 
 class UIController(MicMixin, StatusMixin):
@@ -201,7 +203,7 @@ class UIController(MicMixin, StatusMixin):
         return RunConfig(source=c.source, mode="realtime", vision=c.vision, speech=c.speech,
                          faults=list(c.faults), speed=c.speed, asr=c.asr,
                          voice_print=self.voice_print, report=False, consent=self.consent,
-                         max_seconds=c.max_seconds)
+                         max_seconds=c.max_seconds, procedure=c.procedure, cvs=c.cvs)
 
     def make_copilot(self) -> Any:
         """A composed Copilot feeding this UI (raises CopilotError on a bad source)."""

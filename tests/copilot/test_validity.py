@@ -171,3 +171,17 @@ def test_real_video_withholds_rules_of_heads_never_validated_on_it() -> None:
              if getattr(m, "intent", "") == "current_phase"]
     assert phase and "(Phase recognition validated on synthetic video only.)" in phase[0].text
     assert "phase_skipped" not in [a.rule for a in run.alerts]
+
+
+@pytest.mark.parametrize("cmd", [["run", "any.mp4", "--procedure", "appendectomy"],
+                                 ["ui", "--procedure", "appendectomy"],
+                                 ["ui", "--cvs", "maybe"]])
+def test_unknown_procedure_or_cvs_is_one_error_line(cmd: list[str]) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "copilot.cli", *cmd], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: unknown ")
