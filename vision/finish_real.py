@@ -101,6 +101,10 @@ def finish_model(out_dir: Path, real_tr: LabelledFrames, real_dev: LabelledFrame
     scorer, ol_info = fit_offlabel(f_tr["embedding"], f_dev["embedding"],
                                    None if f_syn is None else f_syn["embedding"],
                                    None if f_sv is None else f_sv["embedding"])
+    imgs = [real_tr.images, real_dev.images] + ([synth_val.images] if synth_val is not None
+                                                  else [])
+    scorer.fit_content(np.concatenate(imgs))
+    ol_info["content_thresholds_log"] = [round(float(v), 3) for v in scorer.content_thr]
     scorer.save(out_dir / OFFLABEL)
     filters = fit_filters_from_truth(train_feeds)
     if synth_val is not None:

@@ -12,6 +12,13 @@ so a frame exactly at the threshold distance scores 0.5. ``thr`` is the 99th per
 ``d`` on held-out frames of that domain (held-out *train* patients / validation seeds, never
 the test split); ``in_domain`` is the best score over the domains and ``off_label`` is
 ``in_domain < 0.5``. Stored as ``offlabel.npz`` in the model directory.
+
+Pooled features barely move for a dark, blank or heavily blurred view (a black screen
+scored as in-domain), so a content check on the model input caps the score: log mean
+brightness, log contrast (grey-level std) and log sharpness (variance of the Laplacian),
+each with a threshold at half its 5th-percentile value on the train-side frames of the
+validated domains (not the 1st: a few Endoscapes train frames are black); ``in_domain`` =
+min(feature score, content score).
 """
 
 from __future__ import annotations
@@ -72,19 +79,53 @@ class DomainGaussian:
         return 1.0 / (1.0 + np.exp(np.clip((ld - self.log_thr) / self.scale, -50, 50)))
 
 
+def content_stats(image: np.ndarray) -> np.ndarray:
+    """[log mean, log std, log Laplacian variance] of the grey level of one model input
+    ([1, 3, H, W] / [3, H, W] float 0..255, or [H, W, 3] uint8)."""
+    import cv2
+
+    a = np.asarray(image, np.float32)
+    if a.ndim == 4:
+        a = a[0]
+    grey = a.mean(axis=0) if a.shape[0] == 3 and a.ndim == 3 and a.shape[-1] != 3 \
+        else a.mean(axis=-1)
+    lap = cv2.Laplacian(np.ascontiguousarray(grey), cv2.CV_32F)
+    return np.log(np.array([grey.mean(), grey.std(), lap.var()], np.float64) + 1.0)
+
+
 class OffLabelScorer:
-    """Best per-domain score of an embedding; see the module docstring."""
+    """Best per-domain score of an embedding, capped by the content check (module doc)."""
 
-    def __init__(self, domains: list[DomainGaussian]) -> None:
+    def __init__(self, domains: list[DomainGaussian],
+                 content_thr: np.ndarray | None = None, content_scale: float = 0.25) -> None:
         self.domains = domains
+        self.content_thr = None if content_thr is None else np.asarray(content_thr, float)
+        self.content_scale = content_scale
 
-    def score(self, emb: np.ndarray) -> np.ndarray:
-        """in_domain per row of [N, D] (or one [D] embedding -> shape [1])."""
-        return np.max(np.stack([d.score(emb) for d in self.domains]), axis=0)
+    def fit_content(self, images: np.ndarray, q: float = 5.0) -> None:
+        """Thresholds = half the ``q``-th percentile (log - log 2) on in-domain images."""
+        st = np.stack([content_stats(im) for im in images])
+        self.content_thr = np.percentile(st, q, axis=0) - np.log(2.0)
+
+    def content_score(self, image: np.ndarray) -> float:
+        """0-1, 0.5 where the weakest of brightness / contrast / sharpness hits its threshold."""
+        if self.content_thr is None:
+            return 1.0
+        z = (content_stats(image) - self.content_thr) / self.content_scale
+        return float(np.min(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))))
+
+    def score(self, emb: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
+        """in_domain per row of [N, D] (or one [D] embedding -> shape [1]); with ``image``
+        (one model input) capped by its content score."""
+        s = np.max(np.stack([d.score(emb) for d in self.domains]), axis=0)
+        return s if image is None else np.minimum(s, self.content_score(image))
 
     def save(self, path: Path) -> None:
         """Write ``offlabel.npz``."""
         arrs: dict[str, np.ndarray] = {"names": np.array([d.name for d in self.domains])}
+        if self.content_thr is not None:
+            arrs["content_thr"] = self.content_thr
+            arrs["content_scale"] = np.array(self.content_scale)
         for i, d in enumerate(self.domains):
             arrs[f"{i}_mean"], arrs[f"{i}_comps"], arrs[f"{i}_var"] = d.mean, d.comps, d.var
             arrs[f"{i}_scalars"] = np.array([d.resid_var, d.log_thr, d.scale], np.float64)
@@ -99,6 +140,8 @@ class OffLabelScorer:
             r, t, s = (float(v) for v in z[f"{i}_scalars"])
             doms.append(DomainGaussian(str(name), z[f"{i}_mean"], z[f"{i}_comps"],
                                        z[f"{i}_var"], r, t, s))
+        if "content_thr" in z:
+            return cls(doms, z["content_thr"], float(z["content_scale"]))
         return cls(doms)
 
 

@@ -251,7 +251,7 @@ class VisionPipeline:
                 embedding=out["embedding"][0],
             )
             if self.offlabel is not None:
-                res.in_domain = float(self.offlabel.score(out["embedding"][0])[0])
+                res.in_domain = float(self.offlabel.score(out["embedding"][0], x)[0])
                 res.off_label = res.in_domain < self.in_domain_threshold
             t3 = time.perf_counter()
             res.timing_ms = {

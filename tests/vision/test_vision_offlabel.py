@@ -43,3 +43,28 @@ def test_vision_probes_shapes() -> None:
     rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     deg = degraded_probes(rgb)
     assert deg["near_dark"].max() < 20 and deg["heavy_blur"].std() < rgb.std()
+
+
+def test_vision_offlabel_content_check_caps_dark_blank_and_blurred(tmp_path: Path) -> None:
+    import cv2
+
+    rng = np.random.default_rng(1)
+    frames = []
+    for _ in range(40):
+        img = rng.integers(40, 220, (72, 128, 3), dtype=np.uint8)
+        frames.append(cv2.GaussianBlur(img, (0, 0), 1.0))
+    frames = np.stack(frames)
+    emb = rng.normal(0, 1, (40, 8))
+    d = DomainGaussian.fit("a", emb[:30], k=4)
+    d.calibrate(emb[30:])
+    sc = OffLabelScorer([d])
+    sc.fit_content(frames)
+    e = emb[35]
+    assert sc.score(e, frames[0])[0] == sc.score(e)[0] or sc.score(e, frames[0])[0] > 0.5
+    probes = degraded_probes(frames[0])
+    for name in ("near_dark", "heavy_blur"):
+        assert sc.score(e, probes[name])[0] < 0.5, name
+    assert sc.score(e, np.zeros_like(frames[0]))[0] < 0.5
+    sc.save(tmp_path / "o.npz")
+    back = OffLabelScorer.load(tmp_path / "o.npz")
+    np.testing.assert_allclose(back.content_thr, sc.content_thr)
