@@ -296,7 +296,7 @@ def listener_latency(asr, samples: list) -> dict:  # noqa: ANN001 - ASR, Samples
             if a <= mid < b:
                 # a speculative decode (Moonshine, in the pause) ran before the close, in
                 # wall time that the offline stream clock does not count: add it
-                spec = tr.decode_s if tr.scores.get("speculative") else 0.0
+                spec = tr.scores.get("speculative_s", 0.0)
                 lat.append(closed - e + fin + spec)
                 wait.append(closed - e)
                 proc.append(fin + spec)

@@ -255,7 +255,14 @@ def markdown(rep: dict) -> str:
             f"decode per record {rep['decode_ms']}.", "",
             f"Leak check: {sp['leak_check']}.", "",
             f"Voice: {sp['tts']['backend']}, first audio {sp['tts']['first_audio_ms']} "
-            f"(espeak-ng: {sp['tts_espeak_first_audio_ms']}).", "", "Goals:", ""]
+            f"(espeak-ng: {sp['tts_espeak_first_audio_ms']}).", "",
+            f"Sets: {rep['sets']['records']} records (dev: 24 commands per family and SNR at "
+            "10 / 5 dB + 50 chatter lines; test: 12 per family and SNR at 15 / 10 / 5 dB + 50 "
+            "chatter lines: one test error is 8 points). Every number above was measured on "
+            "a 2-core machine shared with four other jobs (load average 10-25): the "
+            "latencies and TTS times are far from idle-machine values. Moonshine base-en only "
+            "on a small subset (its decode took minutes per utterance at this load).",
+            "", "Goals:", ""]
     out += [f"- {g['name']}: {g['value']} (target {g['target']}) "
             f"{'PASS' if g['pass'] else 'FAIL'}" for g in rep.get("goals", [])]
     return "\n".join(out) + "\n"

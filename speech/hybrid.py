@@ -98,6 +98,9 @@ class _HybridUtterance(Utterance):
         ps = self.ps.finish()
         spotted = self.wake.finish().detected if self.wake is not None else None
         ms = self.ms.finish()
+        spec_s = ms.scores.get("speculative_s", 0.0)  # Moonshine decoded in the pause
         tr = self.asr.combine(ps, ms, spotted)
-        tr.decode_s = time.perf_counter() - t0
+        tr.decode_s = time.perf_counter() - t0 + spec_s
+        if spec_s:
+            tr.scores["speculative_s"] = spec_s
         return tr

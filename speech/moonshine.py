@@ -435,7 +435,8 @@ class _MoonshineUtterance(Utterance):
         if spec is not None and self.n - spec[0] <= self.REUSE_S * SAMPLE_RATE:
             tr = spec[1]
             tr.end_s = self.start_s + self.n / SAMPLE_RATE
-            tr.scores["speculative"] = 1.0  # decode_s: its time, spent during the pause
+            tr.scores["speculative"] = 1.0  # decoded during the pause, before the close:
+            tr.scores["speculative_s"] = tr.decode_s  # that time still counts for latency
             self.parts = []
             return tr
         audio = self._audio()
