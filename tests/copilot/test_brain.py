@@ -228,8 +228,9 @@ def test_on_findings_is_fast_and_thread_safe():
 def test_overlay_draws_banner_outline_and_coverage_on_a_frame():
     brain = Brain(scenario="bowel-survey")
     alert_frame = None
-    for fid, t, fs in frames("bowel"):
-        if brain.on_findings(fid, t, fs) and alert_frame is None:
+    for fid, t, fs in frames("bowel"):  # the first alert about a structure (the vessel)
+        out = brain.on_findings(fid, t, fs) or []
+        if any(getattr(m, "data", {}).get("structure") for m in out):
             alert_frame = fid
             break
     assert alert_frame is not None
