@@ -109,7 +109,7 @@ def test_defaults_by_name():
     from speech.tts import create_tts, stream_pieces
 
     assert resolve_asr("pocketsphinx") == ("pocketsphinx", "")
-    assert resolve_asr("default")[0] in ("moonshine", "pocketsphinx")
+    assert resolve_asr("default")[0] in ("hybrid", "pocketsphinx")
     assert stream_pieces("the cystic duct is outlined in red on the left side", 4)[0] == (
         "the cystic duct is")
     assert stream_pieces("Bleeding. Check the clip.") == ["Bleeding.", "Check the clip."]
