@@ -88,10 +88,12 @@ def analyse_video(feed: Path, every: int = 3, pipeline: Any = None
     Returns (frame_id, media_t_s, findings) with the brain's adapter mapping.
     """
     from copilot.brain import findings_from_result
+    from vision.modelio import SYNTHETIC_MODEL_DIR
     from vision.pipeline import VisionPipeline
     from vision.sources import open_source
 
-    pipe = pipeline or VisionPipeline.load()
+    # the feeds are synthetic: the model the copilot uses for them (copilot.validity)
+    pipe = pipeline or VisionPipeline.load(SYNTHETIC_MODEL_DIR)
     pipe.reset()
     out = []
     src = open_source(str(feed / "video.mp4"))
@@ -327,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     w, h = (int(v) for v in args.size.split("x"))
     feeds = make_feeds(args.feeds_dir, args.seconds,
                        {"cholecystectomy": s[:2], "bowel-survey": s[2:4]}, (w, h), args.fps)
-    pipe = VisionPipeline.load()
+    from vision.modelio import SYNTHETIC_MODEL_DIR
+
+    pipe = VisionPipeline.load(SYNTHETIC_MODEL_DIR)  # as the copilot does on synthetic feeds
     per_feed = []
     fmss: list[float] = []
     for feed in feeds:

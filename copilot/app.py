@@ -123,7 +123,9 @@ class RunConfig:
     audio: Path | None = None  # an audio file to replay with the video
     mic: bool = False  # live microphone (pip extra "mic")
     speak: bool = False  # play the copilot's speech on the loudspeaker
-    asr: str = "default"  # speech.defaults: the measured default (hybrid), else pocketsphinx
+    # the copilot's recogniser: pocketsphinx until the hybrid ("default", speech.defaults) is
+    # validated end to end (its decode measured 1.85 s p95 under load, near the 2 s watchdog)
+    asr: str = "pocketsphinx"
     asr_model_dir: Path | None = None
     denoiser: str = "neural"  # pocketsphinx's noise suppressor: neural | wiener | model folder
     wake: str = "pocketsphinx"
@@ -649,6 +651,8 @@ class Copilot:
                            vision_backend_reason=self.vision_backend_reason,
                            scenario=self.src.scenario, procedure=self.procedure,
                            cvs_source=self.cvs_policy.source, cvs_why=self.cvs_policy.why,
+                           vision_model=str(self.model_dir or "vision/weights/default"),
+                           vision_model_why=self.model_choice,
                            config=_jsonable(self.cfg.__dict__),
                            fps=self.source.info.fps, width=self.source.info.width,
                            height=self.source.info.height, n_frames=self.source.info.n_frames)
@@ -707,9 +711,8 @@ class Copilot:
         in-domain score is calibrated on real frames)."""
         from copilot.validity import CvsPolicy, cvs_policy, resolve_procedure
 
-        self.synthetic_feed = self.src.truth is not None
         self.procedure = resolve_procedure(self.cfg.procedure, self.src.scenario)
-        model_dir = self.cfg.model_dir if self.vision_backend == "model" else None
+        model_dir = self.model_dir if self.vision_backend == "model" else None
         try:
             self.cvs_policy = cvs_policy(self.cfg.cvs, self.synthetic_feed, model_dir)
         except ValueError as exc:
@@ -729,16 +732,19 @@ class Copilot:
         ``--vision auto`` and nothing named, a failed load falls back to the heuristic stage
         and says so (log, session start record, status line, report)."""
         from copilot.stages import load_vision_pipeline
+        from copilot.validity import model_for_source
 
         cfg = self.cfg
         self._vision_pipeline: Any = None
         self.vision_backend, self.vision_backend_reason = cfg.vision, None
+        self.synthetic_feed = self.src.truth is not None
+        self.model_dir, self.model_choice = model_for_source(cfg.model_dir, self.synthetic_feed)
         if cfg.vision not in ("auto", "model"):
             return
         named = cfg.vision == "model" or cfg.model_dir is not None or \
             cfg.runtime != "onnxruntime"
         try:
-            self._vision_pipeline = load_vision_pipeline(cfg.model_dir, cfg.runtime,
+            self._vision_pipeline = load_vision_pipeline(self.model_dir, cfg.runtime,
                                                          cfg.vision_threads)
             self.vision_backend = "model"
         except Exception as exc:  # noqa: BLE001 - an error when named, else a said fallback
@@ -753,7 +759,7 @@ class Copilot:
         from copilot.stages import vision_stage_factory
 
         kind = self.vision_backend
-        factory = vision_stage_factory(kind, self.cfg.model_dir, self.cfg.runtime, self.clock,
+        factory = vision_stage_factory(kind, self.model_dir, self.cfg.runtime, self.clock,
                                        threads=self.cfg.vision_threads,
                                        pipeline=self._vision_pipeline)
         if factory is None:
@@ -812,7 +818,9 @@ class Copilot:
         from speech.tts import create_tts
 
         try:
-            engine = create_tts("default", speed=self.VOICE_WPM)  # Piper joe, else espeak-ng
+            # espeak-ng: alerts must start within 0.5 s (Piper joe measured 1.7 s first audio
+            # under load; `copilot say` uses it where installed)
+            engine = create_tts("espeak", speed=self.VOICE_WPM)
         except Exception as exc:  # noqa: BLE001 - no voice is not a reason to stop the video
             log.warning("the copilot's voice is off: %s", exc)
             return

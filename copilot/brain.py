@@ -651,7 +651,9 @@ class Brain:
         """The brain's drawings: highlighted outlines, alert banners, coverage map."""
         with self._lock:
             t = self.media_t
-            self.banners = [(a, u) for a, u in self.banners if u > t]
+            # an off-label banner lasts only while the span is open
+            self.banners = [(a, u) for a, u in self.banners if u > t and
+                            (a.rule != "off_label" or self.offlabel.off_label)]
             for k in [k for k, h in self.highlights.items()
                       if h["until"] is not None and h["until"] <= t]:
                 del self.highlights[k]

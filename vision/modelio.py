@@ -30,6 +30,9 @@ CARD = "MODEL_CARD.md"
 
 #: The shipped default model (trained on synthetic feeds only).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "weights" / "default"
+#: The model validated on the project's synthetic feeds (trained on synthetic scenes only):
+#: the copilot uses it for those feeds, where the real-frame default scores lower.
+SYNTHETIC_MODEL_DIR = Path(__file__).resolve().parent / "weights" / "synthetic"
 
 
 def resolve_model_dir(model_dir: Path | str | None) -> Path:

@@ -230,7 +230,7 @@ def test_overlay_draws_banner_outline_and_coverage_on_a_frame():
     alert_frame = None
     for fid, t, fs in frames("bowel"):  # the first alert about a structure (the vessel)
         out = brain.on_findings(fid, t, fs) or []
-        if any(getattr(m, "data", {}).get("structure") for m in out):
+        if any(getattr(m, "rule", "") in ("large_vessel", "bleeding") for m in out):
             alert_frame = fid
             break
     assert alert_frame is not None
