@@ -14,7 +14,8 @@ def test_summary_reads_results_and_marks_missing(tmp_path: Path) -> None:
         "fast": {"ratio_median": 0.95, "ratio_per_round": [0.9, 0.95, 1.0]},
         "realtime": {"frame_ms": 33.3, "with_model": {"video.frame_to_overlay": {"p99": 40.0}}},
     }))
-    (tmp_path / "vision_latency.json").write_text(json.dumps({"ratio_ort_over_torch": 0.6}))
+    (tmp_path / "vision_latency_synthetic_model.json").write_text(
+        json.dumps({"ratio_ort_over_torch": 0.6}))
     rows = {r["goal"]: r for r in summary.evaluate(tmp_path)}
     assert len(rows) == len(summary.GOALS)
     loop = rows["`--fast` passthrough+overlay / raw decoder fps at 720p"]
