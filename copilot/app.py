@@ -761,7 +761,9 @@ class Copilot:
         kind = self.vision_backend
         factory = vision_stage_factory(kind, self.model_dir, self.cfg.runtime, self.clock,
                                        threads=self.cfg.vision_threads,
-                                       pipeline=self._vision_pipeline)
+                                       pipeline=self._vision_pipeline,
+                                       phase_note="" if self.synthetic_feed else
+                                       "phase head validated on synthetic video only")
         if factory is None:
             return
         take = take_from(self.analysis_edge if self.lockstep else self.analysis_slot)

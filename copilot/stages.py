@@ -112,7 +112,9 @@ class ModelVisionStage(Stage):
         threads: int = 1,
         clock: Clock = SYSTEM_CLOCK,
         pipeline: Any = None,
+        phase_note: str = "",
     ) -> None:
+        self.phase_note = phase_note  # e.g. "synthetic-only" on real video (copilot.validity)
         self.model_dir = model_dir
         self.runtime = runtime
         self.threads = threads
@@ -136,6 +138,8 @@ class ModelVisionStage(Stage):
             res, msg.frame_id, msg.media_t_s or 0.0, trace_id=msg.trace_id, clock=self.clock))
         if res.laparoscopic:
             caption = f"phase: {res.phase_name} ({res.phase[res.phase_name]:.2f})"
+            if self.phase_note:
+                caption += f" [{self.phase_note}]"
         else:
             caption = f"view: {res.region_name} ({res.region[res.region_name]:.2f})"
         # each class's detection confidence gates and dashes its outline (copilot.overlay)
@@ -176,6 +180,7 @@ def vision_stage_factory(
     clock: Clock = SYSTEM_CLOCK,
     threads: int = 1,
     pipeline: Any = None,
+    phase_note: str = "",
 ) -> StageFactory | None:
     """The factory for analysis stage ``kind`` (none, heuristic, model); None for none.
     ``pipeline``: an already loaded model, used by the first stage made (restarts reload)."""
@@ -188,7 +193,8 @@ def vision_stage_factory(
 
         def make() -> Stage:
             return ModelVisionStage(model_dir=model_dir, runtime=runtime, threads=threads,
-                                    clock=clock, pipeline=preloaded.pop() if preloaded else None)
+                                    clock=clock, pipeline=preloaded.pop() if preloaded else None,
+                                    phase_note=phase_note)
 
         return make
     raise CopilotError(f"unknown vision stage {kind!r}; choose none, heuristic or model")
