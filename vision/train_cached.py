@@ -24,14 +24,15 @@ from vision import modelio
 from vision.datasets.common import LabelledFrames
 from vision.datasets.endoscapes import ENDOSCAPES_GROUPS
 from vision.labels import REGIONS
-from vision.partial import group_dice, group_matrix, label_weights, partial_ce, synthetic_groups
+from vision.partial import group_matrix, label_weights, synthetic_groups
 from vision.train_real import (
     N_ENDO,
     RealTrainConfig,
-    _synth_heads,
     _train_mode,
+    batch_loss,
     endoscapes_confusion,
     endoscapes_iou,
+    optimise,
 )
 
 UNIT = 32  # crop granularity in input pixels (the backbone's output stride)
@@ -129,7 +130,6 @@ def train_cached(net, real: LabelledFrames, real_c: dict, synth: LabelledFrames 
     """Train the tail of ``net`` (pretrained weights already loaded); keeps the best dev
     epoch in ``out_dir``; returns the history."""
     import torch
-    import torch.nn.functional as F
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -174,26 +174,12 @@ def train_cached(net, real: LabelledFrames, real_c: dict, synth: LabelledFrames 
                 *sf, ms = _crop(synth_c, srows, units, rng)
                 feats = [torch.cat([a, b]) for a, b in zip(feats, sf, strict=True)]
                 sidx = synth_c["src"][srows]
-            out = net.mnv2.head(*feats)
-            seg = out["seg"]
-            loss = partial_ce(seg[:n_r], m, g_real, w_real)
-            loss = loss + cfg.dice_weight * group_dice(seg[:n_r], m, g_real, [1, 2, 3, 4, 5, 6])
-            loss = loss + 0.5 * F.cross_entropy(out["region"][:n_r],
-                                                torch.full((n_r,), region_ab))
-            cvm = torch.from_numpy(real.cvs_valid[src])
-            if cvm.any():
-                loss = loss + 0.2 * F.binary_cross_entropy_with_logits(
-                    out["cvs"][:n_r][cvm], torch.from_numpy(real.cvs[src])[cvm], pos_weight=pos)
-            if synth_c is not None and cfg.synth_batch:
-                s_ = slice(n_r, None)
-                loss = loss + partial_ce(seg[s_], ms, g_syn, w_syn)
-                loss = loss + _synth_heads(out, s_, synth, sidx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            opt.step()
+            with_synth = synth_c is not None and cfg.synth_batch
+            loss = batch_loss(net.mnv2.head(*feats), n_r, m, cfg,
+                              (g_real, w_real, g_syn, w_syn), real, src, pos, region_ab, synth,
+                              sidx if with_synth else None, ms if with_synth else None)
             step += 1
-            losses.append(loss.item())
+            losses.append(optimise(opt, net, loss))
         rec = {"epoch": epoch, "step": step, "loss": float(np.mean(losses)) if losses else None,
                "seconds": round(time.perf_counter() - t0, 1)}
         last = frac >= 1.0 or epoch == cfg.epochs

@@ -139,7 +139,6 @@ def train_real(real: LabelledFrames, synth: LabelledFrames | None, out_dir: Path
                pretrained: Path | str | None = None, log_path: Path | None = None) -> dict:
     """Train, keep the best dev epoch in ``out_dir`` (config.json + model.pt); returns history."""
     import torch
-    import torch.nn.functional as F
 
     from vision.backbone import load_pretrained
     from vision.models import EncoderNet
@@ -197,26 +196,12 @@ def train_real(real: LabelledFrames, synth: LabelledFrames | None, out_dir: Path
                 ms = torch.from_numpy(synth.masks[sidx]).long()
                 xs, ms = augment(xs, ms, gen, flip=False, crop=cfg.crop)
                 x = torch.cat([x, xs])
-            out = net(x)
-            seg = out["seg"]
-            loss = partial_ce(seg[:n_r], m, g_real, w_real)
-            loss = loss + cfg.dice_weight * group_dice(seg[:n_r], m, g_real, [1, 2, 3, 4, 5, 6])
-            loss = loss + 0.5 * F.cross_entropy(out["region"][:n_r],
-                                                torch.full((n_r,), region_ab))
-            cvm = torch.from_numpy(real.cvs_valid[idx])
-            if cvm.any():
-                loss = loss + 0.2 * F.binary_cross_entropy_with_logits(
-                    out["cvs"][:n_r][cvm], torch.from_numpy(real.cvs[idx])[cvm], pos_weight=pos)
-            if synth is not None and cfg.synth_batch:
-                s_ = slice(n_r, None)
-                loss = loss + partial_ce(seg[s_], ms, g_syn, w_syn)
-                loss = loss + _synth_heads(out, s_, synth, sidx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            opt.step()
+            with_synth = synth is not None and cfg.synth_batch
+            loss = batch_loss(net(x), n_r, m, cfg, (g_real, w_real, g_syn, w_syn), real, idx,
+                              pos, region_ab, synth, sidx if with_synth else None,
+                              ms if with_synth else None)
             step += 1
-            losses.append(loss.item())
+            losses.append(optimise(opt, net, loss))
         rec = {"epoch": epoch, "step": step, "loss": float(np.mean(losses)) if losses else None,
                "seconds": round(time.perf_counter() - t0, 1)}
         last = frac >= 1.0 or epoch == cfg.epochs
@@ -242,6 +227,41 @@ def train_real(real: LabelledFrames, synth: LabelledFrames | None, out_dir: Path
         modelio.save_model(net.eval(), out_dir)
     return {"history": hist, "pretrained": loaded, "config": asdict(cfg),
             "best_dev_miou": best, "train_seconds": round(time.perf_counter() - t0, 1)}
+
+
+def batch_loss(out: dict, n_r: int, m, cfg, groups: tuple, real: LabelledFrames, rows,
+               pos, region_ab: int, synth: LabelledFrames | None = None, sidx=None, ms=None):
+    """One batch's loss: partial-label cross-entropy + Dice, region and CVS on the ``n_r``
+    real rows; partial cross-entropy and the synthetic heads on the rows after them (when
+    ``ms`` is given). ``groups`` = (real groups, real weights, synthetic groups, weights)."""
+    import torch
+    import torch.nn.functional as F
+
+    g_real, w_real, g_syn, w_syn = groups
+    seg = out["seg"]
+    loss = partial_ce(seg[:n_r], m, g_real, w_real)
+    loss = loss + cfg.dice_weight * group_dice(seg[:n_r], m, g_real, [1, 2, 3, 4, 5, 6])
+    loss = loss + 0.5 * F.cross_entropy(out["region"][:n_r], torch.full((n_r,), region_ab))
+    cvm = torch.from_numpy(real.cvs_valid[rows])
+    if cvm.any():
+        loss = loss + 0.2 * F.binary_cross_entropy_with_logits(
+            out["cvs"][:n_r][cvm], torch.from_numpy(real.cvs[rows])[cvm], pos_weight=pos)
+    if ms is not None:
+        s_ = slice(n_r, None)
+        loss = loss + partial_ce(seg[s_], ms, g_syn, w_syn)
+        loss = loss + _synth_heads(out, s_, synth, sidx)
+    return loss
+
+
+def optimise(opt, net, loss) -> float:
+    """One optimiser step on ``loss`` (gradient norm clipped at 5); returns its value."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+    opt.step()
+    return loss.item()
 
 
 def _train_mode(net) -> None:

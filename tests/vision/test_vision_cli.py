@@ -83,8 +83,11 @@ def test_vision_cli_errors_are_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not __import__("vision.backbone", fromlist=["x"]).DEEPLAB_VOC.is_file(),
                     reason="../shared pretrained weights missing")
-def test_vision_cli_train_on_endoscapes_layout(app: typer.Typer, tmp_path: Path) -> None:
-    """copilot train --endoscapes on a tiny seg201-layout fixture (6 patients) + feeds."""
+@pytest.mark.parametrize("recipe", [[], ["--full-finetune"]], ids=["cached", "full"])
+def test_vision_cli_train_on_endoscapes_layout(app: typer.Typer, tmp_path: Path,
+                                                recipe: list[str]) -> None:
+    """copilot train --endoscapes on a tiny seg201-layout fixture (6 patients) + feeds, with
+    the shipped recipe (cached features) and the full fine-tune (one batch loss for both)."""
     import cv2
     from vision_fixtures import scene
 
@@ -112,7 +115,7 @@ def test_vision_cli_train_on_endoscapes_layout(app: typer.Typer, tmp_path: Path)
     res = CliRunner().invoke(app, [
         "train", "--endoscapes", str(root), "--feeds", str(tmp_path / "feeds"),
         "--val-feeds", str(tmp_path / "vfeeds"), "--out", str(out), "--input", "64x64",
-        "--epochs", "2", "--minutes", "1", "--threads", "1"])
+        "--epochs", "2", "--minutes", "1", "--threads", "1", *recipe])
     assert res.exit_code == 0, res.output
     assert "held-out train patients" in res.output
     for name in (modelio.CONFIG, modelio.WEIGHTS, modelio.ONNX, OFFLABEL, modelio.CARD):
