@@ -117,8 +117,6 @@ class OffLabelMonitor:
     procedure: str = DEFAULT_PROCEDURE
     cfg: OffLabelConfig = field(default_factory=OffLabelConfig)
     spans: list[OffLabelSpan] = field(default_factory=list)
-    frames_seen: int = 0
-    frames_scored: int = 0
 
     def __post_init__(self) -> None:
         self._recent: deque[bool] = deque(maxlen=self.cfg.window)
@@ -138,7 +136,6 @@ class OffLabelMonitor:
     def update(self, t_s: float, in_domain: float | None, off_label: bool | None,
                region: str | None = None, region_score: float = 0.0) -> str | None:
         """One analysed frame. Returns "start" or "end" when a span opens or closes."""
-        self.frames_seen += 1
         foreign = (region is not None and region_score >= self.cfg.mismatch_score
                    and region in FOREIGN_REGIONS.get(self.procedure, frozenset()))
         if foreign:
@@ -149,8 +146,6 @@ class OffLabelMonitor:
         mismatch = (self._foreign_since is not None
                     and t_s - self._foreign_since >= self.cfg.mismatch_s)
         bad_domain = bool(off_label) if off_label is not None else False
-        if in_domain is not None:
-            self.frames_scored += 1
         self._recent.append(bad_domain or mismatch)
         if bad_domain:
             self._reasons.append("the picture is unlike the frames I was validated on"
