@@ -6,6 +6,8 @@ One backbone (:class:`vision.backbone.DeepLabMNV2`, output stride 16) feeds all 
   features (DeepLabV3+-style decoder, depthwise-separable), logits at 1/4 of the input;
 - ``embedding``: global mean of the deepest backbone features (320) and of the ASPP output
   (256) = 576 values; it is also what the off-label score (vision.offlabel) measures;
+- ``features``: per-pixel features for teaching (:func:`vision.models.pixel_features` of the
+  1/16 backbone features (96) and the ASPP output (256): 352 channels at 1/16);
 - tools / phase / region: a 128-unit hidden layer on the embedding;
 - CVS: a linear layer on the embedding plus features of the segmentation's own output
   (mean probability of every class and the probability-weighted centroid of the duct,
@@ -20,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vision.backbone import ASPP_CH, F16_CH, HIGH_CH, LOW_CH, MID_CH, DeepLabMNV2
+from vision.models import pixel_features
 
 #: Classes whose centroid is a CVS feature (names; missing names are skipped).
 CVS_SHAPE_CLASSES = ("cystic_duct", "cystic_artery", "cystic_plate", "hepatocystic_triangle",
@@ -101,4 +104,4 @@ class MNV2Encoder(nn.Module):
         cvs_in = torch.cat([emb.detach(), self.seg_features(seg.detach())], dim=1)
         return {"seg": seg, "tools": self.tools_head(hid), "phase": self.phase_head(hid),
                 "cvs": self.cvs_head(cvs_in), "region": self.region_head(hid),
-                "embedding": emb}
+                "embedding": emb, "features": pixel_features(f16, aspp)}

@@ -31,6 +31,7 @@ OUTPUT_NAMES: tuple[str, ...] = (
     "cvs",  # [1, 3] sigmoid probabilities
     "region",  # [1, 15] softmax probabilities
     "embedding",  # [1, E] per-frame feature vector
+    "features",  # [1, C, H/16, W/16] per-pixel features, unit L2 norm per cell (vision.teach)
 )
 INPUT_NAME = "image"
 
@@ -87,6 +88,14 @@ class ModelConfig:
         """Segmentation output (width, height) in pixels."""
         w, h = self.input_size
         return w // self.output_stride, h // self.output_stride
+
+
+def pixel_features(f16: torch.Tensor, deep: torch.Tensor) -> torch.Tensor:
+    """Per-pixel features for teaching by example (:mod:`vision.teach`): the 1/16 backbone
+    features and the deeper (1/16 or 1/32) context features, each L2-normalised per cell,
+    the latter upsampled to 1/16, concatenated and normalised again -> [N, C1 + C2, H/16, W/16]."""
+    deep = F.interpolate(deep, size=f16.shape[-2:], mode="bilinear", align_corners=False)
+    return F.normalize(torch.cat([F.normalize(f16, dim=1), F.normalize(deep, dim=1)], 1), dim=1)
 
 
 class ConvBNAct(nn.Sequential):
@@ -221,6 +230,7 @@ class EncoderNet(nn.Module):
             "cvs": self.cvs_head(emb),
             "region": self.region_head(emb),
             "embedding": emb,
+            "features": pixel_features(feats[2], feats[3]),
         }
 
 
@@ -246,6 +256,7 @@ class DeployModel(nn.Module):
             torch.sigmoid(o["cvs"]),
             torch.softmax(o["region"], dim=1),
             o["embedding"],
+            o["features"],
         )
 
 

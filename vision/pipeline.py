@@ -58,6 +58,9 @@ class VisionResult:
     #: 0-1, higher = more like the domain the model was validated on (vision.offlabel);
     #: 1.0 when the model ships no off-label calibration (offlabel.npz).
     in_domain: float = 1.0
+    #: per-pixel features [C, h, w] over ``fov_box`` (unit norm per cell; vision.teach), or
+    #: None when the model file predates them (re-export it).
+    features: np.ndarray | None = None
     #: True when ``in_domain`` is below the model's threshold: the frame is outside the
     #: validated domain and findings, phase and CVS must not drive alerts.
     off_label: bool = False
@@ -249,6 +252,7 @@ class VisionPipeline:
                 region_frame=dict(zip(self.regions, region_frame.tolist(), strict=True)),
                 label_map=labels,
                 embedding=out["embedding"][0],
+                features=out["features"][0] if "features" in out else None,
             )
             if self.offlabel is not None:
                 res.in_domain = float(self.offlabel.score(out["embedding"][0], x)[0])

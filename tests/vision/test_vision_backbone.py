@@ -32,9 +32,11 @@ def test_vision_mnv2_encoder_shapes_and_scaling() -> None:
     out = net(torch.rand(2, 3, 64, 96) * 255)
     assert out["seg"].shape == (2, len(CLASSES), 32, 48)
     assert out["embedding"].shape == (2, net.mnv2.embedding_dim)
-    labels, conf, tools, phase, cvs, region, emb = DeployModel(net).eval()(
+    labels, conf, tools, phase, cvs, region, emb, feats = DeployModel(net).eval()(
         torch.rand(1, 3, 64, 96) * 255)
     assert labels.shape == (1, 32, 48) and cvs.shape == (1, 3)
+    assert feats.shape == (1, 96 + 256, 4, 6)  # per-pixel features at 1/16 (vision.teach)
+    assert torch.allclose(feats.norm(dim=1), torch.ones(1, 4, 6), atol=1e-5)
     assert torch.allclose(phase.sum(1), torch.ones(1))
 
 
