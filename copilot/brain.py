@@ -44,6 +44,7 @@ from copilot.messages import Alert, Answer, Control, Finding, Message, Transcrip
 from copilot.overlay import AnnotationSet, Banner, Box, Outline, Text
 from copilot.perception import PerceptionTimeline, observation_of
 from copilot.perception import findings_from_result as _findings
+from copilot.pulse import PulseTracker
 from copilot.validity import (
     OFF_LABEL_SPEECH,
     CvsPolicy,
@@ -148,6 +149,7 @@ class Brain:
         self.scenario = scenario  # the stated procedure (copilot.validity.PROCEDURES)
         self.cvs_policy = cvs_policy or CvsPolicy()
         self.offlabel = OffLabelMonitor(scenario or "cholecystectomy")
+        self.pulse = PulseTracker()  # pulsatile_score on vessel findings (copilot.pulse)
         self.use_in_domain = use_in_domain  # False: only the procedure mismatch counts
         self.real_video = real_video  # not one of our synthetic feeds (validity.py)
         self._off_label_said = False
@@ -267,6 +269,7 @@ class Brain:
             for name in [n for n, fid in self._shape_frame.items() if fid != frame_id]:
                 self._shapes.pop(name, None)
                 self._shape_frame.pop(name, None)
+            self.pulse.update(t, findings)
             obs = [observation_of(f, t) for f in findings]
             recorded = self.timeline.add_frame(t, obs)
             persist = recorded and t - self._persist_t >= 1.0 / self.cfg.persist_hz * 0.999
