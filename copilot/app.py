@@ -149,6 +149,9 @@ class RunConfig:
     # default. The vision never switches it mid-case.
     procedure: str | None = None
     cvs: str = "auto"  # who calls the critical view: auto | vision | surgeon (validity.py)
+    # concepts taught by example in an earlier session (copilot.teaching; prototypes only);
+    # this session's are saved as taught.npz in the output folder
+    taught: Path | None = None
 
     def check(self) -> None:
         """Raise CopilotError with one line when the configuration is inconsistent."""
@@ -175,6 +178,8 @@ class RunConfig:
             raise CopilotError(str(exc)) from None
         if self.cvs not in ("auto", "vision", "surgeon"):
             raise CopilotError(f"unknown --cvs {self.cvs!r}: auto, vision or surgeon")
+        if self.taught is not None and not Path(self.taught).is_file():
+            raise CopilotError(f"--taught file not found: {self.taught}")
 
 
 @dataclass
@@ -703,6 +708,14 @@ class Copilot:
                            tracer=self.tracer, cvs_policy=self.cvs_policy,
                            use_in_domain=not self.synthetic_feed,
                            real_video=not self.synthetic_feed)
+        if self.cfg.taught is not None:
+            from vision.teach import TeachError
+
+            try:
+                names = self.brain.teaching.load(self.cfg.taught)
+            except TeachError as exc:
+                raise CopilotError(str(exc)) from None
+            self.session_write("taught_loaded", path=str(self.cfg.taught), names=names)
 
     def _resolve_validity(self) -> None:
         """The stated procedure and who calls the CVS (``copilot.validity``). A feed folder
@@ -1314,6 +1327,12 @@ class Copilot:
                     self.deliver(m, trigger=(self.media_t_s, self.clock.now_ns()))
             except Exception as exc:  # noqa: BLE001
                 log.warning("brain finish failed: %s", exc)
+            if self.out_dir is not None and self.brain.teaching.book.names():
+                try:  # prototypes only, for the next case (--taught)
+                    self.outputs["taught"] = self.brain.teaching.save(self.out_dir /
+                                                                      "taught.npz")
+                except OSError as exc:
+                    self.error = self.error or f"cannot write taught concepts: {exc}"
         if self.audio_out is not None:  # the watchdog still guards the voice meanwhile
             if not self._user_stop:
                 self.audio_out.wait_idle(30.0 if self.cfg.mode == "fast" else 60.0)

@@ -45,6 +45,7 @@ from copilot.overlay import AnnotationSet, Banner, Box, Outline, Text
 from copilot.perception import PerceptionTimeline, observation_of
 from copilot.perception import findings_from_result as _findings
 from copilot.pulse import PulseTracker
+from copilot.teaching import TaughtConcepts
 from copilot.validity import (
     OFF_LABEL_SPEECH,
     CvsPolicy,
@@ -65,6 +66,8 @@ from kg_reasoning.reasoner import (
     fmt_time,
 )
 from kg_reasoning.reasoner import Answer as KGAnswer
+from kg_reasoning.teaching import STATE_CHANGING as TEACH_STATE_CHANGING
+from kg_reasoning.teaching import TeachCommand
 
 __all__ = ["Brain", "BrainAlert", "BrainAnswer", "BrainConfig", "findings_from_result"]
 
@@ -195,6 +198,7 @@ class Brain:
             maxlen=int(math.ceil(self.cfg.thumb_hz * self.cfg.thumb_keep_s)) + 1)
         self._region = ""
         self.privacy_hidden = ""  # why the picture is hidden now ("" = shown)
+        self.teaching = TaughtConcepts()  # concepts taught by example (copilot.teaching)
 
     def set_privacy(self, hidden: bool, media_t_s: float, reason: str) -> None:
         """The app hid the picture (``reason``: out of body, no field of view) or shows it
@@ -256,6 +260,13 @@ class Brain:
         with self._lock:
             self.media_t = max(self.media_t, t)
             self.frame_id = max(self.frame_id, frame_id)
+            feats = [f for f in findings if f.kind == "pixel_features"]
+            if feats:  # teaching only: never in the timeline or the alert rules
+                findings = [f for f in findings if f.kind != "pixel_features"]
+                reg = next((f for f in findings if f.kind == "region"), None)
+                size = (int(reg.attrs.get("frame_w", 0)), int(reg.attrs.get("frame_h", 0))) \
+                    if reg is not None else (self.frame_size or (1, 1))
+                self.teaching.on_features(feats[0].attrs, frame_id, t, size)
             for f in findings:
                 if f.kind == "region":
                     self._region = f.name
@@ -370,6 +381,8 @@ class Brain:
                 self._write("off_label", t, event="end", **self.offlabel.spans[-1].to_dict())
             raised = self.engine.finish(t, self.frame_id)
             self._take_events()
+            for rec in self.teaching.summary():
+                self._write("taught_summary", t, **rec)
             return [self._alert_message(a) for a in raised]
 
     # ================================================================== dialogue
@@ -398,14 +411,18 @@ class Brain:
                 self._write("speech", t, addressed=False, start_s=round(tr.start_s, 3),
                             end_s=round(tr.end_s, 3))
                 return []
-            u = understand(text, self.cat, self.kg, self.matcher, t_s=t)
-            q = u.question
+            cmd = self.teaching.parse(text)  # teaching by example first (copilot.teaching)
+            u = understand(text, self.cat, self.kg, self.matcher, t_s=t) if cmd is None else \
+                None
+            q = u.question if u is not None else Question(
+                cmd.intent, {"name": cmd.name, "colour": cmd.colour}, cmd.text, t, {}, 1.0)
             # words that are not a command are never written (privacy): only that it was heard
             self._write("transcript", t, text=text if q else None, understood=q is not None,
                         confidence=round(tr.confidence, 4),
                         start_s=round(tr.start_s, 3), end_s=round(tr.end_s, 3),
                         speaker_score=tr.speaker_score, intent=q.intent if q else None,
-                        slots=dict(q.slots) if q else {}, method=u.method,
+                        slots=dict(q.slots) if q else {},
+                        method=u.method if u is not None else "teaching",
                         trace_id=tr.trace_id)
             words = set(text.lower().replace(",", " ").replace(".", " ").replace("?", " ")
                         .split())
@@ -433,7 +450,9 @@ class Brain:
                                    f"{tr.confidence:.2f} < {self.cfg.confirm_below}",
                                    f"Did you say: {body}?")]
             intent = self.cat.intents.get(q.intent)
-            if intent is not None and intent.state_changing and self._voice_check(tr):
+            changing = intent.state_changing if intent is not None else \
+                q.intent in TEACH_STATE_CHANGING
+            if changing and self._voice_check(tr):
                 score = "none" if tr.speaker_score is None else f"{tr.speaker_score:.2f}"
                 return [self._hold(q, tr, body, f"voice check {score} < "
                                    f"{self.cfg.speaker_threshold}",
@@ -457,6 +476,8 @@ class Brain:
         t = float(q.t_s if q.t_s is not None else tr.end_s)
         out: list[Message] = []
         intent = q.intent
+        if cmd := self.teaching.command_of(q):
+            return [self._taught(cmd, q, tr, t, confirmed)]
         if intent == "repeat":
             out.append(self._control(tr, "repeat"))
             return out
@@ -505,6 +526,31 @@ class Brain:
         for action in ans.overlay_actions:
             out.extend(self._apply(action, tr, t))
         return out
+
+    def _taught(self, cmd: TeachCommand, q: Question, tr: Transcript, t: float,
+                confirmed: str) -> BrainAnswer:
+        """A teaching command (copilot.teaching): answer and a ``taught`` log record."""
+        ans, rec = self.teaching.execute(cmd, t)
+        if rec:
+            self._write("taught", t, **rec, trace_id=tr.trace_id)
+        if confirmed:
+            ans.steps.insert(0, Step(f"Confirmed after {confirmed}.", True, {}))
+        self._version += 1
+        return self._reply(tr, ans, q)
+
+    def teach_click(self, name: str, x: float, y: float, positive: bool = True
+                    ) -> BrainAnswer:
+        """The UI: teach ``name`` from a click at frame pixel (x, y) of the newest frame."""
+        with self._lock:
+            t = self.media_t
+            ans, rec = self.teaching.click(name, x, y, t, positive)
+            tr = Transcript(t_ns=self.clock.now_ns(), trace_id=new_trace_id("u"),
+                            media_t_s=t, text=f"(click) this is the {name}", start_s=t,
+                            end_s=t, confidence=1.0)
+            if rec:
+                self._write("taught", t, **rec, trace_id=tr.trace_id)
+            self._version += 1
+            return self._reply(tr, ans, Question(ans.intent, {"name": name}, tr.text, t))
 
     def _outline_report(self, q: Question, ans: KGAnswer) -> float | None:
         """Say what an outline command found: "Outlined the X in C, detection 0.62." or that
@@ -681,6 +727,7 @@ class Brain:
                     items.append(Outline(list(self._shapes[struct]), (255, 40, 40),
                                          label=a.rule.replace("_", " ")))
                 items.append(Banner(a.banner or a.text, a.level))
+            items.extend(self.teaching.overlay_items(self.hidden))
             if self.pending is not None:
                 items.append(Banner(f"Confirm? {self.pending.text}", "info"))
             if muted:

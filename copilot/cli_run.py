@@ -137,6 +137,9 @@ def run_command(
         help="who calls the critical view of safety: auto (the vision only where it is "
              "validated, else the surgeon: 'copilot, critical view confirmed') | vision | "
              "surgeon")] = "auto",
+    taught: Annotated[Path | None, typer.Option(
+        help="concepts taught by example in an earlier session (its taught.npz: prototypes "
+             "only); this session's are saved as taught.npz in --out")] = None,
 ) -> int:
     """Run the copilot on SOURCE and write / show the annotated video."""
     from copilot.app import RunConfig, run_copilot
@@ -151,7 +154,7 @@ def run_command(
         "analyse_every": analyse_every,
         "out": out, "trace": trace, "max_seconds": max_seconds, "decoder": decoder,
         "model_dir": model_dir, "audio": audio, "voice_print": voice_print,
-        "procedure": procedure,
+        "procedure": procedure, "taught": taught,
     }
     for key, value in given.items():
         if value is not None:
@@ -169,7 +172,7 @@ def run_command(
     cfg.window = window or bool(opts.get("window", False))
     cfg.consent = consent or bool(opts.get("consent", False))
     cfg.anonymise = anonymise and bool(opts.get("anonymise", True))
-    for key in ("out", "trace", "model_dir", "audio", "voice_print"):
+    for key in ("out", "trace", "model_dir", "audio", "voice_print", "taught"):
         v = getattr(cfg, key)
         if v is not None and not isinstance(v, Path):
             setattr(cfg, key, Path(v))

@@ -34,10 +34,16 @@ def catalogue_grammar(wake_optional: bool = False, competitors: bool = True) -> 
     from speech.grammar import DEFAULT_WAKE_COMPETITORS, GrammarSpec
 
     cat = load_catalogue()
+    from kg_reasoning.teaching import load_teaching
+
     templates = [t for intent in cat.intents.values() for t in intent.templates]
     forms = {slot: [f for fs in values.values() for f in fs
                     if f not in GRAMMAR_LEFT_OUT.get(slot, ())]
              for slot, values in cat.slot_values.items()}
+    # teaching by example (copilot.teaching): its commands and every teachable name
+    teach_templates, teach_forms = load_teaching().grammar()
+    templates += teach_templates
+    forms["concept"] = teach_forms["concept"]
     return GrammarSpec(templates, forms, wake_words=[cat.wake_word], wake_optional=wake_optional,
                        wake_competitors=DEFAULT_WAKE_COMPETITORS if competitors else ())
 

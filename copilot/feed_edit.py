@@ -22,6 +22,10 @@ import numpy as np
 from copilot.errors import CopilotError
 from copilot.feeds import ADDRESSED_RMS, load_truth
 
+#: intents of kg_reasoning/data/teaching.yaml recorded under truth["teaching"]
+TEACHING_INTENTS = frozenset({"teach_concept", "teach_negative", "forget_concept",
+                              "list_taught", "locate_taught", "outline_taught", "hide_taught"})
+
 
 def add_utterance(feed_dir: str | Path, text: str, at_s: float, intent: str,
                   slots: dict[str, Any] | None = None, expected_facts: list[str] | None = None,
@@ -52,6 +56,9 @@ def add_utterance(feed_dir: str | Path, text: str, at_s: float, intent: str,
            "addressed": True, "intent": intent, "slots": dict(slots or {}),
            "expected_facts": list(expected_facts or [])}
     truth["utterances"] = sorted([*truth["utterances"], rec], key=lambda u: u["start_s"])
+    if intent in TEACHING_INTENTS:  # teaching by example (copilot.teaching)
+        truth.setdefault("teaching", []).append(
+            {"t_s": rec["end_s"], "intent": intent, "name": (slots or {}).get("name")})
     if intent in ("confirm_cvs", "deny_cvs"):
         truth.setdefault("cvs_confirmations", []).append(
             {"t_s": rec["end_s"], "confirmed": intent == "confirm_cvs"})

@@ -19,6 +19,10 @@ Finding kinds and names (``vision.labels``):
   region head says abdominal cavity (``VisionResult.laparoscopic``).
 - ``domain``: ``in_domain`` with the model's in-domain score (0-1, higher = more like the
   validated domain) and attrs ``off_label`` (bool), when the model provides one.
+- ``pixel_features``: the model's per-pixel features for teaching by example
+  (``copilot.teaching``), when the model outputs them; attrs ``features`` ([C, h, w]),
+  ``label_map`` (model resolution) and ``fov_box`` ((x0, y0, x1, y1) frame px, which both
+  cover). The brain takes it out before the timeline and the alert rules.
 """
 
 from __future__ import annotations
@@ -83,6 +87,12 @@ def findings_from_result(result: Any, frame_id: int, media_t_s: float, trace_id:
     if in_domain is not None:  # the model's own in-domain score (off-label awareness)
         out.append(Finding(**base, kind="domain", name="in_domain", score=float(in_domain),
                            attrs={"off_label": bool(getattr(result, "off_label", False))}))
+    feats = getattr(result, "features", None)
+    if feats is not None:  # for teaching by example (copilot.teaching); never in the timeline
+        b = result.fov_box
+        out.append(Finding(**base, kind="pixel_features", name="features", score=1.0,
+                           attrs={"features": feats, "label_map": result.label_map,
+                                  "fov_box": (b.x0, b.y0, b.x1, b.y1)}))
     if result.laparoscopic:
         phase = result.phase_name
         out.append(Finding(**base, kind="phase", name=phase, score=float(result.phase[phase])))

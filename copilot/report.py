@@ -22,6 +22,7 @@ from typing import Any
 
 from copilot.errors import CopilotError
 from copilot.session import Session, read_session
+from copilot.teaching import taught_html
 from vision.labels import PHASES, SEGMENTS
 
 PHASE_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"]
@@ -293,7 +294,8 @@ def build_report(session_path: str | Path, out_html: str | Path,
              "</table>",
              f"<p>Vision: {_esc(start.get('vision_backend', 'not recorded'))}"
              f"{_why(start.get('vision_backend_reason'))}</p>", validity_html(s),
-             privacy_html(start, s.of("hidden"), s.of("hiding"))]
+             privacy_html(start, s.of("hidden"), s.of("hiding")),
+             taught_html(s.of("taught"), s.of("taught_summary"))]
     if not end:
         parts.append("<p class='muted'>The session has no end record (the run was cut "
                      "short); this report shows what was recorded.</p>")
