@@ -22,6 +22,7 @@ concept was shown); only prototypes are saved (``vision.teach.ConceptBook.save``
 from __future__ import annotations
 
 import html
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from kg_reasoning.teaching import TeachCommand, load_teaching
 from vision.labels import CLASSES, INSTRUMENT_CLASSES
 from vision.teach import ConceptBook, TeachError
 
+RECENT_S, RECENT_MAX = 4.0, 24  # analysed frames kept to find the tip during an utterance
 TIP_AHEAD = 0.04  # of the label map's width, beyond the tip along the instrument axis
 MIN_TOOL_PX = 30  # label-map pixels an instrument region needs to have a tip
 TAUGHT_RGB = (255, 0, 255)  # default colour of taught outlines (magenta)
@@ -84,6 +86,7 @@ class TaughtConcepts:
         self.book = book or ConceptBook()
         self.cmds = load_teaching()
         self.latest: dict[str, Any] | None = None  # newest analysed frame's features
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_MAX)  # for the tip search
         self.shapes: dict[str, list[np.ndarray]] = {}  # name -> polygons (frame px), newest
         self.centre: dict[str, tuple[float, float]] = {}  # name -> (x, y) 0..1 of the frame
         self.shown: dict[str, dict[str, Any]] = {}  # name -> frames, first_s, last_s
@@ -96,6 +99,9 @@ class TaughtConcepts:
         """One analysed frame (``attrs`` of the ``pixel_features`` finding): keep it for
         teaching, and outline every taught concept in it."""
         self.latest = {**attrs, "frame_id": frame_id, "t": t, "frame_size": frame_size}
+        self.recent.append(self.latest)
+        while self.recent and t - self.recent[0]["t"] > RECENT_S:
+            self.recent.popleft()
         names = self.book.names()
         if not names:
             return
@@ -172,13 +178,16 @@ class TaughtConcepts:
                 f"{'' if n == 1 else 's'}), {NOT_VALIDATED}")
 
     def teach_at(self, name: str, point: tuple[float, float], t: float, positive: bool = True,
-                 source: str = "click") -> tuple[KGAnswer, dict[str, Any]]:
-        """Teach ``name`` from ``point`` (0..1 of the newest analysed frame's field of view)."""
-        if self.latest is None or self.latest.get("features") is None:
+                 source: str = "click", frame: dict[str, Any] | None = None
+                 ) -> tuple[KGAnswer, dict[str, Any]]:
+        """Teach ``name`` from ``point`` (0..1 of the field of view) of ``frame`` (default:
+        the newest analysed frame)."""
+        frame = frame or self.latest
+        if frame is None or frame.get("features") is None:
             return self._unsure("I have no analysed frame with features to learn from yet.",
                                 "no features"), {}
         try:
-            region = self.book.teach(name, self.latest["features"], point=point,
+            region = self.book.teach(name, frame["features"], point=point,
                                      positive=positive, time_s=t)
         except TeachError as exc:
             return self._unsure(f"I could not learn that: {exc}.", str(exc)), {}
@@ -191,35 +200,45 @@ class TaughtConcepts:
                 f"Noted: that is not the {name} ({d['negatives']} counter-example"
                 f"{'' if d['negatives'] == 1 else 's'}).")
         steps = [Step(f"Example point ({point[0]:.2f}, {point[1]:.2f}) of the field of view "
-                      f"({source}), frame {self.latest['frame_id']}.", True,
-                      {"frame_id": self.latest["frame_id"]}),
+                      f"({source}), frame {frame['frame_id']}.", True,
+                      {"frame_id": frame["frame_id"]}),
                  Step(f"Region grown over similar features: {int(region.sum())} feature "
                       "cells; kept as prototypes only (no pixels).", True, {}),
                  Step(f"The {name} is a session-local concept without an ontology id; "
                       "alerts never use it.", True, {})]
         rec = {"event": "teach" if positive else "negative", "name": name, "source": source,
                "point": [round(point[0], 4), round(point[1], 4)],
-               "frame_id": self.latest["frame_id"], "examples": d["examples"],
+               "frame_id": frame["frame_id"], "examples": d["examples"],
                "negatives": d["negatives"], "cells": int(region.sum())}
         return KGAnswer(text, steps, 1.0, intent="teach_concept" if positive
                         else "teach_negative"), rec
 
-    def execute(self, cmd: TeachCommand, t: float) -> tuple[KGAnswer, dict[str, Any]]:
-        """Run a spoken teaching command at media time ``t``; (answer, log record or {})."""
+    def execute(self, cmd: TeachCommand, t: float, since: float | None = None
+                ) -> tuple[KGAnswer, dict[str, Any]]:
+        """Run a spoken teaching command at media time ``t``; (answer, log record or {}).
+
+        The example is where the instrument tip points in the newest frame analysed since
+        ``since`` (the utterance's start, media s) that shows an instrument."""
         name = cmd.name
         if cmd.intent in ("teach_concept", "teach_negative"):
             if cmd.intent == "teach_negative" and name not in self.book:
                 return self._unsure(f"I was not taught the {name}.", "not taught"), {}
-            lm = None if self.latest is None else self.latest.get("label_map")
-            tip = None if lm is None else instrument_tip(lm)
-            if tip is None:
+            frame, tip = None, None
+            for f in reversed(self.recent):
+                if since is not None and f["t"] < since - 0.5:
+                    break
+                tip = instrument_tip(f["label_map"])
+                if tip is not None:
+                    frame = f
+                    break
+            if frame is None or tip is None:
                 return self._unsure(f"I see no instrument tip to show me the {name}: point at "
                                     "it with an instrument, or click it in the view.",
                                     "no instrument tip"), {}
-            h, w = lm.shape
+            h, w = frame["label_map"].shape
             px, py = tip["point"]
             ans, rec = self.teach_at(name, ((px + 0.5) / w, (py + 0.5) / h), t,
-                                     cmd.intent == "teach_concept", "instrument tip")
+                                     cmd.intent == "teach_concept", "instrument tip", frame)
             if rec:
                 rec["tip"] = [round(v, 1) for v in tip["tip"]]
                 ans.steps.insert(0, Step(
@@ -243,9 +262,13 @@ class TaughtConcepts:
                 return KGAnswer("I have not been taught anything in this session.",
                                 [Step("No taught concepts.", True, {})], 1.0,
                                 intent=cmd.intent), {}
-            parts = [f"the {n} ({self.provenance(n).split(', ' + NOT_VALIDATED)[0]})"
-                     for n in names]
-            return KGAnswer(f"I have learned {', '.join(parts)}; all {NOT_VALIDATED}.",
+            parts = []
+            for n in names:
+                d = self.book.describe(n)
+                parts.append(f"the {n} (taught by you at {fmt_time(d['taught_at_s'])}, "
+                             f"{d['examples']} example{'' if d['examples'] == 1 else 's'})")
+            return KGAnswer(f"I have learned {', '.join(parts)}. None of it is part of my "
+                            "validated knowledge.",
                             [Step(f"{len(names)} taught concept(s).", True, {})], 1.0,
                             intent=cmd.intent), {}
         assert name is not None

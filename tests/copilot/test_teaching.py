@@ -75,13 +75,16 @@ def test_voice_teaching_end_to_end_in_the_brain(tmp_path):
     log = SessionLog(tmp_path / "session.jsonl")
     brain = Brain(scenario="cholecystectomy", session=log)
     brain.on_findings(1, 1.0, frame_findings(1, 1.0, duct_x=10, seed=1))
+    stale = say(brain, "copilot, this is the accessory duct", 12.0)  # no frame since 11 s
+    assert stale[0].abstained and "instrument tip" in stale[0].text
+    brain.on_findings(2, 11.5, frame_findings(2, 11.5, duct_x=10, seed=1))
     out = say(brain, "copilot, this is the accessory duct", 12.0)
     assert "Learned an example of the accessory duct" in out[0].text
     assert "taught by you at 0:12 (1 example), not part of my validated knowledge" in \
         out[0].text
     # a later frame: the duct moved left; it is outlined, dashed, labelled "taught"
-    brain.on_findings(2, 14.0, frame_findings(2, 14.0, duct_x=4, seed=2))
-    ann = brain.overlay(2)
+    brain.on_findings(3, 14.0, frame_findings(3, 14.0, duct_x=4, seed=2))
+    ann = brain.overlay(3)
     taught = [i for i in ann.items if isinstance(i, Outline) and i.label.startswith("taught")]
     assert len(taught) == 1 and taught[0].dashed and taught[0].label == "taught: accessory duct"
     xs = np.concatenate([p[:, 0] for p in taught[0].polygons])
@@ -90,18 +93,19 @@ def test_voice_teaching_end_to_end_in_the_brain(tmp_path):
     assert ans.intent == "locate_taught" and "left" in ans.text
     assert "taught by you at 0:12 (1 example), not part of my validated knowledge" in ans.text
     say(brain, "copilot, outline the accessory duct in red", 16.0)
-    brain.on_findings(3, 16.5, frame_findings(3, 16.5, duct_x=6, seed=3))
-    red = [i for i in brain.overlay(3).items if isinstance(i, Outline)
+    brain.on_findings(4, 16.5, frame_findings(4, 16.5, duct_x=6, seed=3))
+    red = [i for i in brain.overlay(4).items if isinstance(i, Outline)
            and i.label == "taught: accessory duct"]
     assert red and red[0].colour[0] > 200 and red[0].colour[1] < 80  # red, not magenta
     listed = say(brain, "copilot, what have you learned", 17.0)[0].text
-    assert "accessory duct" in listed and "not part of my validated knowledge" in listed
+    assert "accessory duct (taught by you at 0:12, 1 example)" in listed
+    assert "None of it is part of my validated knowledge" in listed
     # alerts never see taught concepts: they are not findings in the timeline
     assert all(o.kind != "pixel_features" for o in brain.timeline.window(0, 20))
     say(brain, "copilot, forget the accessory duct", 18.0)
     assert brain.teaching.book.names() == []
-    brain.on_findings(4, 19.0, frame_findings(4, 19.0, duct_x=6, seed=4))
-    assert not [i for i in (brain.overlay(4).items if brain.overlay(4) else [])
+    brain.on_findings(5, 19.0, frame_findings(5, 19.0, duct_x=6, seed=4))
+    assert not [i for i in (brain.overlay(5).items if brain.overlay(5) else [])
                 if isinstance(i, Outline) and i.label.startswith("taught")]
     brain.finish(20.0)
     log.close()
