@@ -1287,6 +1287,19 @@ class Copilot:
                             confidence=confidence, start_s=t, end_s=t, accepted=True)
         self._on_speech(msg)
 
+    def teach_click(self, name: str, x: float, y: float, positive: bool = True) -> str:
+        """The UI: teach ``name`` from a click at (x, y) in 0..1 of the shown frame
+        (``copilot.teaching``); the answer goes to the voice and the history like a typed
+        command's. Returns its text."""
+        if self.brain is None:
+            raise CopilotError("teaching needs the copilot's brain (vision or speech on)")
+        w, h = self.brain.frame_size or (0, 0)
+        if not w:
+            return "No analysed frame yet."
+        msg = self.brain.teach_click(name, x * w, y * h, positive)
+        self.deliver(msg)
+        return msg.text
+
     def _vision_alive(self) -> bool:
         """False when the vision stage is hung or failed (lockstep then stops waiting)."""
         runners = [r for r in self.runners if r.name == "vision"]

@@ -360,6 +360,14 @@ class UIController(MicMixin, StatusMixin):
         with self.state.origin(origin):
             app.ask(text)
 
+    def teach_click(self, name: str, x: float, y: float, positive: bool = True) -> str:
+        """A click on the live frame at (x, y) in 0..1 teaches ``name`` (copilot.teaching)."""
+        app = self.copilot
+        if app is None:
+            raise CopilotError("the copilot is not running")
+        with self.state.origin("typed"):
+            return app.teach_click(" ".join(str(name).split())[:60], x, y, positive)
+
     def acknowledge(self) -> str:
         """Acknowledge the newest open alarm row (every alert in it) and tell the copilot;
         nothing is recorded as heard."""

@@ -202,6 +202,20 @@ window.copilotVideo = (function () {
   setInterval(tick, 250);
   document.addEventListener('change', (ev) => {
     if (ev.target && ev.target.closest && ev.target.closest('#video-bar')) readBar(); });
+  // teaching by example: a name in #teach-name, then a click on the live frame
+  document.addEventListener('click', async (ev) => {
+    const c = ev.target && ev.target.closest && ev.target.closest('#video');
+    const n = document.getElementById('teach-name');
+    if (!c || !n || !n.value.trim()) return;
+    const r = c.getBoundingClientRect(), st = document.getElementById('teach-status');
+    const body = {name: n.value, x: (ev.clientX - r.left) / r.width,
+                  y: (ev.clientY - r.top) / r.height,
+                  positive: !document.getElementById('teach-not').checked};
+    const res = await fetch('api/teach', {method: 'POST', body: JSON.stringify(body),
+                                          headers: {'content-type': 'application/json'}});
+    const j = await res.json();
+    if (st) { st.textContent = j.text || j.error || ''; st.dataset.done = '1'; }
+  });
   document.addEventListener('click', (ev) => {
     const a = ev.target && ev.target.closest && ev.target.closest('.ask-example');
     if (!a) return;
@@ -258,4 +272,8 @@ VIDEO_HTML = """
   <label><input type='checkbox' id='lay-vision' checked> segmentation outlines</label>
   <label><input type='checkbox' id='lay-brain' checked> copilot drawings</label>
   <label><input type='checkbox' id='lay-fill'> fill (translucent)</label></div>
+<div id='teach-bar'><label>teach by click: <input id='teach-name' size='18'
+  placeholder='name, then click it'></label>
+  <label><input type='checkbox' id='teach-not'> that is not it</label>
+  <span id='teach-status' class='muted'></span></div>
 """

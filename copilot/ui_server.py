@@ -160,7 +160,26 @@ def build_app(ctrl: UIController) -> Any:
         heard = await asyncio.to_thread(ctrl.hands_free_stop)
         return JSONResponse({"heard": [h.text for h in heard if h.accepted]})
 
+    async def teach(request: Any) -> JSONResponse:
+        """A click on the live frame teaches: JSON {name, x, y (0..1), positive}."""
+        if request.headers.get("content-type") != "application/json":
+            return JSONResponse({"error": "send application/json"}, 415)
+        try:
+            b = await request.json()
+            name, x, y = str(b["name"]), float(b["x"]), float(b["y"])
+            positive = bool(b.get("positive", True))
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": "need name, x, y"}, 400)
+        if not name.strip() or not (0 <= x <= 1 and 0 <= y <= 1):
+            return JSONResponse({"error": "need a name and x, y in 0..1"}, 400)
+        try:
+            text = await asyncio.to_thread(ctrl.teach_click, name, x, y, positive)
+        except CopilotError as exc:
+            return JSONResponse({"error": str(exc)}, 409)
+        return JSONResponse({"text": text})
+
     # plain Starlette routes: the request is passed as is (no annotation resolution)
+    api.add_route("/api/teach", teach, methods=["POST"])
     api.add_route("/api/handsfree", handsfree, methods=["POST"])
     api.add_route("/api/handsfree/stop", handsfree_stop, methods=["POST"])
 
