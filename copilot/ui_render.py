@@ -178,8 +178,28 @@ def header_html(a: dict[str, Any]) -> str:
         f"<span class='badge' id='backend' title='{_e(why or '')}'>vision: {_e(backend)}"
         f"{' (' + _e(why) + ')' if why else ''}</span>"
         f"<span class='badge' id='session'>session {int(a.get('session') or 1)}</span>"
-        f"{muted}<div id='validated' class='muted'>model validated on: "
+        f"{cvs_badge(a.get('cvs'))}{muted}<div id='validated' class='muted'>model validated on: "
         f"{_e(a.get('validated_on') or UNVALIDATED)}</div></div>")
+
+
+def cvs_badge(cvs: dict[str, Any] | None) -> str:
+    """Who calls the critical view of safety; when it is the surgeon, their latest statement
+    and its media time ("CVS confirmed by you at 00:12")."""
+    if not cvs:
+        return ""
+    state, why = cvs.get("state"), _e(cvs.get("why") or "")
+    if cvs.get("source") != "surgeon":
+        return (f"<span class='badge' id='cvs-badge' data-state='vision' title='{why}'>"
+                "CVS: vision's call</span>")
+    if state is None:
+        return (f"<span class='badge warn' id='cvs-badge' data-state='unstated' title='{why}'>"
+                "CVS: your call, not confirmed yet</span>")
+    t = int(float(cvs.get("stated_at_s") or 0.0))
+    at = f"{t // 60}:{t % 60:02d}"
+    said = "confirmed" if state else "NOT confirmed"
+    return (f"<span class='badge {'ok' if state else 'warn'}' id='cvs-badge' "
+            f"data-state='{'confirmed' if state else 'denied'}' title='{why}'>"
+            f"CVS {said} by you at {at}</span>")
 
 
 def asks_html(cat: Any) -> str:

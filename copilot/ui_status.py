@@ -108,7 +108,7 @@ class StatusMixin:
                 "off_label": off, "vision_backend": getattr(app, "vision_backend", None),
                 "vision_backend_reason": getattr(app, "vision_backend_reason", None),
                 "validated_on": self.validation(), "session": self.state.session,
-                "muted_left_s": left}
+                "muted_left_s": left, "cvs": cvs_assumption(getattr(app, "cvs_policy", None))}
 
     def unmute(self) -> str:
         """Let the alerts speak again."""
@@ -117,6 +117,15 @@ class StatusMixin:
             return "nothing to unmute"
         brain.unmute()
         return "alerts unmuted"
+
+
+def cvs_assumption(policy: Any) -> dict[str, Any] | None:
+    """Who calls the critical view of safety and the surgeon's latest statement (media s),
+    for the header badge; None before the copilot has chosen its policy."""
+    if policy is None:
+        return None
+    return {"source": policy.source, "why": policy.why, "state": policy.state,
+            "stated_at_s": policy.stated_at}
 
 
 def status_line(st: Any, frame_no: int) -> str:

@@ -347,3 +347,17 @@ def test_labels_stay_clear_of_the_status_strip() -> None:
     text = (r > 225) & (g > 160) & (g < 215) & (b > 160) & (b < 215)  # the lightened red
     assert text[: 480 - bar].sum() > 20  # the label is drawn, above the strip
     assert not text[480 - bar:].any()  # and none of it in the strip
+
+
+def test_cvs_badge_says_who_calls_it_and_when() -> None:
+    from copilot.ui_render import cvs_badge, header_html
+
+    assert cvs_badge(None) == ""
+    assert "vision's call" in cvs_badge({"source": "vision", "state": None, "why": "synthetic"})
+    unstated = cvs_badge({"source": "surgeon", "state": None, "why": "model card"})
+    assert "data-state='unstated'" in unstated and "not confirmed yet" in unstated
+    said = cvs_badge({"source": "surgeon", "state": True, "stated_at_s": 75.9, "why": ""})
+    assert "data-state='confirmed'" in said and said.endswith("at 1:15</span>")
+    denied = cvs_badge({"source": "surgeon", "state": False, "stated_at_s": 3.0, "why": ""})
+    assert "NOT confirmed" in denied and "warn" in denied
+    assert "id='cvs-badge'" in header_html({"cvs": {"source": "surgeon", "state": None}})
