@@ -223,6 +223,10 @@ class TaughtConcepts:
         if cmd.intent in ("teach_concept", "teach_negative"):
             if cmd.intent == "teach_negative" and name not in self.book:
                 return self._unsure(f"I was not taught the {name}.", "not taught"), {}
+            if not self.recent:
+                return self._unsure("I have no analysed frame with features to learn from "
+                                    "(a model exported before the features output: re-export "
+                                    "it with copilot export).", "no features"), {}
             frame, tip = None, None
             for f in reversed(self.recent):
                 if since is not None and f["t"] < since - 0.5:
