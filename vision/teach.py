@@ -20,7 +20,8 @@ The learner, per concept:
   (a linear score per cell: w . f + b, cheap for many concepts), smoothed over time with an
   exponential moving average (``smoothing`` = weight of the newest frame), thresholded at
   ``threshold`` (calibrated on Endoscapes *train* patients by ``benchmarks.bench_teach``,
-  stored in ``teach_calibration.json`` next to this module).
+  stored in ``teach_calibration.json`` next to this module); a frame whose best cell scores
+  below ``threshold + gate`` gets no outline (``gate`` None: off; also calibrated).
 
 Concepts are saved with :meth:`ConceptBook.save` as an npz holding only names, example
 times / kinds and the prototype vectors.
@@ -34,11 +35,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy import ndimage
+from scipy.optimize import minimize
 
 CALIBRATION = Path(__file__).with_name("teach_calibration.json")
 #: Used when no calibration file exists (the values the dev calibration chose last).
-DEFAULTS = {"threshold": 0.0, "grow": 0.6, "max_region": 0.25, "k_pos": 4, "k_neg": 16,
-            "reg": 0.1, "smoothing": 0.6}
+DEFAULTS = {"threshold": 0.0, "grow": 0.5, "max_region": 0.25, "k_pos": 32, "k_neg": 128,
+            "reg": 0.01, "smoothing": 0.6, "neg_margin": 0.0, "gate": None}
 FORMAT = "teach-prototypes-v1"
 
 
@@ -102,6 +105,12 @@ def point_cell(point: tuple[float, float], grid_hw: tuple[int, int]) -> tuple[in
     return min(int(y * h), h - 1), min(int(x * w), w - 1)
 
 
+def point_similarity(feats: np.ndarray, point: tuple[float, float]) -> np.ndarray:
+    """Cosine similarity [h, w] of every cell to the cell at ``point`` (normalised feats)."""
+    r, c = point_cell(point, feats.shape[1:])
+    return np.tensordot(feats[:, r, c], feats, axes=(0, 0))
+
+
 def grow_region(feats: np.ndarray, point: tuple[float, float], grow: float,
                 max_region: float = 0.25) -> np.ndarray:
     """Cells 4-connected to ``point`` with cosine similarity to its feature >= ``grow``.
@@ -109,11 +118,9 @@ def grow_region(feats: np.ndarray, point: tuple[float, float], grow: float,
     ``feats``: normalised [C, h, w]. Returns bool [h, w]; at most ``max_region`` of the grid
     (the most similar cells are kept when the grown region is larger).
     """
-    from scipy import ndimage
-
     _, h, w = feats.shape
     r, c = point_cell(point, (h, w))
-    sim = np.tensordot(feats[:, r, c], feats, axes=(0, 0))
+    sim = point_similarity(feats, point)
     lab, _ = ndimage.label(sim >= grow)
     region = lab == lab[r, c] if lab[r, c] else np.zeros((h, w), bool)
     region[r, c] = True
@@ -126,8 +133,6 @@ def grow_region(feats: np.ndarray, point: tuple[float, float], grow: float,
 
 def fit_linear(pos: np.ndarray, neg: np.ndarray, reg: float) -> tuple[np.ndarray, float]:
     """Balanced L2-regularised logistic regression of positives vs negatives -> (w, b)."""
-    from scipy.optimize import minimize
-
     x = np.concatenate([pos, neg]).astype(np.float64)
     y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     sw = np.where(y == 1, 0.5 / len(pos), 0.5 / len(neg))
@@ -191,9 +196,9 @@ class ConceptBook:
             inside, outside = mask_cells(mask, (h, w))
         elif point is not None:
             inside = grow_region(feats, point, s["grow"], s["max_region"])
-            from scipy import ndimage
-
-            outside = ~ndimage.binary_dilation(inside, iterations=1)
+            # negatives: clearly unlike the point (the object may extend beyond the region)
+            outside = ~ndimage.binary_dilation(inside, iterations=1) & \
+                (point_similarity(feats, point) < s["grow"] - s["neg_margin"])
         else:
             raise TeachError("an example needs a point or a mask")
         if not inside.any():
@@ -282,8 +287,14 @@ class ConceptBook:
         """Per concept a bool mask at ``size`` = (width, height) covering the feature grid
         (bilinear upsampling of the score, then the calibrated threshold)."""
         t = float(self.settings["threshold"])
-        return {n: cv2.resize(s, size, interpolation=cv2.INTER_LINEAR) > t
-                for n, s in self.scores(feats, names, smooth).items()}
+        gate = self.settings.get("gate")
+        out = {}
+        for n, s in self.scores(feats, names, smooth).items():
+            if gate is not None and s.max() < t + gate:  # not in this frame
+                out[n] = np.zeros(size[::-1], bool)
+            else:
+                out[n] = cv2.resize(s, size, interpolation=cv2.INTER_LINEAR) > t
+        return out
 
     def describe(self, name: str) -> dict:
         """Name, first example time (s), positive / negative example counts."""
