@@ -78,6 +78,10 @@ RELATION_WORDS = {
 INCOMPLETE_FACTOR = 0.7
 
 
+#: labels said without an article ("I see fat in ...")
+MASS_NOUNS = frozenset({"fat", "connective tissue", "blood", "bile", "smoke"})
+
+
 @dataclass(frozen=True)
 class ReasonerConfig:
     """Thresholds (scores are model probabilities in [0, 1]; times in seconds)."""
@@ -1473,7 +1477,8 @@ class Reasoner:
             return "bleeding"
         if label in ("large vessel",):
             return "a " + " ".join(["large", *words, "vessel"])
-        return "a " + " ".join([*words, label]) if words else f"a {label}"
+        article = "" if label in MASS_NOUNS else "a "  # "I see fat", not "a fat"
+        return article + " ".join([*words, label])
 
     def _match(
         self, finding: dict[str, Any], cues: dict[str, Any], ref_calibre: str | None = None

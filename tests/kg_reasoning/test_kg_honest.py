@@ -208,3 +208,13 @@ def test_a_large_vessel_is_not_justified_by_small_calibre(r):
     a = r.answer(Question("identify_structure", {"cue": "large_vessel"}), Timeline(obs))
     assert "small calibre" not in a.answer, a.answer
     assert "hepatocystic triangle" in a.answer  # where: the space the landmarks outline
+
+
+def test_mass_nouns_are_said_without_an_article() -> None:
+    from kg_reasoning.reasoner import Reasoner
+
+    assert Reasoner._describe({}, "fat") == "fat"
+    assert Reasoner._describe({"pulsatile": True}, "connective tissue") == \
+        "pulsatile connective tissue"
+    assert Reasoner._describe({}, "gallbladder") == "a gallbladder"
+    assert Reasoner._describe({"pulsatile": True}, "large vessel") == "a large pulsatile vessel"
