@@ -11,7 +11,10 @@ The learner, per concept:
 
 - **example region**: a given mask (any resolution; cells more than half covered), or a point
   grown over similar features: the 4-connected cells around the point whose cosine
-  similarity to the point's feature is >= ``grow`` (at most ``max_region`` of the grid);
+  similarity to the point's feature is >= ``grow`` (at most ``max_region`` of the grid),
+  then (``refine``) one self-training step: a classifier of that region against the cells
+  unlike the point, applied to the same frame, and the connected cells it accepts around
+  the point (on dev, 1-point IoU 0.072 vs 0.065; 5 points 0.088 vs 0.091);
 - **prototypes**: per example up to ``k_pos`` k-means centroids of the region's features
   (positives) and ``k_neg`` centroids of the cells clearly outside it (negatives); "that is
   not the X" adds its region's centroids to the negatives. Only these centroids are kept
@@ -40,8 +43,8 @@ from scipy.optimize import minimize
 
 CALIBRATION = Path(__file__).with_name("teach_calibration.json")
 #: Used when no calibration file exists (the values the dev calibration chose last).
-DEFAULTS = {"threshold": 0.0, "grow": 0.5, "max_region": 0.25, "k_pos": 32, "k_neg": 128,
-            "reg": 0.01, "smoothing": 0.6, "neg_margin": 0.0, "gate": None}
+DEFAULTS = {"threshold": 0.0, "grow": 0.5, "max_region": 0.4, "k_pos": 32, "k_neg": 128,
+            "reg": 0.01, "smoothing": 0.6, "neg_margin": 0.0, "gate": None, "refine": True}
 FORMAT = "teach-prototypes-v1"
 
 
@@ -199,11 +202,36 @@ class ConceptBook:
             # negatives: clearly unlike the point (the object may extend beyond the region)
             outside = ~ndimage.binary_dilation(inside, iterations=1) & \
                 (point_similarity(feats, point) < s["grow"] - s["neg_margin"])
+            if s.get("refine") and outside.any():
+                inside = self._refine(feats, point, inside, outside)
+                outside &= ~ndimage.binary_dilation(inside, iterations=1)
         else:
             raise TeachError("an example needs a point or a mask")
         if not inside.any():
             raise TeachError("the example region is empty")
         return inside, outside
+
+    def _refine(self, feats: np.ndarray, point: tuple[float, float], inside: np.ndarray,
+                outside: np.ndarray) -> np.ndarray:
+        """One self-training step for a point: a classifier of the grown region against the
+        unlike cells, applied to the same frame; the connected cells around the point it
+        accepts (at most ``max_region`` of the grid) become the region."""
+        c = feats.shape[0]
+        flat = feats.reshape(c, -1).T
+        w, b = fit_linear(kmeans(flat[inside.reshape(-1)], self.settings["k_pos"]),
+                          kmeans(flat[outside.reshape(-1)], self.settings["k_neg"]),
+                          self.settings["reg"])
+        score = (flat @ w + b).reshape(inside.shape)
+        lab, _ = ndimage.label(score > self.settings["threshold"])
+        r, col = point_cell(point, inside.shape)
+        if not lab[r, col]:
+            return inside
+        region = (lab == lab[r, col]) | inside
+        cap = max(1, int(self.settings["max_region"] * inside.size))
+        if region.sum() > cap:
+            cut = np.sort(score[region])[-cap]
+            region &= score >= cut
+        return region
 
     def teach(self, name: str, feats: np.ndarray, point: tuple[float, float] | None = None,
               mask: np.ndarray | None = None, positive: bool = True, time_s: float = 0.0

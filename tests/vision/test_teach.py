@@ -132,3 +132,15 @@ def test_shipped_model_outputs_per_pixel_features():
     iw, ih = pipe.input_size
     assert (h, w) == (ih // 16, iw // 16) and c >= 32
     np.testing.assert_allclose(np.linalg.norm(res.features, axis=0), 1.0, atol=1e-3)
+
+
+def test_refined_point_region_contains_the_grown_one_and_is_capped():
+    f, m = scene(7)
+    point = (10.5 / W, 7.5 / H)
+    grown = grow_region(normalise(f), point, grow=0.8)
+    book = ConceptBook({"threshold": 0.0, "grow": 0.8, "refine": True, "max_region": 0.1})
+    inside, outside = book.region(normalise(f), point=point)
+    assert (inside | ~grown).all()  # never smaller than the grown region (below the cap)
+    assert inside.sum() <= max(grown.sum(), int(0.1 * H * W))
+    assert iou(inside, m["duct"]) >= iou(grown, m["duct"]) - 1e-9
+    assert not (inside & outside).any()
