@@ -220,18 +220,31 @@ def timings(fva: np.ndarray, masks: np.ndarray, settings: dict) -> dict:
             else:
                 book.teach(f"concept {n}", fva[i], mask=m)
             teach_ms.append((time.perf_counter() - t0) * 1e3)
-    frame_ms = []
+    frame_ms, copilot_ms = [], []
     for _ in range(3):
         for f in fva:
             t0 = time.perf_counter()
             book.masks(f, (256, 144))
             frame_ms.append((time.perf_counter() - t0) * 1e3)
+    # what the copilot adds per analysed frame: the same plus outlines in frame pixels
+    from copilot.teaching import TaughtConcepts
+
+    taught = TaughtConcepts(book)
+    lm = np.zeros((144, 256), np.uint8)
+    for _ in range(3):
+        for i, f in enumerate(fva):
+            t0 = time.perf_counter()
+            taught.on_features({"features": f, "label_map": lm, "fov_box": (0, 0, 854, 480)},
+                               i, i * 0.1, (854, 480))
+            copilot_ms.append((time.perf_counter() - t0) * 1e3)
     return {"teach_ms_median": float(np.median(teach_ms)),
             "teach_ms_p95": float(np.percentile(teach_ms, 95)),
             "teach_ms_max": float(np.max(teach_ms)), "teach_n": len(teach_ms),
             "concepts": len(book.names()),
             "frame_ms_median": float(np.median(frame_ms)),
-            "frame_ms_p95": float(np.percentile(frame_ms, 95)), "frame_n": len(frame_ms)}
+            "frame_ms_p95": float(np.percentile(frame_ms, 95)), "frame_n": len(frame_ms),
+            "copilot_frame_ms_median": float(np.median(copilot_ms)),
+            "copilot_frame_ms_p95": float(np.percentile(copilot_ms, 95))}
 
 
 def main() -> None:
@@ -316,13 +329,15 @@ def report(per_class: dict, tim: dict, product: dict, model_dir: Path, load0, lo
          "value": round(tim["teach_ms_p95"], 1), "pass": tim["teach_ms_p95"] <= 200,
          "note": f"{tim['teach_n']} examples (1st-5th of a concept); {loads}"},
         {"issue": 23, "name": "5 taught concepts, added time per frame median (ms)",
-         "target": "<= 3", "value": round(tim["frame_ms_median"], 2),
-         "pass": tim["frame_ms_median"] <= 3,
-         "note": f"p95 {tim['frame_ms_p95']:.2f} ms; scoring + threshold at 256x144 of 5 "
-                 f"concepts, one thread (as in the brain thread) on the 2-core machine; "
-                 f"{loads}"}]
+         "target": "<= 3", "value": round(tim["copilot_frame_ms_median"], 2),
+         "pass": tim["copilot_frame_ms_median"] <= 3,
+         "note": f"p95 {tim['copilot_frame_ms_p95']:.2f} ms: copilot.teaching per analysed "
+                 f"frame (scores, smoothing, threshold at 256x144, outlines in 854x480 frame "
+                 f"px) of 5 concepts (the learner alone: median {tim['frame_ms_median']:.2f}"
+                 f" ms); one thread (the brain's) on the 2-core machine; {loads}"}]
     res = {
-        "goals": goals, "machine": machine_info(), "load_avg_start": list(load0),
+        "goals": goals, "command": "python -m benchmarks.bench_teach",
+        "machine": machine_info(), "load_avg_start": list(load0),
         "load_avg_end": list(load1),
         "dev": f"Endoscapes2023 official train split ({n_tr} frames, 30 patients): thresholds "
                "and point growing chosen here (per reported class on the other four only)",
