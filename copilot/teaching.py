@@ -148,6 +148,11 @@ class TaughtConcepts:
         """A teaching command in ``text`` (None: not one)."""
         return self.cmds.parse(text, self.book.names())
 
+    def validated(self, name: str) -> bool:
+        """Is ``name`` a class of the validated vision model (never taught over)?"""
+        key = self.cmds.cat.value_of("structure", name)
+        return key in CLASSES and key not in INSTRUMENT_CLASSES and key != "background"
+
     def command_of(self, q: Any) -> TeachCommand | None:
         """The teaching command a (possibly held and confirmed) question carries, or None."""
         if q.intent not in self.cmds.templates:
@@ -160,6 +165,9 @@ class TaughtConcepts:
         key = self.cmds.canonical(name) or " ".join(name.lower().split())
         if not key:
             return self._unsure("Say or type a name to teach.", "no name"), {}
+        if self.validated(key):
+            return self._unsure(f"I already recognise the {key} with my validated model; "
+                                "teaching is for what I do not know.", "a validated class"), {}
         if self.latest is None:
             return self._unsure("I have no analysed frame to learn from yet.", "no frame"), {}
         x0, y0, x1, y1 = self.latest["fov_box"]
@@ -221,6 +229,10 @@ class TaughtConcepts:
         ``since`` (the utterance's start, media s) that shows an instrument."""
         name = cmd.name
         if cmd.intent in ("teach_concept", "teach_negative"):
+            if self.validated(name or ""):
+                return self._unsure(f"I already recognise the {name} with my validated "
+                                    "model; teaching is for what I do not know.",
+                                    "a validated class"), {}
             if cmd.intent == "teach_negative" and name not in self.book:
                 return self._unsure(f"I was not taught the {name}.", "not taught"), {}
             if not self.recent:

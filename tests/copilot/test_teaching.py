@@ -132,3 +132,14 @@ def test_commands_about_untaught_names_say_so(bad):
     brain.on_findings(1, 1.0, frame_findings(1, 1.0, duct_x=10, seed=1))
     ans = say(brain, bad, 2.0)[0]
     assert ans.abstained and "not taught" in ans.text
+
+
+def test_validated_classes_are_not_taught_over():
+    brain = Brain(scenario="cholecystectomy")
+    brain.on_findings(1, 1.0, frame_findings(1, 1.0, duct_x=10, seed=1))
+    ans = say(brain, "copilot, this is the cystic duct", 2.0)[0]
+    assert ans.abstained and "validated model" in ans.text
+    assert brain.teaching.click("gallbladder", 256, 144, 2.0)[0].abstained
+    assert brain.teaching.book.names() == []
+    ok = say(brain, "copilot, this is the portal vein", 2.0)[0]  # no vision class for it
+    assert not ok.abstained and brain.teaching.book.names() == ["portal vein"]
