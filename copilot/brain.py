@@ -530,7 +530,9 @@ class Brain:
     def _taught(self, cmd: TeachCommand, q: Question, tr: Transcript, t: float,
                 confirmed: str) -> BrainAnswer:
         """A teaching command (copilot.teaching): answer and a ``taught`` log record."""
-        ans, rec = self.teaching.execute(cmd, t, since=float(tr.start_s))
+        # a held command confirmed later: any frame still kept (the last 4 s), newest first
+        ans, rec = self.teaching.execute(cmd, t, since=None if confirmed else
+                                         float(tr.start_s))
         if rec:
             self._write("taught", t, **rec, trace_id=tr.trace_id)
         if confirmed:
