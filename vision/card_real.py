@@ -40,6 +40,22 @@ def _synthetic_section(test: dict) -> list[str]:
             f"| CVS criteria macro F1 (synthetic) | {_f(test.get('cvs_macro_f1'))} |", ""]
 
 
+def _method(tr: dict) -> str:
+    """The card's training-method line: the cached-feature recipe (``method`` recorded) or
+    the full fine-tune (``vision.train_real``, its config in metrics.json)."""
+    if tr.get("method"):
+        return (f"- Training method: {tr['method']}; the pretrained body stays as published "
+                "(frozen).")
+    c = tr.get("config", {})
+    return ("- Training method: full fine-tune (`copilot train --endoscapes ... "
+            "--full-finetune`, vision.train_real): backbone blocks "
+            f"{c.get('freeze_blocks', '?')}-17 and the ASPP trained with the decoder and heads "
+            f"(the first {c.get('freeze_blocks', '?')} blocks and every BatchNorm frozen), "
+            f"AdamW lr {c.get('lr_backbone')} (body) / {c.get('lr_head')} (rest), cosine decay, "
+            f"batches of {c.get('real_batch')} real + {c.get('synth_batch')} synthetic "
+            f"frames, random crops of {c.get('crop')} of each side.")
+
+
 def write_real_card(out_dir: Path, metrics: dict) -> None:
     """Write MODEL_CARD.md from config.json and metrics.json contents."""
     from vision.models import EncoderNet, count_parameters
@@ -99,9 +115,7 @@ def write_real_card(out_dir: Path, metrics: dict) -> None:
         "it does not annotate), synthetic pixels never teach against cystic plate / "
         "hepatocystic triangle. Rare structures: class-weighted loss + soft Dice, flips, "
         "zoom, rotation, colour and gamma jitter, random crops.",
-        f"- Training method: {tr.get('method', 'see metrics.json')}. With the machine's "
-        "load (2 cores shared with other jobs, load average 16-31) a full fine-tune managed "
-        "under one epoch in 10 minutes, so the pretrained body stays as published.",
+        _method(tr),
         f"- Synthetic: feeds of benchmarks/vision_feeds.py (train seeds; validation seeds "
         f"101-102 tune the phase / region filters). Best epoch {best.get('epoch')} of "
         f"{len(tr.get('history', []))} (dev mIoU {_f(tr.get('best_dev_miou'))}), "
