@@ -26,19 +26,19 @@ def _records(out: Path, kind: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def feeds(tmp_path_factory) -> tuple[Path, Path]:
     """A 24 s cholecystectomy feed (clip applier in view from 14 s) as made, and with
-    "copilot, this is the landmark one" said while the instrument is in view, then "where is
-    the landmark one" and "what have you learned"."""
+    "copilot, this is the accessory duct" said while the instrument is in view, then "where is
+    the accessory duct" and "what have you learned"."""
     base = tmp_path_factory.mktemp("teach")
     plain = make_feed(base / "plain", "cholecystectomy", 24.0, seed=5417, size=(320, 240),
                       fps=15.0, events=["clip_before_cvs@14"], audio=False)
     plain_q = Path(shutil.copytree(plain, base / "plain_q"))
-    add_utterance(plain_q, "copilot where is the landmark one", 6.0, "locate_taught",
-                  {"name": "landmark one"})
+    add_utterance(plain_q, "copilot where is the accessory duct", 6.0, "locate_taught",
+                  {"name": "accessory duct"})
     said = Path(shutil.copytree(plain, base / "said"))
-    add_utterance(said, "copilot this is the landmark one", 14.6, "teach_concept",
-                  {"name": "landmark one"})
-    add_utterance(said, "copilot where is the landmark one", 18.0, "locate_taught",
-                  {"name": "landmark one"})
+    add_utterance(said, "copilot this is the accessory duct", 14.6, "teach_concept",
+                  {"name": "accessory duct"})
+    add_utterance(said, "copilot where is the accessory duct", 18.0, "locate_taught",
+                  {"name": "accessory duct"})
     add_utterance(said, "copilot what have you learned", 21.0, "list_taught")
     return plain_q, said
 
@@ -50,23 +50,23 @@ def test_spoken_teaching_is_learned_answered_saved_and_reported(feeds, tmp_path)
     out = tmp_path / "a"
     truth = load_truth(said)["teaching"]
     taught = _records(out, "taught")
-    assert [r["name"] for r in taught] == ["landmark one"] and taught[0]["event"] == "teach"
+    assert [r["name"] for r in taught] == ["accessory duct"] and taught[0]["event"] == "teach"
     assert abs(taught[0]["media_t_s"] - truth[0]["t_s"]) < 1.5
     answers = {a["intent"]: a["text"] for a in _records(out, "answer")}
     assert "taught by you at" in answers["locate_taught"] and PROVENANCE in \
         answers["locate_taught"]
-    assert "landmark one" in answers["list_taught"]
-    assert not [a for a in _records(out, "alert") if "landmark" in json.dumps(a)]
+    assert "accessory duct" in answers["list_taught"]
+    assert not [a for a in _records(out, "alert") if "accessory duct" in json.dumps(a)]
     summary = _records(out, "taught_summary")
-    assert summary[0]["name"] == "landmark one" and summary[0]["examples"] == 1
+    assert summary[0]["name"] == "accessory duct" and summary[0]["examples"] == 1
     assert (out / "taught.npz").is_file() and res.outputs["taught"] == out / "taught.npz"
     html = (out / "report.html").read_text()
-    assert "Taught by the surgeon" in html and "the landmark one: taught at" in html
+    assert "Taught by the surgeon" in html and "the accessory duct: taught at" in html
     # the next case: loaded with --taught, the name is known from the start
     res2 = run_copilot(RunConfig(source=str(plain_q), out=tmp_path / "b",
                                  taught=out / "taught.npz"))
     assert res2.exit_code == 0, res2.error
-    assert _records(tmp_path / "b", "taught_loaded")[0]["names"] == ["landmark one"]
+    assert _records(tmp_path / "b", "taught_loaded")[0]["names"] == ["accessory duct"]
     ans = [a for a in _records(tmp_path / "b", "answer") if a["intent"] == "locate_taught"]
     assert ans and PROVENANCE in ans[0]["text"]
 
