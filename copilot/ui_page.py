@@ -35,6 +35,21 @@ def theme() -> Any:
     )
 
 
+def _teach_examples() -> list[tuple[str, str]]:
+    """One example sentence per teaching command (kg_reasoning.teaching), [] when the
+    teaching commands cannot load."""
+    try:
+        from kg_reasoning.teaching import load_teaching
+
+        t = load_teaching()
+    except Exception as exc:  # noqa: BLE001 - the panel then lists no teaching commands
+        log.warning("no teaching commands: %s", exc)
+        return []
+    name = t.base_names[0] if t.base_names else "accessory duct"
+    return [(intent, tpls[0].replace("{concept}", name).replace("{colour}", "green"))
+            for intent, tpls in t.templates.items() if tpls]
+
+
 def _catalogue() -> Any:
     """The command catalogue (kg_reasoning's), None when it cannot load."""
     try:
@@ -96,7 +111,7 @@ def build_blocks(ctrl: Any) -> Any:
                                       "audio (off: processed in memory, discarded)",
                                       elem_id="consent")
                 with gr.Accordion("What you can ask", open=True, elem_id="asks-acc"):
-                    gr.HTML(asks_html(_catalogue()), elem_id="asks-box")
+                    gr.HTML(asks_html(_catalogue(), _teach_examples()), elem_id="asks-box")
                 with gr.Accordion("Voice enrolment", open=False, elem_id="enrol-acc"):
                     enrol_audio = gr.Audio(sources=["microphone", "upload"], type="filepath",
                                            label="10-30 s of the surgeon's voice",

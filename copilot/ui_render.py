@@ -202,9 +202,10 @@ def cvs_badge(cvs: dict[str, Any] | None) -> str:
             f"CVS {said} by you at {at}</span>")
 
 
-def asks_html(cat: Any) -> str:
+def asks_html(cat: Any, teach: list[tuple[str, str]] | None = None) -> str:
     """"What you can ask", from the command catalogue: one example per intent, questions
-    and commands apart; a click puts the example in the question box."""
+    and commands apart, then the teaching commands (``teach``: (intent, sentence) pairs);
+    a click puts the example in the question box."""
     if cat is None:
         return "<div id='asks' class='muted'>the command catalogue is not available</div>"
     groups: dict[bool, list[str]] = {False: [], True: []}
@@ -219,8 +220,12 @@ def asks_html(cat: Any) -> str:
             groups[intent.state_changing].append(
                 f"<li data-intent='{_e(name)}'><a href='#' class='ask-example'>"
                 f"{_e(cat.wake_word)}, {_e(example)}</a></li>")
+    taught = "".join(f"<li data-intent='{_e(i)}'><a href='#' class='ask-example'>"
+                     f"{_e(cat.wake_word)}, {_e(t)}</a></li>" for i, t in teach or [])
+    teach_html = ("<b>Teach (point with an instrument, or click the video)</b><ul>" + taught
+                  + "</ul>") if taught else ""
     return ("<div id='asks'><b>Questions</b><ul>" + "".join(groups[False]) + "</ul>"
-            "<b>Commands</b><ul>" + "".join(groups[True]) + "</ul>"
+            "<b>Commands</b><ul>" + "".join(groups[True]) + "</ul>" + teach_html +
             "<div class='muted'>say or type them; the wake word is needed when speaking "
             "hands-free</div></div>")
 

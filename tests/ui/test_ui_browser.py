@@ -114,11 +114,12 @@ def test_page_header_assumptions_and_no_outside_hosts(page, ui, artifacts) -> No
     states = page.eval_on_selector_all("#health [data-stage]",
                                        "els => els.map(e => e.dataset.stage)")
     assert {"decode", "overlay", "writer", "vision"} <= set(states)
-    # "what you can ask": one example per intent of the command catalogue
+    # "what you can ask": one example per intent of the command catalogue, then teaching
     from kg_reasoning.catalogue import load_catalogue
+    from kg_reasoning.teaching import load_teaching
 
     listed = page.eval_on_selector_all("#asks li", "els => els.map(e => e.dataset.intent)")
-    assert set(listed) == set(load_catalogue().intents)
+    assert set(listed) == set(load_catalogue().intents) | set(load_teaching().templates)
     page.click("#asks li[data-intent='current_phase'] a")
     assert page.input_value("#question textarea").startswith("copilot, ")
     page.fill("#question textarea", "")

@@ -361,3 +361,15 @@ def test_cvs_badge_says_who_calls_it_and_when() -> None:
     denied = cvs_badge({"source": "surgeon", "state": False, "stated_at_s": 3.0, "why": ""})
     assert "NOT confirmed" in denied and "warn" in denied
     assert "id='cvs-badge'" in header_html({"cvs": {"source": "surgeon", "state": None}})
+
+
+def test_what_you_can_ask_lists_the_teaching_commands() -> None:
+    from copilot.ui_page import _catalogue, _teach_examples
+    from copilot.ui_render import asks_html
+
+    ex = _teach_examples()
+    assert {"teach_concept", "teach_negative", "forget_concept", "list_taught"} <= \
+        {i for i, _ in ex}
+    html = asks_html(_catalogue(), ex)
+    assert "<b>Teach" in html and "copilot, this is the accessory duct" in html
+    assert "<b>Teach" not in asks_html(_catalogue())
