@@ -81,13 +81,12 @@ class PulseTracker:
         area = np.array([p[1] for p in pts])
         if float(area.min()) <= 0:
             return None
-        a = np.log(area)  # a beat scales the area: a relative swing at any size
-        mean = 1.0
+        a = np.log(area)  # a beat scales the area: its swing here is relative already
         t = t - t[0]
         base = np.stack([t ** k for k in range(self.degree + 1)], axis=1)
         resid = a - base @ np.linalg.lstsq(base, a, rcond=None)[0]
         var = float(resid @ resid)
-        if var <= 1e-12 * max(mean * mean, 1e-12):
+        if var <= 1e-12:
             return 0.0
         best_r2, best_amp = 0.0, 0.0
         for f in self._freqs:
@@ -98,4 +97,4 @@ class PulseTracker:
             r2 = 1.0 - float(r @ r) / var
             if r2 > best_r2:
                 best_r2, best_amp = r2, float(np.hypot(coef[2], coef[3]))
-        return float(max(0.0, best_r2) * min(1.0, best_amp / mean / self.ref_amplitude))
+        return float(max(0.0, best_r2) * min(1.0, best_amp / self.ref_amplitude))
