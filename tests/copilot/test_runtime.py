@@ -21,6 +21,7 @@ from copilot.runtime import (
     take_from,
 )
 from copilot.tracing import Tracer, read_trace
+from tests.fakes import FakeClock
 
 
 def _msg(i: int) -> Message:
@@ -123,7 +124,7 @@ class Echo(Stage):
 
 
 def test_restart_with_backoff_on_the_manual_clock(tmp_path):
-    clock = ManualClock()
+    clock = FakeClock()
     stop = threading.Event()
     q: EdgeQueue[Message] = EdgeQueue("in", Policy.LOSSLESS, 16)
     out: list[Message] = []
@@ -141,14 +142,16 @@ def test_restart_with_backoff_on_the_manual_clock(tmp_path):
     q.put(_msg(1))
     assert _wait(lambda: runner.health.errors == 1)
     assert runner.health.state == "restarting"
-    time.sleep(0.1)
+    assert _wait(lambda: clock.sleepers == 1)  # the runner waits on the clock
     assert runner.health.restarts == 0  # waiting 0.5 s of *clock* time, which has not passed
     clock.advance(0.5)
     assert _wait(lambda: runner.health.restarts == 1 and log.count("setup") == 2)
     q.put(_msg(2))  # still armed: the restarted stage fails again, next backoff is 1.0 s
     assert _wait(lambda: runner.health.errors == 2)
+    assert _wait(lambda: clock.sleepers == 1)
+    n = clock.sleeps
     clock.advance(0.6)
-    time.sleep(0.1)
+    assert _wait(lambda: clock.sleeps > n)  # it saw the new time and sleeps on
     assert runner.health.restarts == 1
     clock.advance(0.5)
     assert _wait(lambda: runner.health.restarts == 2)

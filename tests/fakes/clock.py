@@ -5,8 +5,9 @@ and ``sleep``) plus what tests of code that reads the ``time`` module need:
 
 - float views in seconds (``monotonic``, ``perf_counter``, ``time``) and in ns
   (``monotonic_ns``, ``perf_counter_ns``), all the same fake time line;
-- ``sleepers``: how many threads are blocked in ``sleep`` now, so a test can wait until a
-  worker is waiting on the clock instead of sleeping a fixed time;
+- ``sleepers``: how many threads are blocked in ``sleep`` now, and ``sleeps``: how many
+  ``sleep`` calls began, so a test can wait until a worker waits on the clock (again, after
+  an ``advance``) instead of sleeping a fixed time;
 - ``install(monkeypatch, module, names)``: replaces ``module.time`` (a module that does
   ``import time``) by a stand-in whose ``names`` read this clock; every other attribute is
   the real ``time`` module's, and no other module is affected.
@@ -41,6 +42,7 @@ class FakeClock(ManualClock):
         super().__init__(start_ns=int(round(start_s * 1e9)), autoadvance=autoadvance)
         self._count = threading.Lock()
         self._sleepers = 0
+        self.sleeps = 0  # sleep() calls begun
         self.slept_s = 0.0  # total seconds requested from sleep()
 
     # -- Clock protocol ------------------------------------------------------------------
@@ -48,6 +50,7 @@ class FakeClock(ManualClock):
         """Block until the clock has moved ``seconds`` (s) on (see ManualClock.sleep)."""
         with self._count:
             self._sleepers += 1
+            self.sleeps += 1
             self.slept_s += max(0.0, seconds)
         try:
             super().sleep(seconds)

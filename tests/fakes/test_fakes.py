@@ -34,7 +34,7 @@ def test_fake_clock_is_a_clock_that_moves_only_when_told():
     assert clock.monotonic_ns() == 2_250_000_000 and clock.time() == 2.25
     auto = FakeClock(autoadvance=True)
     auto.sleep(1.5)
-    assert auto.monotonic() == 1.5 and auto.slept_s == 1.5
+    assert auto.monotonic() == 1.5 and auto.slept_s == 1.5 and auto.sleeps == 1
 
 
 def test_fake_clock_counts_sleepers_and_wakes_them_when_advanced():
@@ -45,6 +45,7 @@ def test_fake_clock_counts_sleepers_and_wakes_them_when_advanced():
     wait_until(lambda: clock.sleepers == 1, 10.0, what="the thread to sleep on the clock")
     clock.advance(0.5)
     assert not woke.wait(0.1) and clock.sleepers == 1  # half way: still asleep
+    assert clock.sleeps == 1  # one call, not a new one per advance
     clock.advance(0.5)
     th.join(10.0)
     assert woke.is_set() and clock.sleepers == 0
