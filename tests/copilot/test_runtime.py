@@ -1,4 +1,4 @@
-"""Runtime logic with a manual clock: queue policies, drop counting, restart, watchdog."""
+"""Runtime logic with a fake clock: queue policies, drop counting, restart, watchdog."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from copilot.clock import ManualClock
 from copilot.errors import CopilotError
 from copilot.messages import Message, Priority, VideoFrame
 from copilot.queues import Closed, EdgeQueue, LatestSlot, Policy
@@ -21,6 +20,7 @@ from copilot.runtime import (
     take_from,
 )
 from copilot.tracing import Tracer, read_trace
+from tests.fakes import FakeClock
 
 
 def _msg(i: int) -> Message:
@@ -123,7 +123,7 @@ class Echo(Stage):
 
 
 def test_restart_with_backoff_on_the_manual_clock(tmp_path):
-    clock = ManualClock()
+    clock = FakeClock()
     stop = threading.Event()
     q: EdgeQueue[Message] = EdgeQueue("in", Policy.LOSSLESS, 16)
     out: list[Message] = []
@@ -141,14 +141,16 @@ def test_restart_with_backoff_on_the_manual_clock(tmp_path):
     q.put(_msg(1))
     assert _wait(lambda: runner.health.errors == 1)
     assert runner.health.state == "restarting"
-    time.sleep(0.1)
+    assert _wait(lambda: clock.sleepers == 1)  # the runner waits on the clock
     assert runner.health.restarts == 0  # waiting 0.5 s of *clock* time, which has not passed
     clock.advance(0.5)
     assert _wait(lambda: runner.health.restarts == 1 and log.count("setup") == 2)
     q.put(_msg(2))  # still armed: the restarted stage fails again, next backoff is 1.0 s
     assert _wait(lambda: runner.health.errors == 2)
+    assert _wait(lambda: clock.sleepers == 1)
+    n = clock.sleeps
     clock.advance(0.6)
-    time.sleep(0.1)
+    assert _wait(lambda: clock.sleeps > n)  # it saw the new time and sleeps on
     assert runner.health.restarts == 1
     clock.advance(0.5)
     assert _wait(lambda: runner.health.restarts == 2)
@@ -161,7 +163,7 @@ def test_restart_with_backoff_on_the_manual_clock(tmp_path):
 
 
 def test_restart_policy_gives_up_after_max_restarts():
-    clock = ManualClock(autoadvance=True)
+    clock = FakeClock(autoadvance=True)
     stop = threading.Event()
     q: EdgeQueue[Message] = EdgeQueue("in", Policy.LOSSLESS, 16)
     spec = FaultSpec("echo", "raise")
@@ -178,7 +180,7 @@ def test_restart_policy_gives_up_after_max_restarts():
 
 
 def test_watchdog_marks_hung_stage_and_replaces_the_worker():
-    clock = ManualClock()
+    clock = FakeClock()
     stop = threading.Event()
     slot: LatestSlot[Message] = LatestSlot()
     out: list[Message] = []
@@ -214,7 +216,7 @@ def test_watchdog_marks_hung_stage_and_replaces_the_worker():
 
 
 def test_stop_marks_a_worker_that_does_not_finish_as_hung():
-    clock = ManualClock()
+    clock = FakeClock()
     stop = threading.Event()
     release = threading.Event()
     slot: LatestSlot[Message] = LatestSlot()
@@ -239,7 +241,7 @@ def test_stop_marks_a_worker_that_does_not_finish_as_hung():
 
 
 def test_slow_fault_sleeps_on_the_clock():
-    clock = ManualClock(autoadvance=True)
+    clock = FakeClock(autoadvance=True)
     stage = FaultyStage(Echo([]), FaultSpec("echo", "slow"), clock, 0, threading.Event())
     frame = VideoFrame(t_ns=0, trace_id="f0", frame_id=0, image=None, fps=30.0)  # type: ignore[arg-type]
     assert stage.process(frame) is frame
@@ -247,7 +249,7 @@ def test_slow_fault_sleeps_on_the_clock():
 
 
 def test_tracer_percentiles_and_jsonl(tmp_path):
-    clock = ManualClock()
+    clock = FakeClock()
     tr = Tracer(tmp_path / "trace.jsonl", clock)
     for i in range(100):
         tr.span("decode", "frame", f"f{i}", i * 1_000_000, i * 1_000_000 + (i + 1) * 100_000,

@@ -91,9 +91,17 @@ def test_obo_loads_all_terms_with_ids_and_synonyms(obo_file):
 
 def test_obo_merges_into_the_curated_graph(obo_file):
     base_n = len(load_default())
-    t0 = time.perf_counter()
-    kg = load_knowledge([obo_file])
-    assert time.perf_counter() - t0 < 5.0
+    base_s, merged_s = [], []
+    for _ in range(2):  # side by side in this run, best of two (a shared machine)
+        t0 = time.perf_counter()
+        load_knowledge([])
+        t1 = time.perf_counter()
+        kg = load_knowledge([obo_file])
+        base_s.append(t1 - t0)
+        merged_s.append(time.perf_counter() - t1)
+    # merging a few hundred OBO terms costs a small multiple of building the curated graph
+    # alone (measured 1.5-2.7x; a merge quadratic in the terms would be far more)
+    assert min(merged_s) < 10 * min(base_s), (base_s, merged_s)
     # shared ids merged (liver, gallbladder, aorta), new terms added
     assert len(kg) == base_n + len(REAL_TERMS) + 300 - 3
     liver = kg.resolve("iecur")

@@ -8,6 +8,7 @@ import time
 
 from speech.audio_out import AudioOut, NullSink, Priority
 from speech.tts import EspeakTTS
+from tests.fakes import FakeClock, wait_until
 
 
 def _wait_history(out: AudioOut, n: int, timeout_s: float = 20.0) -> None:
@@ -17,11 +18,12 @@ def _wait_history(out: AudioOut, n: int, timeout_s: float = 20.0) -> None:
 
 
 def test_a_new_answer_supersedes_the_one_being_spoken_and_older_queued_ones():
-    out = AudioOut(EspeakTTS(speed=160), NullSink(speed=1.0), supersede=True)
+    sink = NullSink(speed=1.0)
+    out = AudioOut(EspeakTTS(speed=160), sink, supersede=True)
     try:
         out.say("the first answer is a rather long sentence about the calot triangle",
                 Priority.ANSWER)
-        time.sleep(0.4)  # it is playing now
+        wait_until(lambda: sink.samples > 0, 20.0, what="the first answer to play")
         out.say("warning bleeding", Priority.ALERT)  # alerts are never superseded
         out.say("second answer", Priority.ANSWER)
         out.say("third answer", Priority.ANSWER)  # drops the queued second one
@@ -37,12 +39,13 @@ def test_a_new_answer_supersedes_the_one_being_spoken_and_older_queued_ones():
 
 
 def test_answers_not_started_within_the_ttl_expire_but_alerts_do_not():
-    out = AudioOut(EspeakTTS(speed=300), NullSink(speed=4.0), ttl_s=0.3)
+    clock = FakeClock()  # the queue's time: the TTL is measured on it
+    out = AudioOut(EspeakTTS(speed=300), NullSink(speed=4.0), clock=clock.monotonic, ttl_s=0.3)
     try:
         out.user_speaking(True)  # unbounded hold: nothing but alerts may start
         out.say("an answer that waits too long", Priority.ANSWER)
         out.say("some information", Priority.INFO)
-        time.sleep(0.5)
+        clock.advance(0.5)
         out.say("warning bleeding", Priority.ALERT)
         _wait_history(out, 1)
         out.user_speaking(False)

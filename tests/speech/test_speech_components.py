@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -15,6 +13,7 @@ from speech.testset import TEST_VOICES, make_sample, speak
 from speech.tts import EspeakTTS, create_tts
 from speech.vad import SileroVAD, speech_segments
 from speech.wakeword import KeyphraseWakeWord, PushToTalk
+from tests.fakes import wait_until
 
 
 def test_speech_vad_finds_the_utterance(command_samples):
@@ -92,7 +91,7 @@ def test_speech_audio_out_priority_bargein_repeat():
         out.say("information one", Priority.INFO)
         out.say("the answer", Priority.ANSWER)
         out.say("warning bleeding", Priority.ALERT)
-        time.sleep(0.3)
+        wait_until(lambda: out.history, 20.0, what="the alert to be spoken")
         # the alert is not held; the answer and information wait
         assert out.pending() == ["the answer", "information one"]
         out.user_speaking(False)
@@ -101,7 +100,7 @@ def test_speech_audio_out_priority_bargein_repeat():
         assert order == ["warning bleeding", "the answer", "information one"]
         # barge-in: "copilot stop" cuts a long answer
         out.say("this is a long answer " * 10, Priority.ANSWER)
-        time.sleep(0.4)
+        wait_until(lambda: out.current is not None, 20.0, what="the long answer to start")
         out.stop()
         assert out.wait_idle(10)
         assert out.history[-1].outcome == "stopped"

@@ -9,6 +9,7 @@ import base64
 import io
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -131,18 +132,20 @@ def test_page_header_assumptions_and_no_outside_hosts(page, ui, artifacts) -> No
 
 
 def test_video_arrives_at_the_feed_rate_and_is_true_to_the_picture(page, ui) -> None:  # noqa: ANN001
-    s0, t0 = page.evaluate("window.copilotVideo.stats()"), time.monotonic()
+    s0, q0, t0 = page.evaluate("window.copilotVideo.stats()"), ui.ctrl.seq, time.monotonic()
     shots = []
     for _ in range(6):
         shots.append(page.locator("#video").screenshot())
         time.sleep(0.5)
-    s1, t1 = page.evaluate("window.copilotVideo.stats()"), time.monotonic()
-    rate = (s1["frames"] - s0["frames"]) / (t1 - t0)
-    print(f"page received {rate:.1f} fps of a 15 fps feed")
-    assert rate >= 8.0  # the feed is 15 fps (the benchmark measures 25 fps over 30 s)
+    s1, q1, t1 = page.evaluate("window.copilotVideo.stats()"), ui.ctrl.seq, time.monotonic()
+    rate, made = (s1["frames"] - s0["frames"]) / (t1 - t0), (q1 - q0) / (t1 - t0)
+    print(f"page received {rate:.1f} fps of the {made:.1f} fps the server made (15 fps feed)")
+    # side by side in one run: the page receives most frames the server made, whatever the
+    # machine's load (8 of 15 fps before; the benchmark measures 25 fps over 30 s)
+    assert q1 > q0 and rate >= 0.5 * made
     assert frame_changes(shots) >= 4
     shown = float(page.get_attribute("#rx-fps", "data-fps"))
-    assert shown > 5.0 and "received" in page.inner_text("#rx-fps")
+    assert shown > made / 3 and "received" in page.inner_text("#rx-fps")  # 5 of 15 before
     assert page.evaluate("window.copilotVideo.stats().w") == 426  # the source's size
     # the picture: outlines over the source, no tint, no status strip burned in
     raw = RawFrames(ui.ctrl)
@@ -279,7 +282,9 @@ def test_hands_free_wake_word(page, ui) -> None:  # noqa: ANN001
     for _attempt in range(3):
         page.click("#hf-start")
         page.wait_for_selector("#hf-state[data-state='listening']", timeout=20_000)
-        time.sleep(6.0)  # the fake-mic file (4 s) plays once
+        s_try = ui.ctrl.hf_seconds  # the fake-mic file (4 s) plays once: all of it streamed
+        _until(lambda s_try=s_try: ui.ctrl.hf_seconds - s_try >= 5.0,
+               "the page did not stream the microphone", 60)
         page.click("#hf-stop")
         page.wait_for_selector("#hf-state[data-state='off']", timeout=60_000)
         heard = [h for h in ui.ctrl.state.snapshot()["heard"] if h.origin == "mic"]
@@ -396,35 +401,47 @@ def test_video_keeps_moving_while_an_answer_is_slow(ui_feed, browser, artifacts,
         inner = brain.on_transcript
         entered: list[float] = []
         answered: list[float] = []
+        release = threading.Event()  # the answer is pending until the checks are done
 
-        def slow(tr, addressed):  # noqa: ANN001, ANN202 - a 15 s answer (runtime timing)
+        def slow(tr, addressed):  # noqa: ANN001, ANN202 - a slow answer (runtime timing)
             entered.append(time.monotonic())
-            time.sleep(15.0)
+            release.wait(60.0)
             answered.append(time.monotonic())
             return inner(tr, addressed)
 
         brain.on_transcript = slow
+        qa, ta = r.ctrl.seq, time.monotonic()
+        time.sleep(1.6)  # the server's frame rate before the question, in this run
+        before = (r.ctrl.seq - qa) / (time.monotonic() - ta)
         pg.fill("#question textarea", QUESTION)
         pg.click("#ask")
         _until(lambda: bool(entered), "the question never reached the brain")
-        f0, t0 = pg.evaluate("window.copilotVideo.stats().frames"), time.monotonic()
+        f0, q0, t0 = pg.evaluate("window.copilotVideo.stats().frames"), r.ctrl.seq, \
+            time.monotonic()
         shots = []
-        for _ in range(4):  # a few s inside the 15 s the answer takes
+        for _ in range(4):  # a few s while the answer is pending
             shots.append(pg.locator("#video").screenshot())
             time.sleep(0.4)
-        rate = (pg.evaluate("window.copilotVideo.stats().frames") - f0) / (time.monotonic() - t0)
+        dt = time.monotonic() - t0
+        rate = (pg.evaluate("window.copilotVideo.stats().frames") - f0) / dt
+        made = (r.ctrl.seq - q0) / dt
         s_page = int(pg.get_attribute("#status-main", "data-seq"))
         assert not answered, "the checks took longer than the slow answer"
-        print(f"while the answer was pending: the page received {rate:.1f} fps, "
-              f"{frame_changes(shots)}/3 screenshot changes")
-        # it keeps moving (the rate itself is the benchmark's: bench_ui, on a loaded machine
-        # this test saw 5-10 fps here)
-        assert rate >= 3.0, f"video at {rate:.1f} fps while an answer was pending (feed 15)"
+        print(f"while the answer was pending: the server made {made:.1f} fps ({before:.1f} "
+              f"before), the page received {rate:.1f} fps, {frame_changes(shots)}/3 "
+              "screenshot changes")
+        # it keeps moving, side by side in this run: the server keeps its pace and the page
+        # receives a share of it (the rate itself is the benchmark's: bench_ui; on a loaded
+        # machine this test saw 5-10 of 15 fps here, and asserted >= 3 fps before)
+        assert made >= 0.5 * before and rate >= 0.2 * made, \
+            f"video at {rate:.1f} fps of {made:.1f} ({before:.1f} before) while an answer " \
+            "was pending"
         assert frame_changes(shots) >= 2
         pg.wait_for_function(
             f"() => +document.querySelector('#status-main').dataset.seq > {s_page}",
             timeout=5_000)
         assert not answered
+        release.set()
         health = r.ctrl.status()["health"]
         assert health["vision"]["state"] in ("ok", "restarting", "hung")
         assert health["overlay"]["errors"] >= 1
@@ -433,6 +450,7 @@ def test_video_keeps_moving_while_an_answer_is_slow(ui_feed, browser, artifacts,
         assert "what phase are we in" in pg.inner_text("#history details.turn .q")
         _shoot(pg, artifacts, "05-slow-answer")
     finally:
+        release.set()
         ctx.close()
         r.server.stop()
         r.ctrl.stop()
