@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vision import modelio
-from vision.datasets.common import LabelledFrames
+from vision.datasets.common import LabelledFrames, video_ids
 from vision.offlabel import OFFLABEL, THRESHOLD, DomainGaussian, OffLabelScorer
 
 VALIDATED_ON = ("laparoscopic cholecystectomy frames (Endoscapes2023, 30 training "
@@ -68,7 +68,6 @@ def finish_model(out_dir: Path, real_tr: LabelledFrames, real_dev: LabelledFrame
     """
     from vision.calibrate import extract, fit_cvs, set_cvs_head
     from vision.export import export_onnx
-    from vision.real_data import video_ids
     from vision.train import (
         REGION_POWERS,
         REGION_TOL,
