@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech.asr import ASR, ASR_BACKENDS, Transcript, Utterance
+from speech.asr_base import ASR, ASR_BACKENDS, Transcript, Utterance
 from speech.audio import SAMPLE_RATE
 from speech.constrain import SentenceAutomaton, State, strip_wake, wake_similarity
 from speech.errors import SpeechError
