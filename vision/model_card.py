@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vision import modelio
+from vision.models import ModelConfig
 
 
 def _fmt(v) -> str:
@@ -20,11 +21,17 @@ def write_model_card(out_dir: Path, metrics: dict, info: dict) -> None:
 
         write_real_card(Path(out_dir), metrics)
         return
-    val = metrics.get("val", {})
-    test = info.get("test_metrics")
     from vision.models import EncoderNet, count_parameters
 
-    n_params = count_parameters(EncoderNet(cfg))
+    lines = _model_and_data(cfg, count_parameters(EncoderNet(cfg)), metrics, info)
+    lines += _results(metrics, info)
+    lines += _limits_and_retraining(info)
+    (out_dir / modelio.CARD).write_text("\n".join(lines))
+
+
+def _model_and_data(cfg: ModelConfig, n_params: int, metrics: dict,
+                    info: dict) -> list[str]:
+    """The card's title, model and data sections (Markdown lines)."""
     lines = [
         "# Vision encoder model card",
         "",
@@ -64,6 +71,14 @@ def write_model_card(out_dir: Path, metrics: dict, info: dict) -> None:
             lines.append(f"- {title}: {desc}")
     if info.get("seed_policy"):
         lines.append(f"- Seed policy: {info['seed_policy']}")
+    return lines
+
+
+def _results(metrics: dict, info: dict) -> list[str]:
+    """The metrics section: validation (and benchmark test) figures, training budget."""
+    val = metrics.get("val", {})
+    test = info.get("test_metrics")
+    lines: list[str] = []
     lines += [
         "",
         "## Metrics",
@@ -101,6 +116,12 @@ def write_model_card(out_dir: Path, metrics: dict, info: dict) -> None:
         lines += ["", f"Initialised from the weights of `{info['init_from']}`."]
     if info.get("training_note"):
         lines += ["", info["training_note"]]
+    return lines
+
+
+def _limits_and_retraining(info: dict) -> list[str]:
+    """The limits and how to retrain on real data."""
+    lines: list[str] = []
     lines += [
         "",
         "## Limits",
@@ -128,4 +149,4 @@ def write_model_card(out_dir: Path, metrics: dict, info: dict) -> None:
         "its config to use it.",
         "",
     ]
-    (out_dir / modelio.CARD).write_text("\n".join(lines))
+    return lines

@@ -122,7 +122,6 @@ def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None
     shipped synthetic model on real data); its architecture config is used.
     """
     import torch
-    import torch.nn.functional as F
 
     from vision.models import EncoderNet
 
@@ -142,7 +141,6 @@ def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     cw = torch.from_numpy(seg_class_weights(train.masks, len(model_cfg.classes)))
-    hw = cfg.head_weights
     t_start = time.perf_counter()
     bar = None
     if progress:
@@ -163,27 +161,7 @@ def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None
         m = torch.from_numpy(train.masks[idx]).long()
         if cfg.augment:
             x, m = _augment(x, m, gen)
-        out = net(x)
-        loss = cfg.seg_weight * F.cross_entropy(out["seg"], m, weight=cw,
-                                                ignore_index=IGNORE_INDEX)
-        ph = torch.from_numpy(train.phase[idx])
-        if (ph >= 0).any():
-            lp = F.cross_entropy(out["phase"], ph, ignore_index=-1)
-            loss = loss + hw["phase"] * lp
-        rg = torch.from_numpy(train.region[idx])
-        if (rg >= 0).any():
-            lr_ = F.cross_entropy(out["region"], rg, ignore_index=-1)
-            loss = loss + hw["region"] * lr_
-        cv = torch.from_numpy(train.cvs_valid[idx])
-        if cv.any():
-            lc = F.binary_cross_entropy_with_logits(out["cvs"][cv],
-                                                    torch.from_numpy(train.cvs[idx])[cv])
-            loss = loss + hw["cvs"] * lc
-        tv = torch.from_numpy(train.tools_valid[idx])
-        if tv.any():
-            lt = F.binary_cross_entropy_with_logits(out["tools"][tv],
-                                                    torch.from_numpy(train.tools[idx])[tv])
-            loss = loss + hw["tools"] * lt
+        loss = _batch_loss(net(x), m, train, idx, cw, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -199,12 +177,49 @@ def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None
     if bar is not None:
         bar.close()
     train_s = time.perf_counter() - t_start
+    metrics: dict = {"train_steps": step, "train_seconds": round(train_s, 1),
+                     "train_frames": len(train), "final_loss": float(np.mean(hist[-50:]))}
+    return _save_trained(net, out_dir, train, val, cfg, card_info, metrics)
+
+
+def _batch_loss(out: dict, m, train: LabelledFrames, idx: np.ndarray, cw, cfg: TrainConfig):
+    """The weighted loss of one batch (frames ``idx``, masks ``m``): segmentation with class
+    weights ``cw``, plus each head's loss on the frames that carry its label."""
+    import torch
+    import torch.nn.functional as F
+
+    hw = cfg.head_weights
+    loss = cfg.seg_weight * F.cross_entropy(out["seg"], m, weight=cw,
+                                            ignore_index=IGNORE_INDEX)
+    ph = torch.from_numpy(train.phase[idx])
+    if (ph >= 0).any():
+        lp = F.cross_entropy(out["phase"], ph, ignore_index=-1)
+        loss = loss + hw["phase"] * lp
+    rg = torch.from_numpy(train.region[idx])
+    if (rg >= 0).any():
+        lr_ = F.cross_entropy(out["region"], rg, ignore_index=-1)
+        loss = loss + hw["region"] * lr_
+    cv = torch.from_numpy(train.cvs_valid[idx])
+    if cv.any():
+        lc = F.binary_cross_entropy_with_logits(out["cvs"][cv],
+                                                torch.from_numpy(train.cvs[idx])[cv])
+        loss = loss + hw["cvs"] * lc
+    tv = torch.from_numpy(train.tools_valid[idx])
+    if tv.any():
+        lt = F.binary_cross_entropy_with_logits(out["tools"][tv],
+                                                torch.from_numpy(train.tools[idx])[tv])
+        loss = loss + hw["tools"] * lt
+    return loss
+
+
+def _save_trained(net, out_dir: Path, train: LabelledFrames, val: LabelledFrames | None,
+                  cfg: TrainConfig, card_info: dict | None, metrics: dict) -> dict:
+    """Save the trained net, fit the filters (tuned and evaluated on ``val``), export ONNX,
+    write metrics.json and the card; returns the metrics."""
     net.eval()
     modelio.save_model(net, out_dir)
     pf = fit_state_filter(train, "phase")
     rf = fit_state_filter(train, "region")
-    metrics: dict = {"train_steps": step, "train_seconds": round(train_s, 1),
-                     "train_frames": len(train), "final_loss": float(np.mean(hist[-50:]))}
     if val is not None and len(val):
         predict = torch_predictor(net)
         pf = tune_state_filter(pf, predict, val, "phase")
