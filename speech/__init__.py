@@ -8,10 +8,15 @@ vocabulary is handed in as data (``speech.grammar.GrammarSpec``).
 - ``speech.vad``: ``SileroVAD`` (ONNX Runtime, 32 ms chunks), ``Segmenter``.
 - ``speech.wakeword``: ``KeyphraseWakeWord`` (pocketsphinx), ``PushToTalk``.
 - ``speech.asr``: ``PocketsphinxASR`` (grammar), ``FasterWhisperASR`` (extra ``whisper``),
-  ``Transcript``; registry ``ASR_BACKENDS`` / ``create_asr``.
+  ``Transcript``; registry ``ASR_BACKENDS`` / ``create_asr`` (imports every backend). Its
+  rooms: ``speech.asr_base`` (interface, registry), ``speech.asr_pocketsphinx`` +
+  ``speech.ps_utterance``, ``speech.pocketsphinx_decoder`` (shared with the spotter),
+  ``speech.snr_switch`` (raw / denoised front end), ``speech.asr_whisper``.
+- ``speech.grammar``: ``GrammarSpec``; pronunciations in ``speech.pronunciation``.
 - ``speech.moonshine``: ``MoonshineASR`` (tiny-en / base-en from the wheels, extra
-  ``moonshine``; ONNX Runtime, beam search constrained to the catalogue's sentences,
-  ``speech.constrain``), ``speech.hybrid``: ``HybridASR`` (Moonshine + pocketsphinx);
+  ``moonshine``; ONNX Runtime via ``speech.moonshine_model``, beam search constrained to the
+  catalogue's sentences, ``speech.constrain``), ``speech.hybrid``: ``HybridASR`` (Moonshine +
+  pocketsphinx);
   ``speech.defaults``: the measured default by name (``resolve_asr("default")``).
 - ``speech.denoise`` / ``speech.neural_denoise``: streaming noise suppression in front of the
   recogniser and the spotter (Wiener filter; learned GRU gains, ``speech/models/denoiser``,
@@ -21,7 +26,8 @@ vocabulary is handed in as data (``speech.grammar.GrammarSpec``).
   ``PyannoteEncoder`` / ``PyannoteDiarizer`` (optional, local dirs).
 - ``speech.tts``: ``EspeakTTS``, ``PiperTTS``, ``CoquiTTS``; ``create_tts`` ("default":
   Piper ``en_US-joe-medium`` where extra ``voice-neural`` is installed, else espeak-ng).
-- ``speech.audio_out``: ``AudioOut`` (priority, hold, barge-in, repeat), ``TimelineWavWriter``.
+- ``speech.audio_out``: ``AudioOut`` (priority, hold, barge-in, repeat); sinks in
+  ``speech.sinks``, ``TimelineWavWriter`` in ``speech.timeline_wav``.
 - ``speech.testset``: espeak-ng test voices and synthetic OR noise for tests / benchmarks;
   ``speech.natural``: Piper joe and held-out espeak-ng voices (natural-voice dev / test).
 """

@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from speech.asr import ASR, ASR_BACKENDS, PocketsphinxASR, Transcript, Utterance
+from speech.asr_base import ASR, ASR_BACKENDS, Transcript, Utterance
+from speech.asr_pocketsphinx import PocketsphinxASR
 from speech.errors import SpeechError
 from speech.grammar import GrammarSpec
 
@@ -41,7 +42,7 @@ class HybridASR(ASR):
                  denoiser: str = "neural") -> None:
         if order not in ("ms_first", "ps_first"):
             raise SpeechError(f"unknown hybrid order {order!r}: ms_first or ps_first")
-        from speech.moonshine import MoonshineASR  # (imported here: it imports speech.asr)
+        from speech.moonshine import MoonshineASR  # (imported here: loaded on first use)
 
         self.ms = MoonshineASR(ms_grammar, size=size, **(ms_cfg or {}))
         self.ps = PocketsphinxASR(ps_grammar, denoiser=denoiser)

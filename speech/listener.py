@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from speech.asr import ASR, Transcript, Utterance
+from speech.asr_base import ASR, Transcript, Utterance
 from speech.audio import SAMPLE_RATE, chunks
 from speech.errors import SpeechError
 from speech.speaker import SpeakerEncoder, VoicePrint

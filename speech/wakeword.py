@@ -19,6 +19,7 @@ from speech.audio import SAMPLE_RATE, float_to_pcm16
 from speech.errors import SpeechError
 from speech.grammar import GrammarSpec, normalise
 from speech.neural_denoise import denoiser_factory
+from speech.pocketsphinx_decoder import _model_path, make_decoder
 from speech.registry import Registry
 
 #: kws_threshold chosen on the calibration set (see the module docstring); 1e-50 before
@@ -85,8 +86,6 @@ class KeyphraseWakeWord(WakeWord):
 
     def __init__(self, phrase: str = "copilot", threshold: float = DEFAULT_THRESHOLD,
                  denoise: bool | str = "neural") -> None:
-        from speech.asr import _model_path, make_decoder
-
         phrase = normalise(phrase)
         if not phrase:
             raise SpeechError("empty wake word")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vision import modelio
-from vision.datasets.common import LabelledFrames
+from vision.datasets.common import LabelledFrames, video_ids
 from vision.offlabel import OFFLABEL, THRESHOLD, DomainGaussian, OffLabelScorer
 
 VALIDATED_ON = ("laparoscopic cholecystectomy frames (Endoscapes2023, 30 training "
@@ -68,14 +68,13 @@ def finish_model(out_dir: Path, real_tr: LabelledFrames, real_dev: LabelledFrame
     """
     from vision.calibrate import extract, fit_cvs, set_cvs_head
     from vision.export import export_onnx
-    from vision.real_data import video_ids
-    from vision.train import (
+    from vision.temporal_fit import (
         REGION_POWERS,
         REGION_TOL,
         fit_filters_from_truth,
-        torch_predictor,
         tune_state_filter,
     )
+    from vision.train import torch_predictor
 
     out_dir = Path(out_dir)
     net = modelio.load_torch_model(out_dir)

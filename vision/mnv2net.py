@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vision.backbone import ASPP_CH, F16_CH, HIGH_CH, LOW_CH, MID_CH, DeepLabMNV2
-from vision.models import pixel_features
+from vision.features import pixel_features
 
 #: Classes whose centroid is a CVS feature (names; missing names are skipped).
 CVS_SHAPE_CLASSES = ("cystic_duct", "cystic_artery", "cystic_plate", "hepatocystic_triangle",

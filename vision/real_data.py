@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vision.datasets.common import LabelledFrames
+from vision.datasets.common import LabelledFrames, video_ids
 
 _FIELDS = ("images", "masks", "phase", "region", "cvs", "cvs_valid", "tools", "tools_valid",
            "times", "video")
@@ -43,11 +43,6 @@ def cached(cache_dir: Path | None, key: str, make) -> LabelledFrames:
     data = make()
     save_frames(data, path)
     return data
-
-
-def video_ids(data: LabelledFrames) -> np.ndarray:
-    """Per frame the source video's name (e.g. ``endoscapes/100``)."""
-    return np.array(data.sources)[data.video]
 
 
 def patient_split(data: LabelledFrames, dev_every: int = 5, offset: int = 2

@@ -8,12 +8,14 @@ sharpness is chosen on the validation feeds), evaluates on the validation feeds,
 against PyTorch) and ``MODEL_CARD.md``. Any :class:`LabelledFrames` source (CholecSeg8k,
 Cholec80, Endoscapes) can be passed to :func:`train_model` as well: labels a source lacks
 are masked out of the loss.
+
+Fitting and tuning the filters is ``vision.temporal_fit``; the model card ``vision.model_card``
+(both re-exported here).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,24 +27,29 @@ from vision import modelio
 from vision.datasets.common import LabelledFrames
 from vision.errors import VisionError
 from vision.evaluate import evaluate_frames
-from vision.labels import CLASSES, IGNORE_INDEX, PHASES, REGIONS, SEGMENTS
+from vision.labels import CLASSES, IGNORE_INDEX
+from vision.model_card import _fmt as _fmt
+from vision.model_card import write_model_card
 from vision.models import ModelConfig
-from vision.temporal import PhaseFilter
+from vision.temporal_fit import (
+    REGION_FAST,
+    REGION_POWERS,
+    REGION_TOL,
+    fit_filters_from_truth,
+    fit_phase_filter,
+    fit_state_filter,
+    tune_phase_filter,
+    tune_state_filter,
+)
+from vision.temporal_fit import _n_states as _n_states
+from vision.temporal_fit import _set_fast as _set_fast
 
-log = logging.getLogger(__name__)
-
-#: Region-filter emission powers tried on the validation feeds, and the accuracy a smoother
-#: (lower) power may give up there (see :func:`tune_state_filter`). A smoother filter also
-#: switches later (a skipped bowel segment is alerted later), so the tolerance is small; it
-#: was 0.03 while the validation feeds were all 4:3 and under-stated the per-frame errors on
-#: wide frames (the shipped model now trains and validates on 4:3 and 16:9 feeds).
-REGION_POWERS = (0.25, 0.35, 0.5, 0.75, 1.0)
-REGION_TOL = 0.005
-#: The region filter's confident route step (vision.temporal): chosen on fresh 640x360 25 fps
-#: and 426x240 15 fps bowel feeds (seeds 8001-8008, 8201-8206; never in training or a
-#: benchmark): skipped-segment alert 0.57 -> 0.37 s median after the event at 25 fps with no
-#: unscripted alert; fast_p 0.7 already raised false "not seen" alerts there.
-REGION_FAST = {"fast_p": 0.85, "fast_s": 0.04, "fast_frames": 2}
+__all__ = [
+    "REGION_FAST", "REGION_POWERS", "REGION_TOL", "TrainConfig", "feed_seeds",
+    "fit_filters_from_truth", "fit_phase_filter", "fit_state_filter", "refit_temporal",
+    "seg_class_weights", "split_feeds_by_seed", "torch_predictor", "train_from_feeds",
+    "train_model", "tune_phase_filter", "tune_state_filter", "write_model_card",
+]
 
 
 @dataclass
@@ -115,7 +122,6 @@ def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None
     shipped synthetic model on real data); its architecture config is used.
     """
     import torch
-    import torch.nn.functional as F
 
     from vision.models import EncoderNet
 
@@ -135,7 +141,6 @@ def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     cw = torch.from_numpy(seg_class_weights(train.masks, len(model_cfg.classes)))
-    hw = cfg.head_weights
     t_start = time.perf_counter()
     bar = None
     if progress:
@@ -156,27 +161,7 @@ def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None
         m = torch.from_numpy(train.masks[idx]).long()
         if cfg.augment:
             x, m = _augment(x, m, gen)
-        out = net(x)
-        loss = cfg.seg_weight * F.cross_entropy(out["seg"], m, weight=cw,
-                                                ignore_index=IGNORE_INDEX)
-        ph = torch.from_numpy(train.phase[idx])
-        if (ph >= 0).any():
-            lp = F.cross_entropy(out["phase"], ph, ignore_index=-1)
-            loss = loss + hw["phase"] * lp
-        rg = torch.from_numpy(train.region[idx])
-        if (rg >= 0).any():
-            lr_ = F.cross_entropy(out["region"], rg, ignore_index=-1)
-            loss = loss + hw["region"] * lr_
-        cv = torch.from_numpy(train.cvs_valid[idx])
-        if cv.any():
-            lc = F.binary_cross_entropy_with_logits(out["cvs"][cv],
-                                                    torch.from_numpy(train.cvs[idx])[cv])
-            loss = loss + hw["cvs"] * lc
-        tv = torch.from_numpy(train.tools_valid[idx])
-        if tv.any():
-            lt = F.binary_cross_entropy_with_logits(out["tools"][tv],
-                                                    torch.from_numpy(train.tools[idx])[tv])
-            loss = loss + hw["tools"] * lt
+        loss = _batch_loss(net(x), m, train, idx, cw, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -192,12 +177,49 @@ def train_model(train: LabelledFrames, out_dir: Path, val: LabelledFrames | None
     if bar is not None:
         bar.close()
     train_s = time.perf_counter() - t_start
+    metrics: dict = {"train_steps": step, "train_seconds": round(train_s, 1),
+                     "train_frames": len(train), "final_loss": float(np.mean(hist[-50:]))}
+    return _save_trained(net, out_dir, train, val, cfg, card_info, metrics)
+
+
+def _batch_loss(out: dict, m, train: LabelledFrames, idx: np.ndarray, cw, cfg: TrainConfig):
+    """The weighted loss of one batch (frames ``idx``, masks ``m``): segmentation with class
+    weights ``cw``, plus each head's loss on the frames that carry its label."""
+    import torch
+    import torch.nn.functional as F
+
+    hw = cfg.head_weights
+    loss = cfg.seg_weight * F.cross_entropy(out["seg"], m, weight=cw,
+                                            ignore_index=IGNORE_INDEX)
+    ph = torch.from_numpy(train.phase[idx])
+    if (ph >= 0).any():
+        lp = F.cross_entropy(out["phase"], ph, ignore_index=-1)
+        loss = loss + hw["phase"] * lp
+    rg = torch.from_numpy(train.region[idx])
+    if (rg >= 0).any():
+        lr_ = F.cross_entropy(out["region"], rg, ignore_index=-1)
+        loss = loss + hw["region"] * lr_
+    cv = torch.from_numpy(train.cvs_valid[idx])
+    if cv.any():
+        lc = F.binary_cross_entropy_with_logits(out["cvs"][cv],
+                                                torch.from_numpy(train.cvs[idx])[cv])
+        loss = loss + hw["cvs"] * lc
+    tv = torch.from_numpy(train.tools_valid[idx])
+    if tv.any():
+        lt = F.binary_cross_entropy_with_logits(out["tools"][tv],
+                                                torch.from_numpy(train.tools[idx])[tv])
+        loss = loss + hw["tools"] * lt
+    return loss
+
+
+def _save_trained(net, out_dir: Path, train: LabelledFrames, val: LabelledFrames | None,
+                  cfg: TrainConfig, card_info: dict | None, metrics: dict) -> dict:
+    """Save the trained net, fit the filters (tuned and evaluated on ``val``), export ONNX,
+    write metrics.json and the card; returns the metrics."""
     net.eval()
     modelio.save_model(net, out_dir)
     pf = fit_state_filter(train, "phase")
     rf = fit_state_filter(train, "region")
-    metrics: dict = {"train_steps": step, "train_seconds": round(train_s, 1),
-                     "train_frames": len(train), "final_loss": float(np.mean(hist[-50:]))}
     if val is not None and len(val):
         predict = torch_predictor(net)
         pf = tune_state_filter(pf, predict, val, "phase")
@@ -234,118 +256,6 @@ def torch_predictor(net):
 
     return predict
 
-
-def _n_states(key: str) -> int:
-    return len(PHASES) if key == "phase" else len(REGIONS)
-
-
-def fit_state_filter(data: LabelledFrames, key: str = "phase") -> PhaseFilter:
-    """Fit a causal filter's rates on the per-video ``key`` ("phase" or "region") sequences."""
-    seqs, fps = [], []
-    labels = getattr(data, key)
-    for v in np.unique(data.video):
-        idx = np.flatnonzero(data.video == v)
-        idx = idx[np.argsort(data.times[idx], kind="stable")]
-        ph = labels[idx]
-        if (ph >= 0).sum() < 2:
-            continue
-        dt = np.median(np.diff(data.times[idx])) if len(idx) > 1 else 1.0
-        seqs.append(ph)
-        fps.append(1.0 / max(dt, 1e-3))
-    if not seqs:
-        return PhaseFilter.uniform(_n_states(key))
-    if key != "region":
-        return PhaseFilter.fit(seqs, fps, _n_states(key))
-    pf = PhaseFilter.fit(seqs, fps, _n_states(key), order=[REGIONS.index(s) for s in SEGMENTS])
-    pf.evidence_dt_s = float(np.median([1.0 / f for f in fps]))
-    _set_fast(pf)
-    return pf
-
-
-def _set_fast(pf: PhaseFilter) -> None:
-    pf.fast_p = REGION_FAST["fast_p"]
-    pf.fast_s = REGION_FAST["fast_s"]
-    pf.fast_frames = int(REGION_FAST["fast_frames"])
-
-
-def fit_phase_filter(data: LabelledFrames) -> PhaseFilter:
-    """Fit the phase filter on the per-video phase sequences of ``data``."""
-    return fit_state_filter(data, "phase")
-
-
-def fit_filters_from_truth(feeds: list[Path]) -> dict[str, PhaseFilter]:
-    """Phase and region filters fitted on the full-rate truth.json label sequences."""
-    from vision.datasets.feeds import read_truth
-
-    seqs: dict[str, list] = {"phase": [], "region": []}
-    fps = []
-    for f in feeds:
-        t = read_truth(f)
-        fps.append(float(t["fps"]))
-        for key in seqs:
-            seqs[key].append(np.asarray(t["frame_labels"][key], np.int64))
-    filters = {"phase": PhaseFilter.fit(seqs["phase"], fps, _n_states("phase"))}
-    # the bowel survey visits the segments in order (DATASETS / vision.synth.bowel routes):
-    # left to right, a segment may be skipped, never revisited
-    region = PhaseFilter.fit(seqs["region"], fps, _n_states("region"),
-                             order=[REGIONS.index(s) for s in SEGMENTS])
-    # emissions are calibrated at the training frame interval: evidence per second, not frame
-    region.evidence_dt_s = float(np.median([1.0 / f for f in fps])) if fps else 0.0
-    _set_fast(region)
-    filters["region"] = region
-    return filters
-
-
-def tune_state_filter(pf: PhaseFilter, predict, val: LabelledFrames, key: str = "phase",
-                      powers: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0),
-                      prior_powers: tuple[float, ...] = (0.0, 0.5, 1.0),
-                      probs: np.ndarray | None = None, tol: float = 0.0) -> PhaseFilter:
-    """Choose emission sharpness and prior correction maximising filtered accuracy on ``val``.
-
-    ``tol`` > 0 prefers robustness: the smallest emission power whose accuracy is within
-    ``tol`` of the best (smoother output; the validation feeds share the training frame size
-    and rate, so they under-state how much the per-frame output errs elsewhere).
-    """
-    labels = getattr(val, key)
-    if not (labels >= 0).any():
-        return pf
-    if probs is None:
-        probs = np.zeros((len(val), _n_states(key)), np.float32)
-        for s in range(0, len(val), 32):
-            x = np.ascontiguousarray(val.images[s:s + 32].transpose(0, 3, 1, 2),
-                                     dtype=np.float32)
-            probs[s:s + 32] = predict(x)[key]
-    best, best_acc = (pf.emission_power, pf.prior_power), -1.0
-    scores: list[tuple[float, float, float]] = []
-    for p, q in [(p, q) for p in powers for q in prior_powers]:
-        pf.emission_power, pf.prior_power = p, q
-        correct = total = 0
-        for v in np.unique(val.video):
-            idx = np.flatnonzero(val.video == v)
-            idx = idx[np.argsort(val.times[idx], kind="stable")]
-            pf.reset()
-            for k in idx:
-                b = pf.update(probs[k], float(val.times[k]))
-                if labels[k] >= 0:
-                    correct += int(b.argmax() == labels[k])
-                    total += 1
-        acc = correct / max(total, 1)
-        scores.append((p, q, acc))
-        if acc > best_acc:
-            best, best_acc = (p, q), acc
-    if tol > 0:
-        ok = [(p, -acc, q) for p, q, acc in scores if acc >= best_acc - tol]
-        p, neg_acc, q = min(ok)
-        best, best_acc = (p, q), -neg_acc
-    pf.emission_power, pf.prior_power = best
-    pf.reset()
-    log.info("%s filter emission/prior power %s (val acc %.3f)", key, best, best_acc)
-    return pf
-
-
-def tune_phase_filter(pf: PhaseFilter, predict, val: LabelledFrames) -> PhaseFilter:
-    """Tune the phase filter on ``val`` (see :func:`tune_state_filter`)."""
-    return tune_state_filter(pf, predict, val, "phase")
 
 
 def refit_temporal(model_dir: Path | str, train_feeds: list[Path | str],
@@ -435,126 +345,3 @@ def train_from_feeds(feeds: list[Path | str], out_dir: Path | str,
         info["init_from"] = str(init_from)
     return train_model(train, Path(out_dir), val, model_cfg, cfg, progress, info,
                        Path(init_from) if init_from is not None else None)
-
-
-def _fmt(v) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
-
-
-def write_model_card(out_dir: Path, metrics: dict, info: dict) -> None:
-    """Write MODEL_CARD.md: data, architecture, metrics, limits, how to retrain."""
-    cfg = modelio.load_config(out_dir)
-    if cfg.arch == "mnv2":
-        from vision.card_real import write_real_card
-
-        write_real_card(Path(out_dir), metrics)
-        return
-    val = metrics.get("val", {})
-    test = info.get("test_metrics")
-    from vision.models import EncoderNet, count_parameters
-
-    n_params = count_parameters(EncoderNet(cfg))
-    lines = [
-        "# Vision encoder model card",
-        "",
-        "**Trained on synthetic scenes only** (the project's procedural feed generator). It has",
-        "never seen a real patient video; do not expect it to work on real endoscopy without",
-        "retraining on real data (see below). Not a medical device.",
-        "",
-        "## Model",
-        "",
-        f"- EncoderNet: MobileNet-style depthwise-separable CNN, widths {list(cfg.widths)}, "
-        f"depths {list(cfg.depths)}, LR-ASPP-style decoder ({cfg.decoder_channels} ch); "
-        f"{n_params:,} parameters; random init (no pretrained weights).",
-        f"- Input {cfg.input_size[0]}x{cfg.input_size[1]} RGB (field of view cropped, then "
-        f"resized); segmentation output {cfg.output_size[0]}x{cfg.output_size[1]}. "
-        "256x256 is the default because the stage must sustain >= 25 inferences/s on 2 CPU "
-        "cores shared with decoding (see benchmarks/results/vision_latency.md) and the "
-        "laparoscopic field of view is round, so a square input keeps its aspect.",
-        f"- Heads: segmentation ({len(cfg.classes)} classes of vision.labels.CLASSES), tool "
-        f"presence ({len(cfg.tools)}), phase ({len(cfg.phases)}, then a causal continuous-time "
-        f"HMM filter, temporal.json), CVS criteria ({len(cfg.cvs_criteria)}), region / bowel "
-        f"segment ({len(cfg.regions)}).",
-        "- Files: config.json, model.pt (PyTorch state dict), model.onnx (verified against "
-        "PyTorch, atol 1e-4), temporal.json, metrics.json.",
-        "",
-        "## Data",
-        "",
-        f"- Training frames: {metrics.get('train_frames')} (every {metrics.get('train_config', {}).get('every')}-th "  # noqa: E501
-        "frame of each training feed).",
-    ]
-    for key, title in (("train_feeds", "Training feeds"), ("val_feeds", "Validation feeds"),
-                       ("test_feeds", "Test feeds (benchmark)")):
-        feeds = info.get(key)
-        if feeds:
-            desc = ", ".join(f"{f['scenario']} seed {f['seed']} ({f['seconds']} s"
-                             + (f", {f['size'][0]}x{f['size'][1]})" if f.get("size") else ")")
-                             for f in feeds)
-            lines.append(f"- {title}: {desc}")
-    if info.get("seed_policy"):
-        lines.append(f"- Seed policy: {info['seed_policy']}")
-    lines += [
-        "",
-        "## Metrics",
-        "",
-        "| metric | validation | target |",
-        "| --- | --- | --- |",
-        f"| anatomy mIoU | {_fmt(val.get('anatomy_miou'))} | >= 0.70 |",
-        f"| phase accuracy (filtered) | {_fmt(val.get('phase_acc'))} | >= 0.85 |",
-        f"| phase accuracy (single frame) | {_fmt(val.get('phase_acc_per_frame'))} | |",
-        f"| bowel-segment accuracy (filtered) | {_fmt(val.get('bowel_segment_acc'))} | >= 0.90 |",
-        f"| bowel-segment accuracy (single frame) | "
-        f"{_fmt(val.get('bowel_segment_acc_per_frame'))} | |",
-        f"| CVS criteria macro F1 | {_fmt(val.get('cvs_macro_f1'))} | >= 0.80 |",
-        f"| tool presence macro F1 | {_fmt(val.get('tools_macro_f1'))} | |",
-        "",
-    ]
-    if test:
-        lines += [
-            "Held-out test seeds (never used in training or validation), measured by "
-            "`benchmarks/bench_vision_accuracy.py` through the ONNX Runtime pipeline:",
-            "",
-            "| metric | test |",
-            "| --- | --- |",
-            f"| anatomy mIoU | {_fmt(test.get('anatomy_miou'))} |",
-            f"| phase accuracy (filtered) | {_fmt(test.get('phase_acc'))} |",
-            f"| bowel-segment accuracy | {_fmt(test.get('bowel_segment_acc'))} |",
-            f"| CVS criteria macro F1 | {_fmt(test.get('cvs_macro_f1'))} |",
-            "",
-        ]
-    lines += [
-        f"Training: {metrics.get('train_steps')} steps in {metrics.get('train_seconds')} s on "
-        "CPU. Per-class IoU and F1 are in metrics.json.",
-    ]
-    if info.get("init_from"):
-        lines += ["", f"Initialised from the weights of `{info['init_from']}`."]
-    if info.get("training_note"):
-        lines += ["", info["training_note"]]
-    lines += [
-        "",
-        "## Limits",
-        "",
-        "- Synthetic textures, lighting and anatomy are far simpler than real surgery; numbers",
-        "  above measure the synthetic generator's held-out seeds, not clinical accuracy.",
-        "- Thin structures (cystic duct / artery, clips) are segmented at half the input",
-        "  resolution; outlines are coarse at the frame's scale.",
-        "- The phase filter learns the synthetic phase durations; real procedures last far",
-        "  longer, so retrain (or refit temporal.json) on real annotations.",
-        *[f"- {x}" for x in info.get("limits", [])],
-        "",
-        "## Training on real data",
-        "",
-        "```",
-        "copilot train --feeds FEED_DIR --feeds FEED_PARENT_DIR --out MODEL_DIR",
-        "copilot export MODEL_DIR --format onnx",
-        "```",
-        "",
-        "For the public datasets, load them with `vision.datasets.cholecseg8k.load_cholecseg8k`",
-        "(segmentation), `vision.datasets.cholec80.load_cholec80` (phase, tools) and",
-        "`vision.datasets.endoscapes.load_endoscapes` (CVS, 3-class segmentation), concatenate",
-        "with `LabelledFrames.concat` and call `vision.train.train_model(train, out_dir, val)`;",
-        "labels a dataset lacks are masked out of the loss. Point the copilot at MODEL_DIR in",
-        "its config to use it.",
-        "",
-    ]
-    (out_dir / modelio.CARD).write_text("\n".join(lines))

@@ -79,6 +79,11 @@ class LabelledFrames:
             video=self.video[idx], sources=list(self.sources), fps=list(self.fps))
 
 
+def video_ids(data: LabelledFrames) -> np.ndarray:
+    """Per frame the source video's name (e.g. ``endoscapes/100``)."""
+    return np.array(data.sources)[data.video]
+
+
 def prepare_frame(rgb: np.ndarray, mask: np.ndarray | None, input_size: tuple[int, int],
                   output_size: tuple[int, int], fov_crop: bool = True
                   ) -> tuple[np.ndarray, np.ndarray, CropBox]:

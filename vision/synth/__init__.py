@@ -1,7 +1,9 @@
 """Synthetic laparoscopy / endoscopy scenes with exact per-pixel labels.
 
 - :mod:`vision.synth.cholec`: laparoscopic cholecystectomy (Cholec80 phases, CVS, clips,
-  bleeding, unexpected large vessel) with CholecSeg8k-aligned classes.
+  bleeding, unexpected large vessel) with CholecSeg8k-aligned classes; its script is
+  :mod:`vision.synth.cholec_plan`, anatomy and world maps :mod:`vision.synth.cholec_anatomy`,
+  instruments :mod:`vision.synth.cholec_tools`.
 - :mod:`vision.synth.bowel`: bowel-survey endoscopy through named segments.
 - :mod:`vision.synth.events`: the scripted events both understand.
 
