@@ -22,9 +22,7 @@ memory and its upload file is deleted at once.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import os
 import queue
 import socket
 import tempfile
@@ -39,31 +37,17 @@ import numpy as np
 from copilot.errors import CopilotError
 from copilot.overlay import Compositor, DrawOptions
 from copilot.sinks import LatestFrameSink
+from copilot.ui_host import check_bind, free_port, interruptible, is_loopback, require_gradio
 from copilot.ui_mic import AUDIO_TYPES, MicMixin
 from copilot.ui_state import AlarmRow, Heard, ReplyVoice, UIState
 from copilot.ui_status import StatusMixin
+from copilot.ui_view import DEFAULT_VIEW, view_options
 
 log = logging.getLogger(__name__)
 
 #: Limits checked before decoding an upload.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_CLIP_S = 60.0
-TOKEN_COOKIE = "copilot_token"
-#: Overlay sources a viewer can hide: (label, AnnotationStore source name).
-LAYERS = (("segmentation outlines", "vision"),
-          ("copilot drawings (outlines, alert banners, coverage)", "brain"))
-BRAIN_SOURCE = "brain"
-#: the drawing a page gets unless it asks otherwise: outlines, no fills, no status strip
-DEFAULT_VIEW = DrawOptions(status_line=False, notes=False)
-
-
-def view_options(layers: str | None = None, fill: str | int | None = None) -> DrawOptions:
-    """One viewer's drawing from its request: ``layers`` (comma-separated sources shown;
-    None: all) and ``fill`` (1: translucent fills)."""
-    known = {v for _, v in LAYERS}
-    shown = known if layers is None else {x for x in str(layers).split(",") if x in known}
-    return DrawOptions(fill=str(fill) in ("1", "true", "on"), status_line=False, notes=False,
-                       hidden=frozenset(known - shown))
 
 
 class _Tap:
@@ -83,43 +67,6 @@ class _Tap:
         """Keep (frame, sets, status); return the frame's image untouched."""
         self.ctrl._take(frame, sets, status)
         return frame.image
-
-
-def require_gradio() -> Any:
-    """Import gradio or raise a one-line error naming the extra."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    try:
-        import gradio
-    except ImportError:
-        raise CopilotError("the web UI needs gradio: pip install 'surgical-copilot[ui]'"
-                           ) from None
-    return gradio
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and 'localhost'."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_bind(host: str, token: str | None) -> None:
-    """Refuse (CopilotError) to listen beyond this machine without an access token."""
-    if not is_loopback(host) and not token:
-        raise CopilotError(f"--host {host} makes the UI reachable from the network: give "
-                           "--token T (then open http://HOST:PORT/?token=T)")
-    if token is not None and len(token) < 8:
-        raise CopilotError("--token must be at least 8 characters")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -381,13 +328,50 @@ class UIController(MicMixin, StatusMixin):
         n = f" (x{row.count})" if row.count > 1 else ""
         return f"acknowledged: {row.last.rule.replace('_', ' ')}{n}"
 
+
+def serve(cfg: UIConfig, ready: Any = None) -> None:
+    """Run the UI until Ctrl-C: start the copilot, serve the page, print the URL."""
+    require_gradio()
+    if cfg.port != 0:
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((cfg.host, cfg.port))
+        except OSError as exc:
+            raise CopilotError(f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror}"
+                               ) from None
+    else:
+        cfg.port = free_port(cfg.host)
+    interruptible()
+    from copilot.ui_server import UIServer
+
+    ctrl = UIController(cfg)
+    ctrl.start()
+    server = UIServer(ctrl)
+    try:
+        url = server.start()
+        print(f"copilot UI: {url}", flush=True)
+        if ready is not None:
+            ready(url)
+        while server.thread is not None and server.thread.is_alive():
+            server.thread.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        ctrl.stop()
+
+
 def __getattr__(name: str) -> Any:
     """The server half lives in ``copilot.ui_server`` (imported on first use)."""
-    if name in ("UIServer", "build_app", "serve", "TokenGate"):
+    if name in ("UIServer", "build_app", "TokenGate"):
         from copilot import ui_server
 
         return getattr(ui_server, name)
     raise AttributeError(name)
 
 
-__all__ = ["AUDIO_TYPES", "UIConfig", "UIController", "check_bind", "view_options"]
+#: check_bind, free_port, is_loopback, require_gradio (copilot.ui_host) and view_options
+#: (copilot.ui_view) are imported from here by the CLI, the tests and the UI benchmark
+__all__ = ["AUDIO_TYPES", "UIConfig", "UIController", "check_bind", "free_port", "is_loopback",
+           "require_gradio", "serve", "view_options"]

@@ -5,23 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import socket
 import struct
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from copilot.errors import CopilotError
-from copilot.ui import (
-    TOKEN_COOKIE,
-    UIConfig,
-    UIController,
-    free_port,
-    require_gradio,
-    view_options,
-)
+from copilot.ui_host import TOKEN_COOKIE, require_gradio
+from copilot.ui_view import view_options
+
+if TYPE_CHECKING:
+    from copilot.ui import UIController
 
 
 class TokenGate:
@@ -85,12 +81,28 @@ def build_app(ctrl: UIController) -> Any:
     """The FastAPI app: MJPEG video, frame / status JSON, the gradio page at ``/``."""
     gr = require_gradio()
     from fastapi import FastAPI
-    from fastapi.responses import JSONResponse, Response, StreamingResponse
 
     from copilot.ui_assets import CSS, HEAD_JS
     from copilot.ui_page import build_blocks, theme
 
     api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    _add_video_routes(api, ctrl)
+    _add_api_routes(api, ctrl)
+    blocks = build_blocks(ctrl)
+    gr.mount_gradio_app(api, blocks, path="/", ssr_mode=False, mcp_server=False,
+                        footer_links=[], theme=theme(), css=CSS, head=HEAD_JS,
+                        show_error=True,
+                        max_file_size=ctrl.cfg.max_upload_bytes, server_name=ctrl.cfg.host,
+                        server_port=ctrl.cfg.port)
+    if ctrl.cfg.token:
+        return TokenGate(api, ctrl.cfg.token)
+    return api
+
+
+def _add_video_routes(api: Any, ctrl: UIController) -> None:
+    """``/video.bin`` (each viewer's own stream of JPEGs) and ``/frame.jpg`` (the newest)."""
+    from fastapi.responses import Response, StreamingResponse
+
     period = 1.0 / ctrl.cfg.ui_fps
 
     async def video_bin(request: Any) -> StreamingResponse:
@@ -135,6 +147,11 @@ def build_app(ctrl: UIController) -> Any:
             return Response(status_code=204)
         return Response(jpg, media_type="image/jpeg",
                         headers={"Cache-Control": "no-store", "X-Frame-Seq": str(seq)})
+
+
+def _add_api_routes(api: Any, ctrl: UIController) -> None:
+    """``/api/*``: hands-free microphone blocks, teaching by a click, status JSON."""
+    from fastapi.responses import JSONResponse
 
     async def handsfree(request: Any) -> JSONResponse:
         # not a CORS "simple" request (octet-stream): other sites' pages cannot post here
@@ -187,16 +204,6 @@ def build_app(ctrl: UIController) -> Any:
     async def status_json() -> JSONResponse:
         return JSONResponse(ctrl.status())
 
-    blocks = build_blocks(ctrl)
-    gr.mount_gradio_app(api, blocks, path="/", ssr_mode=False, mcp_server=False,
-                        footer_links=[], theme=theme(), css=CSS, head=HEAD_JS,
-                        show_error=True,
-                        max_file_size=ctrl.cfg.max_upload_bytes, server_name=ctrl.cfg.host,
-                        server_port=ctrl.cfg.port)
-    if ctrl.cfg.token:
-        return TokenGate(api, ctrl.cfg.token)
-    return api
-
 
 class UIServer:
     """uvicorn serving ``build_app(ctrl)`` on a thread; ``url`` once started."""
@@ -243,51 +250,4 @@ class UIServer:
             self.thread.join(5.0)
 
 
-def _interruptible() -> None:
-    """Ctrl-C (SIGINT) and SIGTERM stop the UI cleanly, even when it was started with SIGINT
-    ignored (a background job of a script inherits that, and Python then installs no
-    KeyboardInterrupt handler)."""
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, stop)
-
-
-def serve(cfg: UIConfig, ready: Any = None) -> None:
-    """Run the UI until Ctrl-C: start the copilot, serve the page, print the URL."""
-    require_gradio()
-    if cfg.port != 0:
-        try:
-            with socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET) as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((cfg.host, cfg.port))
-        except OSError as exc:
-            raise CopilotError(f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror}"
-                               ) from None
-    else:
-        cfg.port = free_port(cfg.host)
-    _interruptible()
-    ctrl = UIController(cfg)
-    ctrl.start()
-    server = UIServer(ctrl)
-    try:
-        url = server.start()
-        print(f"copilot UI: {url}", flush=True)
-        if ready is not None:
-            ready(url)
-        while server.thread is not None and server.thread.is_alive():
-            server.thread.join(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        ctrl.stop()
-
-
-__all__ = ["TokenGate", "UIServer", "build_app", "serve"]
+__all__ = ["TokenGate", "UIServer", "build_app"]
