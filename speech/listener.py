@@ -114,7 +114,7 @@ class Listener:
             raise SpeechError(f"unknown wake policy {wake_policy!r}: both, either or keyphrase")
         self.wake_policy = wake_policy
         self.wake_rescue = DEFAULT_RESCUE if wake_rescue == "default" else wake_rescue
-        # decided here: the copilot app later wraps ``wake`` in a proxy (copilot.app.Guarded)
+        # decided here: the copilot app later wraps ``wake`` in a proxy (copilot.faults.Guarded)
         self._spotter = isinstance(wake, KeyphraseWakeWord)
         self.seg = segmenter
         self.asr = asr

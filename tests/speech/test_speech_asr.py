@@ -264,7 +264,7 @@ def test_speech_listener_wake_rescue(asr, command_samples):
     the app has wrapped ``wake`` in a proxy); without the rescue it is rejected."""
     from speech.wakeword import DEFAULT_RESCUE, KeyphraseWakeWord
 
-    class Proxy:  # like copilot.app.Guarded: attribute pass-through
+    class Proxy:  # like copilot.faults.Guarded: attribute pass-through
         def __init__(self, obj):
             self._obj = obj
 
