@@ -455,7 +455,7 @@ class KnowledgeGraph:
     # ------------------------------------------------------------------ RDF
     def to_rdf(self) -> Any:
         """Compile to an rdflib Graph (see :mod:`kg_reasoning.rdf`)."""
-        from kg_reasoning.rdf import to_rdf
+        from kg_reasoning.rdf_write import to_rdf
 
         return to_rdf(self)
 

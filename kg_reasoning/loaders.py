@@ -316,7 +316,7 @@ def _load_pronto(path: str | Path, prefix: str | None) -> KnowledgeGraph:
 
 def load_turtle(path: str | Path) -> KnowledgeGraph:
     """Read Turtle (or any rdflib-readable RDF by suffix) into a graph."""
-    from kg_reasoning.rdf import from_rdf_file
+    from kg_reasoning.rdf_read import from_rdf_file
 
     return from_rdf_file(Path(path))
 
