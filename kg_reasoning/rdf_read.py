@@ -13,44 +13,51 @@ from kg_reasoning.graph import Entity, Fact, KnowledgeGraph
 from kg_reasoning.rdf_write import OBO, OBOINOWL, SCOP_ENT, SCOP_VOCAB, iri_to_curie
 
 
-def from_rdf(g: Any) -> KnowledgeGraph:
-    """Build a graph from rdflib triples (our own Turtle, or generic OWL-as-RDF classes)."""
+def _lit(g: Any, s: Any, p: Any) -> str | None:
+    """The literal of ``s p ?`` as text (None when absent)."""
+    v = g.value(s, p)
+    return str(v) if v is not None else None
+
+
+def _read_entities(g: Any, kg: KnowledgeGraph) -> None:
+    """Every OWL class or labelled IRI (but the models node) becomes an entity."""
     from rdflib import URIRef
     from rdflib.namespace import DCTERMS, OWL, RDF, RDFS
 
     scop_key = URIRef(SCOP_VOCAB + "key")
-    kg = KnowledgeGraph()
     subjects = set(g.subjects(RDF.type, OWL.Class)) | set(g.subjects(RDFS.label, None))
     subjects = {s for s in subjects if isinstance(s, URIRef) and str(s) != SCOP_ENT + "models"}
-
-    def lit(s: Any, p: Any) -> str | None:
-        v = g.value(s, p)
-        return str(v) if v is not None else None
-
     for s in sorted(subjects, key=str):
         curie = iri_to_curie(str(s))
-        label = lit(s, RDFS.label) or curie
-        key = lit(s, scop_key) or _derive_key(kg, curie, label)
+        label = _lit(g, s, RDFS.label) or curie
+        key = _lit(g, s, scop_key) or _derive_key(kg, curie, label)
         syns = sorted(
             str(o)
             for p in ("hasExactSynonym", "hasRelatedSynonym", "hasNarrowSynonym")
             for o in g.objects(s, URIRef(OBOINOWL + p))
         )
-        cues = lit(s, URIRef(SCOP_VOCAB + "cues"))
+        cues = _lit(g, s, URIRef(SCOP_VOCAB + "cues"))
         kg.add_entity(
             Entity(
                 key=key,
                 id=curie,
                 label=label,
-                kind=lit(s, URIRef(SCOP_VOCAB + "kind")) or "ontology_term",
+                kind=_lit(g, s, URIRef(SCOP_VOCAB + "kind")) or "ontology_term",
                 synonyms=syns,
-                fma=lit(s, URIRef(SCOP_VOCAB + "fma")),
+                fma=_lit(g, s, URIRef(SCOP_VOCAB + "fma")),
                 cues=json.loads(cues) if cues else {},
-                note=lit(s, RDFS.comment),
-                source=lit(s, DCTERMS.source) or "",
+                note=_lit(g, s, RDFS.comment),
+                source=_lit(g, s, DCTERMS.source) or "",
                 segmentable=g.value(s, URIRef(SCOP_VOCAB + "segmentable")) is not None,
             )
         )
+
+
+def _read_facts(g: Any, kg: KnowledgeGraph) -> None:
+    """Reified statements (our Turtle) become facts with their attributes; without any,
+    direct scop: triples, rdfs:subClassOf (is_a) and BFO part of (part_of)."""
+    from rdflib import URIRef
+    from rdflib.namespace import DCTERMS, RDF, RDFS
 
     def key_of(node: Any) -> str | None:
         return kg.by_id.get(iri_to_curie(str(node)))
@@ -69,10 +76,10 @@ def from_rdf(g: Any) -> KnowledgeGraph:
                 s,
                 str(p)[len(SCOP_VOCAB) :],
                 o,
-                lit(st, URIRef(SCOP_VOCAB + "side")),
-                lit(st, URIRef(SCOP_VOCAB + "order")),
-                lit(st, RDFS.comment),
-                lit(st, DCTERMS.source) or "",
+                _lit(g, st, URIRef(SCOP_VOCAB + "side")),
+                _lit(g, st, URIRef(SCOP_VOCAB + "order")),
+                _lit(g, st, RDFS.comment),
+                _lit(g, st, DCTERMS.source) or "",
             )
         )
     if not statements:
@@ -86,6 +93,12 @@ def from_rdf(g: Any) -> KnowledgeGraph:
                 kg.add_fact(Fact(ks, "is_a", ko, source="rdf"))
             elif str(p) == OBO + "BFO_0000050":
                 kg.add_fact(Fact(ks, "part_of", ko, source="rdf"))
+
+
+def _read_models(g: Any, kg: KnowledgeGraph) -> None:
+    """The procedure, CVS, survey, pathology and order models (one JSON literal)."""
+    from rdflib import URIRef
+
     models = g.value(URIRef(SCOP_ENT + "models"), URIRef(SCOP_VOCAB + "json"))
     if models is not None:
         m = json.loads(str(models))
@@ -97,6 +110,14 @@ def from_rdf(g: Any) -> KnowledgeGraph:
         kg.orders = m.get("orders", {})
         kg.sources = m.get("sources", {})
         kg.vision_classes = m.get("vision_classes", [])
+
+
+def from_rdf(g: Any) -> KnowledgeGraph:
+    """Build a graph from rdflib triples (our own Turtle, or generic OWL-as-RDF classes)."""
+    kg = KnowledgeGraph()
+    _read_entities(g, kg)
+    _read_facts(g, kg)
+    _read_models(g, kg)
     return kg
 
 

@@ -39,20 +39,13 @@ def iri_to_curie(iri: str) -> str:
     return iri
 
 
-def to_rdf(kg: KnowledgeGraph) -> Any:
-    """Compile a :class:`KnowledgeGraph` to an rdflib Graph."""
-    from rdflib import BNode, Graph, Literal, Namespace, URIRef
+def _add_entities(g: Any, kg: KnowledgeGraph) -> None:
+    """Each entity as an owl:Class at its id's IRI with label, key, kind, synonyms, ..."""
+    from rdflib import Literal, Namespace, URIRef
     from rdflib.namespace import DCTERMS, OWL, RDF, RDFS
 
-    g = Graph()
     scop = Namespace(SCOP_VOCAB)
     oio = Namespace(OBOINOWL)
-    g.bind("scop", scop)
-    g.bind("scopent", Namespace(SCOP_ENT))
-    g.bind("obo", Namespace(OBO))
-    g.bind("oboInOwl", oio)
-    g.bind("dcterms", DCTERMS)
-    g.add((scop.part_of, RDFS.subPropertyOf, URIRef(OBO + "BFO_0000050")))
     for e in kg.entities.values():
         u = URIRef(curie_to_iri(e.id))
         g.add((u, RDF.type, OWL.Class))
@@ -71,6 +64,14 @@ def to_rdf(kg: KnowledgeGraph) -> Any:
             g.add((u, DCTERMS.source, Literal(e.source)))
         if e.segmentable:
             g.add((u, scop.segmentable, Literal(True)))
+
+
+def _add_facts(g: Any, kg: KnowledgeGraph) -> None:
+    """Each fact as a direct triple plus an rdf:Statement carrying its attributes."""
+    from rdflib import BNode, Literal, Namespace, URIRef
+    from rdflib.namespace import DCTERMS, RDF, RDFS
+
+    scop = Namespace(SCOP_VOCAB)
     for f in kg.facts:
         s = URIRef(curie_to_iri(kg.entities[f.s].id))
         o = URIRef(curie_to_iri(kg.entities[f.o].id))
@@ -89,6 +90,24 @@ def to_rdf(kg: KnowledgeGraph) -> Any:
             g.add((st, RDFS.comment, Literal(f.note)))
         if f.source:
             g.add((st, DCTERMS.source, Literal(f.source)))
+
+
+def to_rdf(kg: KnowledgeGraph) -> Any:
+    """Compile a :class:`KnowledgeGraph` to an rdflib Graph."""
+    from rdflib import Graph, Literal, Namespace, URIRef
+    from rdflib.namespace import DCTERMS, RDFS
+
+    g = Graph()
+    scop = Namespace(SCOP_VOCAB)
+    oio = Namespace(OBOINOWL)
+    g.bind("scop", scop)
+    g.bind("scopent", Namespace(SCOP_ENT))
+    g.bind("obo", Namespace(OBO))
+    g.bind("oboInOwl", oio)
+    g.bind("dcterms", DCTERMS)
+    g.add((scop.part_of, RDFS.subPropertyOf, URIRef(OBO + "BFO_0000050")))
+    _add_entities(g, kg)
+    _add_facts(g, kg)
     models = {
         "procedures": kg.procedures,
         "cvs": kg.cvs,
