@@ -25,13 +25,14 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kg_reasoning.catalogue_types import SLOT_RE, Intent, Parse, Template
 from kg_reasoning.errors import KGError
+from kg_reasoning.spoken import normalise, number_words
 from kg_reasoning.textmatch import (  # noqa: F401 - FUNCTION_WORDS re-exported
     FUNCTION_WORDS,
     _align,
@@ -41,120 +42,9 @@ from kg_reasoning.textmatch import (  # noqa: F401 - FUNCTION_WORDS re-exported
 )
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "catalogue.yaml"
-
-_SLOT_RE = re.compile(r"\{([a-z_]+)\}")
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen"
-).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-#: Abbreviations an ASR may write as one token, expanded to the catalogue's spoken letters.
-_ABBREVIATIONS = {
-    "ivc": "i v c",
-    "cbd": "c b d",
-    "sma": "s m a",
-    "smv": "s m v",
-    "cvs": "critical view of safety",
-    "calot's": "calots",
-    "hartmann's": "hartmanns",
-    "gall-bladder": "gall bladder",
-}
-
-
-def number_words(n: int) -> str:
-    """Spoken English for 0 <= n < 100, e.g. 25 -> "twenty five"."""
-    if n < 0 or n >= 100:
-        return str(n)
-    if n < 20:
-        return _ONES[n]
-    tens, ones = divmod(n, 10)
-    return _TENS[tens] if ones == 0 else f"{_TENS[tens]} {_ONES[ones]}"
-
-
-def normalise(text: str) -> str:
-    """Lower-case, expand digits and known abbreviations, drop punctuation, squeeze spaces."""
-    t = text.lower().strip()
-    for abbr, full in _ABBREVIATIONS.items():
-        t = re.sub(rf"(?<![a-z]){re.escape(abbr)}(?![a-z])", full, t)
-    t = re.sub(r"\bd\s?([1-4])\b", lambda m: "d " + _ONES[int(m.group(1))], t)
-    t = re.sub(r"\d+", lambda m: " " + number_words(int(m.group(0))) + " ", t)
-    t = t.replace("'", "").replace("-", " ")
-    t = re.sub(r"[^a-z ]+", " ", t)
-    return " ".join(t.split())
-
-
-@dataclass(frozen=True)
-class Template:
-    """One spoken template: words with ``{slot}`` placeholders, plus slots the words fix."""
-
-    text: str
-    fixed_slots: dict[str, Any] = field(default_factory=dict)
-    grammar: bool = True  # False: parsed (typed / open-vocabulary ASR), not in the grammar
-
-    @property
-    def slot_names(self) -> tuple[str, ...]:
-        """Slots filled from the spoken words, in order of appearance."""
-        return tuple(_SLOT_RE.findall(self.text))
-
-
-@dataclass(frozen=True)
-class Intent:
-    """An intent: name, templates, slot names, and whether it changes copilot state.
-
-    ``state_changing`` intents (mute alerts, change what is shown) are accepted only from the
-    enrolled surgeon's voice when enrolment is on.
-    """
-
-    name: str
-    slots: tuple[str, ...]
-    optional_slots: tuple[str, ...]
-    state_changing: bool
-    template_specs: tuple[Template, ...]
-    #: templates the parser and the semantic matcher know but the spoken grammar and
-    #: ``expand`` leave out (``grammar: false`` in the YAML)
-    parse_specs: tuple[Template, ...] = ()
-
-    @property
-    def templates(self) -> list[str]:
-        """The spoken templates (text with ``{slot}`` placeholders)."""
-        return [t.text for t in self.template_specs]
-
-    @property
-    def all_specs(self) -> tuple[Template, ...]:
-        """Grammar templates, then parse-only ones."""
-        return self.template_specs + self.parse_specs
-
-
-@dataclass(frozen=True)
-class Parse:
-    """Result of parsing a transcript.
-
-    ``score`` is 1.0 for an exact template match, lower for near-exact (word edit distance)
-    or semantic matches; ``method`` is "exact", "fuzzy" or "semantic".
-    """
-
-    intent: str
-    slots: dict[str, Any]
-    score: float
-    method: str
-    template: str
-    text: str
-    wake_word: bool
-    unresolved: dict[str, str] = field(default_factory=dict)
-    changed: int = 0  # fuzzy: content words said that differ from the template's
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return {
-            "intent": self.intent,
-            "slots": dict(self.slots),
-            "score": round(self.score, 4),
-            "method": self.method,
-            "template": self.template,
-            "text": self.text,
-            "wake_word": self.wake_word,
-            "unresolved": dict(self.unresolved),
-        }
+#: moved to catalogue_types / spoken / textmatch, still importable from here
+__all__ = ["DEFAULT_PATH", "FUNCTION_WORDS", "Catalogue", "Intent", "Parse", "Template",
+           "load_catalogue", "normalise", "number_words"]
 
 
 class Catalogue:
@@ -228,7 +118,7 @@ class Catalogue:
     def _template_regex(self, tpl: Template, wild: bool = False) -> re.Pattern[str]:
         parts = []
         for tok in tpl.text.split():
-            m = _SLOT_RE.fullmatch(tok)
+            m = SLOT_RE.fullmatch(tok)
             if m and wild:
                 parts.append(f"(?P<{m.group(1)}>[a-z]+(?: [a-z]+){{0,4}})")
             elif m:
@@ -312,7 +202,7 @@ class Catalogue:
         words: set[str] = set()
         for intent in self.intents.values():
             for tpl in intent.all_specs:
-                words.update(w for w in tpl.text.split() if not _SLOT_RE.fullmatch(w))
+                words.update(w for w in tpl.text.split() if not SLOT_RE.fullmatch(w))
         for values in self.slot_values.values():
             for forms in values.values():
                 for f in forms:
@@ -374,7 +264,7 @@ class Catalogue:
             skeleton, slots = self._skeleton(words, tpl)
             if skeleton is None:
                 continue
-            tpl_words = [f"<{w[1:-1]}>" if _SLOT_RE.fullmatch(w) else w for w in tpl.text.split()]
+            tpl_words = [f"<{w[1:-1]}>" if SLOT_RE.fullmatch(w) else w for w in tpl.text.split()]
             dist, diff = _align(skeleton, tpl_words)
             score = 1.0 - dist / max(len(skeleton), len(tpl_words))
             said = [w for w, _ in diff if w is not None and not w.startswith("<")]

@@ -115,10 +115,20 @@ def load_yaml_files(paths: list[Path]) -> KnowledgeGraph:
 
 
 def _add_yaml(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
+    """Add one YAML file's sections to ``kg`` (sources and vision classes first)."""
     kg.sources.update(data.get("sources") or {})
     kg.vision_classes.extend(
         c for c in data.get("vision_classes") or [] if c not in kg.vision_classes
     )
+    _add_entities(kg, data, lines)
+    _add_facts(kg, data, lines)
+    _add_orders(kg, data, lines)
+    _add_models(kg, data, lines)
+    _add_pathologies(kg, data, lines)
+
+
+def _add_entities(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
+    """The ``entities`` section (a SCOP id gets the project-id note)."""
     for key, spec in (data.get("entities") or {}).items():
         try:
             src = spec.get("src", "")
@@ -140,6 +150,10 @@ def _add_yaml(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
         except (KeyError, AttributeError, TypeError, ValueError) as exc:
             raise KGError(f"{lines.at('entities', key)}: bad entity {key!r} "
                           f"({exc.__class__.__name__}: {exc})") from exc
+
+
+def _add_facts(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
+    """The ``facts`` section: [subject, predicate, object, {attrs}] rows."""
     for i, row in enumerate(data.get("facts") or []):
         if not isinstance(row, list) or len(row) not in (3, 4) or \
                 (len(row) == 4 and not isinstance(row[3], dict)):
@@ -161,6 +175,10 @@ def _add_yaml(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
             )
         except KGError as exc:
             raise KGError(f"{lines.at('facts', i)}: {exc}") from exc
+
+
+def _add_orders(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
+    """The ``orders`` section: each consecutive pair becomes a continuous_with fact."""
     for name, spec in (data.get("orders") or {}).items():
         if not isinstance(spec, dict) or not isinstance(spec.get("items"), list):
             raise KGError(f"{lines.at('orders', name)}: order {name!r} needs a list 'items'")
@@ -169,6 +187,10 @@ def _add_yaml(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
         src = kg.sources.get(spec.get("src", ""), spec.get("src", ""))
         for a, b in zip(items, items[1:], strict=False):
             kg.add_fact(Fact(a, "continuous_with", b, None, name, None, src))
+
+
+def _add_models(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
+    """Procedures (with their phase entities), complete lists, CVS, surveys, regions."""
     for name, spec in (data.get("procedures") or {}).items():
         kg.procedures[name] = spec
         _add_phases(kg, name, spec)
@@ -182,6 +204,10 @@ def _add_yaml(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
         kg.surveys[name] = spec
     if data.get("regions"):
         kg.regions = list(data["regions"])
+
+
+def _add_pathologies(kg: KnowledgeGraph, data: dict[str, Any], lines: _Lines) -> None:
+    """The ``pathologies`` section; every entity a pattern names must exist."""
     for name, spec in (data.get("pathologies") or {}).items():
         if not isinstance(spec, dict):
             raise KGError(f"{lines.at('pathologies', name)}: pathology {name!r} must be a "
@@ -316,7 +342,7 @@ def _load_pronto(path: str | Path, prefix: str | None) -> KnowledgeGraph:
 
 def load_turtle(path: str | Path) -> KnowledgeGraph:
     """Read Turtle (or any rdflib-readable RDF by suffix) into a graph."""
-    from kg_reasoning.rdf import from_rdf_file
+    from kg_reasoning.rdf_read import from_rdf_file
 
     return from_rdf_file(Path(path))
 

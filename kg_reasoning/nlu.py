@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kg_reasoning.calibration import ANSWER_MIN, parse_probability
 from kg_reasoning.catalogue import FUNCTION_WORDS, Catalogue, Parse
 from kg_reasoning.graph import KnowledgeGraph
+from kg_reasoning.parse_confidence import ANSWER_MIN, parse_probability
 from kg_reasoning.reasoner import UNSURE, Answer, Question, Reasoner, Step
 from kg_reasoning.timeline import TimelineLike
 
