@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from copilot.alert_rules import AlertConfig, FrameRun, FrameView, RaisedAlert
+from copilot.alert_rules import AlertConfig, FrameRun, FrameView, Hysteresis, RaisedAlert
 from kg_reasoning.reasoner import Step, fmt_time, position_words
 
 
@@ -24,38 +24,51 @@ class PresenceRules:
 
     def _init_presence(self) -> None:
         """Reset the rule state (runs empty, armed)."""
-        self.bleed_run = FrameRun()
-        self.bleed_armed = True
-        self.bleed_last_t = -1e9
-        self.vessel_run = FrameRun()
-        self.vessel_armed = True
-        self.vessel_last_t = -1e9
+        self.bleed = Hysteresis()
+        self.vessel = Hysteresis()
+
+    @property
+    def bleed_run(self) -> FrameRun:
+        """Frames of the current bleeding run."""
+        return self.bleed.run
+
+    @property
+    def vessel_run(self) -> FrameRun:
+        """Frames of the current large-vessel run."""
+        return self.vessel.run
+
+    def _presence_fires(self, fv: FrameView, structure: str, h: Hysteresis, area_min: float,
+                        frames: int, clear_s: float, rule: str, rearm_below: float
+                        ) -> dict[str, Any] | None:
+        """Track ``structure`` covering >= ``area_min`` of the view with ``h``; re-arm after
+        ``clear_s`` s under ``rearm_below``. Returns the structure's findings ({} when not in
+        view) when ``rule`` fires now (``h`` disarmed), else None."""
+        s = fv.structures.get(structure)
+        area = float(s["area"]) if s else 0.0
+        if area < area_min:
+            h.absent(fv.t_s, clear_s, rearm=area < rearm_below)
+            return None
+        h.present(fv)
+        if not h.ready(frames) or not self._may_fire(rule, "", fv.t_s):
+            return None
+        h.armed = False
+        return s or {}
 
     def _bleeding(self, fv: FrameView) -> list[RaisedAlert]:
         cfg = self.cfg
-        b = fv.structures.get("blood")
-        area = float(b["area"]) if b else 0.0
-        if area < cfg.bleed_area:
-            self.bleed_run = FrameRun()
-            if area < cfg.bleed_area / 2 and fv.t_s - self.bleed_last_t >= cfg.bleed_clear_s:
-                self.bleed_armed = True
+        b = self._presence_fires(fv, "blood", self.bleed, cfg.bleed_area, cfg.bleed_frames,
+                                 cfg.bleed_clear_s, "bleeding", cfg.bleed_area / 2)
+        if b is None:
             return []
-        self.bleed_last_t = fv.t_s
-        self.bleed_run.append(fv)
-        if self.bleed_run.n < cfg.bleed_frames or not self.bleed_armed:
-            return []
-        if not self._may_fire("bleeding", "", fv.t_s):
-            return []
-        self.bleed_armed = False
         where = position_words(b.get("centroid")) if b else "in view"
-        areas = [round(float(f.structures["blood"]["area"]), 4) for f in self.bleed_run]
+        areas = [round(float(f.structures["blood"]["area"]), 4) for f in self.bleed.run]
         region = fv.region[0] if fv.region else ""
         seg = f" in the {self._say(region)}" if region in self.order else ""
         steps = [
-            Step(f"Blood detected {where}{seg} in {self.bleed_run.n} frames from "
-                 f"{fmt_time(self.bleed_run[0].t_s)} (area {areas[0] * 100:.1f}% to "
+            Step(f"Blood detected {where}{seg} in {self.bleed.run.n} frames from "
+                 f"{fmt_time(self.bleed.run[0].t_s)} (area {areas[0] * 100:.1f}% to "
                  f"{areas[-1] * 100:.1f}% of the view).", True,
-                 {"observations": [f.obs("structure", "blood") for f in self.bleed_run],
+                 {"observations": [f.obs("structure", "blood") for f in self.bleed.run],
                   "scores": {"area": areas[-1]}}),
             Step(f"Rule: blood over {cfg.bleed_area * 100:.1f}% of the view for "
                  f"{cfg.bleed_frames} frames is a bleeding onset.", True,
@@ -70,25 +83,16 @@ class PresenceRules:
 
     def _vessel(self, fv: FrameView) -> list[RaisedAlert]:
         cfg = self.cfg
-        v = fv.structures.get("large_vessel")
-        area = float(v["area"]) if v else 0.0
-        if area < cfg.vessel_area:
-            self.vessel_run = FrameRun()
-            if fv.t_s - self.vessel_last_t >= cfg.vessel_clear_s:
-                self.vessel_armed = True
+        v = self._presence_fires(fv, "large_vessel", self.vessel, cfg.vessel_area,
+                                 cfg.vessel_frames, cfg.vessel_clear_s, "large_vessel",
+                                 cfg.vessel_area)
+        if v is None:
             return []
-        self.vessel_last_t = fv.t_s
-        self.vessel_run.append(fv)
-        if self.vessel_run.n < cfg.vessel_frames or not self.vessel_armed:
-            return []
-        if not self._may_fire("large_vessel", "", fv.t_s):
-            return []
-        self.vessel_armed = False
         where = position_words(v.get("centroid")) if v else "in view"
-        steps = [Step(f"A large vessel is detected {where} in {self.vessel_run.n} frames "
-                      f"from {fmt_time(self.vessel_run[0].t_s)}.", True,
+        steps = [Step(f"A large vessel is detected {where} in {self.vessel.run.n} frames "
+                      f"from {fmt_time(self.vessel.run[0].t_s)}.", True,
                       {"observations": [f.obs("structure", "large_vessel")
-                                        for f in self.vessel_run]})]
+                                        for f in self.vessel.run]})]
         text = f"Caution: unexpected large vessel {where}."
         data: dict[str, Any] = {"structure": "large_vessel"}
         ans = None

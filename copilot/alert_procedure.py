@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from copilot.alert_rules import AlertConfig, FrameRun, FrameView, RaisedAlert
+from copilot.alert_rules import AlertConfig, FrameView, Hysteresis, RaisedAlert
 from kg_reasoning.graph import KnowledgeGraph
 from kg_reasoning.reasoner import Step, fmt_time, join_words
 
@@ -39,9 +39,7 @@ class ProcedureRules:
         self.cvs_run = 0
         self.cvs_reached_t: float | None = None
         self.cvs_latest: dict[str, float] = {}
-        self.clip_run = FrameRun()
-        self.clip_armed = True
-        self.clip_last_t = -1e9
+        self.clip = Hysteresis()  # the clip applier in view
         self.clip_seen = False
         self.clip_struct_run = 0
         self.phase_run: tuple[str, int, float] = ("", 0, 0.0)
@@ -85,13 +83,10 @@ class ProcedureRules:
             self.clip_struct_run = 0
         present = "clip_applier" in fv.instruments or "Clipper" in fv.instruments
         if not present:
-            self.clip_run = FrameRun()
-            if fv.t_s - self.clip_last_t >= cfg.clip_clear_s:
-                self.clip_armed = True
+            self.clip.absent(fv.t_s, cfg.clip_clear_s)
             return []
-        self.clip_last_t = fv.t_s
-        self.clip_run.append(fv)
-        if self.clip_run.n < cfg.clip_frames or not self.clip_armed or self.cvs_reached:
+        self.clip.present(fv)
+        if not self.clip.ready(cfg.clip_frames) or self.cvs_reached:
             return []
         if self.cvs_by_surgeon:
             return self._clip_unconfirmed(fv)
@@ -99,15 +94,15 @@ class ProcedureRules:
             return []
         if not self._may_fire("clip_before_cvs", "", fv.t_s):
             return []
-        self.clip_armed = False
+        self.clip.armed = False
         unmet = [n for n in self.cvs_names if self.cvs_latest.get(n, 0.0) < self.cvs_thr]
         spoken = join_words([self.cvs_spoken[n] for n in unmet])
-        first = self.clip_run[0]
+        first = self.clip.run[0]
         what = "clip applier" if "clip_applier" in fv.instruments else "clipper"
         steps = [
-            Step(f"The {what} is in view in {self.clip_run.n} frames from "
+            Step(f"The {what} is in view in {self.clip.run.n} frames from "
                  f"{fmt_time(first.t_s)}.", True,
-                 {"observations": [f.obs("instrument", n) for f in self.clip_run
+                 {"observations": [f.obs("instrument", n) for f in self.clip.run
                                    for n in ("clip_applier", "Clipper") if n in f.instruments]}),
             Step(f"The critical view of safety has not been reached: {spoken} not met.", True,
                  {"scores": {n: round(self.cvs_latest.get(n, 0.0), 3) for n in self.cvs_names},
@@ -129,14 +124,14 @@ class ProcedureRules:
         if (self.rules is not None and rule not in self.rules) or \
                 not self._may_fire(rule, "", fv.t_s):
             return []
-        self.clip_armed = False
-        first = self.clip_run[0]
+        self.clip.armed = False
+        first = self.clip.run[0]
         what = "clip applier" if "clip_applier" in fv.instruments else "clipper"
         est = {n: round(self.cvs_latest.get(n, 0.0), 3) for n in self.cvs_names}
         steps = [
-            Step(f"The {what} is in view in {self.clip_run.n} frames from "
+            Step(f"The {what} is in view in {self.clip.run.n} frames from "
                  f"{fmt_time(first.t_s)}.", True,
-                 {"observations": [f.obs("instrument", n) for f in self.clip_run
+                 {"observations": [f.obs("instrument", n) for f in self.clip.run
                                    for n in ("clip_applier", "Clipper") if n in f.instruments]}),
             Step("The critical view of safety is the surgeon's call here: " + pol.why + ".",
                  True, {"rule": "CVS from the surgeon's confirmation"}),

@@ -37,6 +37,33 @@ class FrameRun(list):
             del self[1:len(self) - self.keep + 1]
 
 
+
+class Hysteresis:
+    """A rule's run of frames with its condition present: it may raise once the run is
+    long enough and it is armed; it re-arms once the condition has been absent for a while
+    (times in media seconds)."""
+
+    def __init__(self) -> None:
+        self.run = FrameRun()
+        self.armed = True
+        self.last_t = -1e9  # when the condition was last present
+
+    def absent(self, t_s: float, clear_s: float, rearm: bool = True) -> None:
+        """The condition is absent at ``t_s``: the run ends; re-armed (when ``rearm``) once
+        ``clear_s`` seconds have passed since it was last present."""
+        self.run = FrameRun()
+        if rearm and t_s - self.last_t >= clear_s:
+            self.armed = True
+
+    def present(self, fv: Any) -> None:
+        """The condition is present in frame ``fv``."""
+        self.last_t = fv.t_s
+        self.run.append(fv)
+
+    def ready(self, frames: int) -> bool:
+        """Armed, with a run of at least ``frames`` frames."""
+        return self.run.n >= frames and self.armed
+
 @dataclass
 class AlertConfig:
     """Thresholds: scores are probabilities, areas fractions of the view, times seconds."""

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from copilot.alert_gate import HISTORY_MAX, AlertGate
-from copilot.alert_rules import AlertConfig, FrameRun, RaisedAlert
+from copilot.alert_rules import AlertConfig, FrameRun, Hysteresis, RaisedAlert
 
 
 def _alert(rule: str, t: float, key: str = "") -> RaisedAlert:
@@ -48,3 +48,23 @@ def test_frame_run_counts_all_and_keeps_the_first_and_newest() -> None:
     assert run.n == 100
     assert len(run) == FrameRun.keep
     assert run[0] == 0 and run[-1] == 99 and run[1] == 100 - FrameRun.keep + 1
+
+
+class _F:
+    def __init__(self, t_s: float) -> None:
+        self.t_s = t_s
+
+
+def test_hysteresis_raises_after_a_run_and_rearms_after_clear_s() -> None:
+    h = Hysteresis()
+    h.present(_F(0.0))
+    assert not h.ready(2)
+    h.present(_F(0.2))
+    assert h.ready(2)
+    h.armed = False  # the rule fired
+    h.absent(5.0, clear_s=10.0)
+    assert h.run.n == 0 and not h.armed  # absent, but not for long enough
+    h.absent(10.3, clear_s=10.0, rearm=False)
+    assert not h.armed  # e.g. still above the re-arm level
+    h.absent(10.3, clear_s=10.0)
+    assert h.armed
