@@ -64,6 +64,7 @@ class Hysteresis:
         """Armed, with a run of at least ``frames`` frames."""
         return self.run.n >= frames and self.armed
 
+
 @dataclass
 class AlertConfig:
     """Thresholds: scores are probabilities, areas fractions of the view, times seconds."""

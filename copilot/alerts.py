@@ -39,14 +39,7 @@ from typing import Any
 from copilot.alert_gate import HISTORY_MAX, AlertGate
 from copilot.alert_presence import PresenceRules
 from copilot.alert_procedure import ProcedureRules
-from copilot.alert_rules import (
-    LEVELS,
-    RULE_EVENTS,
-    AlertConfig,
-    FrameRun,
-    FrameView,
-    RaisedAlert,
-)
+from copilot.alert_rules import LEVELS, RULE_EVENTS, AlertConfig, FrameRun, FrameView, RaisedAlert
 from copilot.alert_survey import SurveyRules
 from kg_reasoning.graph import KnowledgeGraph
 from kg_reasoning.timeline import Observation
