@@ -13,39 +13,52 @@ Event syntax (``--event``; times in seconds from the start of the feed):
 - ``skip_phase:PHASE``      a Cholec80 phase is left out (cholecystectomy)
 - ``skip_segment:SEGMENT``  a bowel segment is never viewed (bowel-survey)
 - ``brief_segment:SEGMENT`` a bowel segment is viewed for under a second (bowel-survey)
+
+Rooms: audio script placement and the audio track (``copilot.feed_audio``), pixels and masks
+(``copilot.feed_video``), the truth (``copilot.feed_truth``), the fact matcher
+(``copilot.feed_facts``), the contact sheet (``copilot.feed_sheet``). This module holds the
+scenarios (what is said when, and what a right answer states) and ``make_feed``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import re
-import shutil
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from copilot.errors import CopilotError
-from vision.labels import CLASSES, CVS_CRITERIA, PHASES, REGIONS, SEGMENTS, TOOLS
+
+# the rooms of the feed; the names they took from here are importable from here as before
+from copilot.feed_audio import (  # noqa: F401
+    ADDRESSED_RMS,
+    AUDIO_RATE,
+    CHATTER_RMS,
+    Line,
+    _place,
+    write_audio,
+)
+from copilot.feed_facts import _STOP, FACT_SYNONYMS, _tokens, fact_in_answer  # noqa: F401
+from copilot.feed_sheet import _decode_frames, _text, show_feed  # noqa: F401
+from copilot.feed_truth import (  # noqa: F401
+    SCHEMA_PATH,
+    SCHEMA_VERSION,
+    _intervals,
+    load_truth,
+    truth_of,
+    validate_truth,
+)
+from copilot.feed_truth import round_s as _r  # noqa: F401
+from copilot.feed_video import _VideoWriter, _write_mask, render_frames  # noqa: F401
+from vision.labels import CLASSES, CVS_CRITERIA, PHASES
 from vision.synth.events import EVENT_KINDS, SceneEvent
 
 log = logging.getLogger(__name__)
 
 SCENARIOS = ("cholecystectomy", "bowel-survey")
-SCHEMA_VERSION = 1
-AUDIO_RATE = 16000
-SCHEMA_PATH = Path(__file__).with_name("schemas") / "truth.schema.json"
-
-#: Speech level (RMS) of lines spoken to the copilot and of background chatter.
-ADDRESSED_RMS = 0.1
-CHATTER_RMS = 0.06
-
 EVENT_HELP = (
     "bleeding@T, clip_before_cvs@T, large_vessel@T (T in seconds), skip_phase:PHASE, "
     "skip_segment:SEGMENT, brief_segment:SEGMENT"
@@ -91,68 +104,9 @@ def parse_size(text: str | Sequence[int]) -> tuple[int, int]:
     return w, h
 
 
-# ----------------------------------------------------------------------------- facts
-#: Extra spoken forms accepted by :func:`fact_in_answer` for canonical keys.
-FACT_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "duodenum_d1": ("first part of the duodenum", "duodenal bulb", "d1", "d one"),
-    "duodenum_d2": ("second part of the duodenum", "descending duodenum", "d2", "d two"),
-    "duodenum_d3": ("third part of the duodenum", "horizontal duodenum", "d3", "d three"),
-    "duodenum_d4": ("fourth part of the duodenum", "ascending duodenum", "d4", "d four"),
-    "abdominal_aorta": ("aorta",),
-    "inferior_vena_cava": ("vena cava", "ivc"),
-    "CalotTriangleDissection": ("calot", "hepatocystic triangle"),
-    "ClippingCutting": ("clipping",),
-    "GallbladderDissection": ("gallbladder dissection",),
-    "GallbladderPackaging": ("packaging", "specimen bag"),
-    "CleaningCoagulation": ("cleaning", "coagulation"),
-    "GallbladderRetraction": ("retraction", "extraction"),
-    "caecum": ("cecum",),
-    "calot_triangle": ("hepatocystic triangle", "calot triangle", "calots triangle"),
-    # the CVS criteria in the wording of the knowledge graph (SAGES)
-    "cystic_plate_exposed": ("lower third of the gallbladder", "cystic plate"),
-    "two_structures": ("two and only two structures",),
-    "hepatocystic_triangle_cleared": ("hepatocystic triangle cleared",),
-    "not reached": ("not yet", "not achieved", "not been reached"),
-}
-_STOP = {"the", "of", "and", "a", "an", "part"}
-
-
-def _tokens(text: str) -> list[str]:
-    text = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text)
-    return [w for w in re.split(r"[^a-z0-9]+", text.lower().replace("_", " ")) if w]
-
-
-def fact_in_answer(fact: str, answer: str) -> bool:
-    """Does ``answer`` state ``fact``? Case, ``_`` / CamelCase and filler words are ignored;
-    a fact matches when all its content words appear, or one of FACT_SYNONYMS does."""
-    ans = set(_tokens(answer))
-    ans_text = " ".join(_tokens(answer))
-    for form in (fact, *FACT_SYNONYMS.get(fact, ())):
-        words = [w for w in _tokens(form) if w not in _STOP] or _tokens(form)
-        if all(w in ans for w in words) or " ".join(_tokens(form)) in ans_text:
-            return True
-    return False
 
 
 # ----------------------------------------------------------------------------- script
-@dataclass
-class Line:
-    """A scripted utterance: wanted start time, who, what, and the expected parse.
-
-    ``facts`` computes the expected facts from the truth at the end of the utterance.
-    """
-
-    at_s: float
-    speaker: str
-    text: str
-    addressed: bool
-    intent: str | None = None
-    slots: dict = field(default_factory=dict)
-    facts: Callable[[float], list[str]] | list[str] = field(default_factory=list)
-    voice: str | None = None  # speech.synth.VOICES name; defaults to the speaker's name
-    priority: int = 1  # 0 = tied to an event, placed first; 2 = chatter, placed last
-
-
 def _first_time_present(labels: dict, fps: float, cls: str, t_from: float, span_s: float
                         ) -> float | None:
     """First time >= t_from where class ``cls`` is in every frame for ``span_s`` seconds."""
@@ -270,93 +224,14 @@ def _bowel_script(truth: dict, labels: dict, fps: float, extra: dict) -> list[Li
     return lines
 
 
-def _place(lines: list[Line], audio: list[np.ndarray], duration: float, gap: float = 0.6
-           ) -> list[tuple[Line, np.ndarray, float]]:
-    """Start times without overlaps: by priority, each line at the first free slot at or
-    after its wanted time; lines that would run past the end are dropped."""
-    order = sorted(range(len(lines)), key=lambda i: (lines[i].priority, lines[i].at_s, i))
-    busy: list[tuple[float, float]] = []
-    out = []
-    for i in order:
-        ln, a = lines[i], audio[i]
-        dur = len(a) / AUDIO_RATE
-        start = max(ln.at_s, 0.25)
-        for b0, b1 in sorted(busy):
-            if start + dur + gap <= b0:
-                break
-            if start < b1 + gap:
-                start = max(start, b1 + gap)
-        if start + dur > duration - 0.2:
-            continue
-        busy.append((start, start + dur))
-        out.append((ln, a, start))
-    out.sort(key=lambda x: x[2])
-    return out
+
+def scenario_script(truth: dict, labels: dict, fps: float) -> list[Line]:
+    """The scripted lines of the feed's scenario (truth before the audio is added)."""
+    return (_chole_script if truth["scenario"] == "cholecystectomy" else _bowel_script)(
+        truth, labels, fps, {})
 
 
-# ----------------------------------------------------------------------------- writing
-class _VideoWriter:
-    """H.264 (libx264, yuv420p, constant frame rate) through PyAV."""
-
-    def __init__(self, path: Path, size: tuple[int, int], fps: float, preset: str, crf: int):
-        import av
-
-        self.av = av
-        self.container = av.open(str(path), mode="w")
-        rate = Fraction(fps).limit_denominator(1001)
-        self.stream = self.container.add_stream("libx264", rate=rate)
-        self.stream.width, self.stream.height = size
-        self.stream.pix_fmt = "yuv420p"
-        # fixed thread count: the bitstream must not depend on the machine's core count
-        self.stream.options = {"preset": preset, "crf": str(crf), "threads": "4"}
-
-    def write(self, rgb: np.ndarray) -> None:
-        """Encode one RGB uint8 (H, W, 3) frame."""
-        frame = self.av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        for pkt in self.stream.encode(frame):
-            self.container.mux(pkt)
-
-    def close(self) -> None:
-        """Flush the encoder and finish the MP4."""
-        for pkt in self.stream.encode():
-            self.container.mux(pkt)
-        self.container.close()
-
-
-def _write_mask(path: Path, mask: np.ndarray) -> None:
-    import cv2
-
-    # label maps: no row filter + run-length deflate is ~3x faster than the defaults
-    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
-              cv2.IMWRITE_PNG_STRATEGY_RLE, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
-    if not cv2.imwrite(str(path), mask, params):
-        raise CopilotError(f"cannot write {path}")
-
-
-def _r(x: float) -> float:
-    return round(float(x), 4)
-
-
-def _intervals(values: list[int], fps: float, names: Sequence[str], times: dict[str, tuple]
-               ) -> list[dict]:
-    """[{name, start_s, end_s, start_frame, end_frame}] from per-frame indices."""
-    out: list[dict] = []
-    for i, v in enumerate(values):
-        if v < 0:
-            continue
-        if out and out[-1]["_v"] == v and out[-1]["end_frame"] == i:
-            out[-1]["end_frame"] = i + 1
-        else:
-            out.append({"_v": v, "start_frame": i, "end_frame": i + 1})
-    res = []
-    for o in out:
-        name = names[o["_v"]]
-        s, e = times.get(name, (o["start_frame"] / fps, o["end_frame"] / fps))
-        res.append({"name": name, "start_s": _r(s), "end_s": _r(e),
-                    "start_frame": o["start_frame"], "end_frame": o["end_frame"]})
-    return res
-
-
+# ----------------------------------------------------------------------------- making
 def make_feed(
     out_dir: str | Path,
     scenario: str = "cholecystectomy",
@@ -383,6 +258,37 @@ def make_feed(
     from vision.synth.bowel import BowelScene, plan_bowel
     from vision.synth.cholec import CholecScene, plan_cholecystectomy
 
+    seconds, fps, seed, (w, h), evs = _check_options(scenario, seconds, fps, seed, size,
+                                                     events, skip_segments)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise CopilotError(f"output path {out} exists and is not a folder")
+    n_frames = max(1, int(round(seconds * fps)))
+    duration = n_frames / fps
+
+    if scenario == "cholecystectomy":
+        plan = plan_cholecystectomy(duration, seed, evs)
+        scene = CholecScene(plan, (w, h), fps, seed, n_frames)
+    else:
+        plan = plan_bowel(duration, seed, evs, route)
+        scene = BowelScene(plan, (w, h), fps, seed, n_frames)
+
+    labels = render_frames(out, scenario, plan, scene, (w, h), fps, n_frames, preset, crf,
+                           progress)
+    options = {"route": route if scenario == "bowel-survey" else None,
+               "events": [e.spec() for e in evs], "audio": bool(audio)}
+    truth = truth_of(scenario, plan, scene, labels, fps, seed, (w, h), n_frames, duration,
+                     options)
+    write_audio(out, truth, fps, seed, scenario_script(truth, labels, fps) if audio else None)
+    (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
+    return out
+
+
+def _check_options(scenario: str, seconds: float, fps: float, seed: int,
+                   size: tuple[int, int] | str, events: Iterable[str | SceneEvent],
+                   skip_segments: Iterable[str]
+                   ) -> tuple[float, float, int, tuple[int, int], list[SceneEvent]]:
+    """make_feed's options checked and parsed (CopilotError with a one-line message)."""
     if scenario not in SCENARIOS:
         raise CopilotError(f"unknown scenario {scenario!r}; scenarios: {', '.join(SCENARIOS)}")
     try:
@@ -406,169 +312,7 @@ def make_feed(
     evs += [SceneEvent("skip_segment", arg=s) for s in skip_segments]
     if scenario == "cholecystectomy" and any(e.kind.endswith("_segment") for e in evs):
         raise CopilotError("segment events and --skip-segment apply to the bowel-survey scenario")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise CopilotError(f"output path {out} exists and is not a folder")
-    n_frames = max(1, int(round(seconds * fps)))
-    duration = n_frames / fps
-
-    if scenario == "cholecystectomy":
-        plan = plan_cholecystectomy(duration, seed, evs)
-        scene = CholecScene(plan, (w, h), fps, seed, n_frames)
-    else:
-        plan = plan_bowel(duration, seed, evs, route)
-        scene = BowelScene(plan, (w, h), fps, seed, n_frames)
-
-    out.mkdir(parents=True, exist_ok=True)
-    masks = out / "masks"
-    if masks.exists():
-        shutil.rmtree(masks)
-    masks.mkdir()
-    labels: dict[str, list] = {"phase": [], "region": [], "cvs": [], "tools": [],
-                               "classes_present": []}
-    writer = _VideoWriter(out / "video.mp4", (w, h), fps, preset, crf)
-    pending: deque[Future] = deque()
-    with ThreadPoolExecutor(max_workers=1) as enc, ThreadPoolExecutor(max_workers=2) as io:
-        try:
-            for i in range(n_frames):
-                t = i / fps
-                fr = scene.render(i)
-                pending.append(enc.submit(writer.write, fr.rgb))
-                pending.append(io.submit(_write_mask, masks / f"{i:06d}.png", fr.mask))
-                labels["classes_present"].append(list(fr.classes))
-                labels["tools"].append([int(x in fr.tools) for x in TOOLS])
-                if scenario == "cholecystectomy":
-                    labels["phase"].append(plan.phase_at(t)[0])
-                    labels["region"].append(0)
-                    labels["cvs"].append(plan.cvs_at(t))
-                else:
-                    labels["phase"].append(-1)
-                    labels["region"].append(scene.region_index(t))
-                    labels["cvs"].append([0, 0, 0])
-                while len(pending) > 12:
-                    pending.popleft().result()
-                if progress is not None:
-                    progress(i + 1, n_frames)
-            while pending:
-                pending.popleft().result()
-        finally:
-            enc.submit(writer.close).result()
-
-    # ------------------------------------------------------------------ truth
-    events_out = list(plan.events) + scene.located_events()
-    for e in events_out:
-        e["time_s"] = _r(e["time_s"])
-        e["frame"] = min(n_frames - 1, max(0, math.ceil(e["time_s"] * fps - 1e-6)))
-    events_out.sort(key=lambda e: (e["time_s"], e["kind"]))
-    if scenario == "cholecystectomy":
-        times = {p.name: (p.start_s, p.end_s) for p in plan.phases}
-        phases = _intervals(labels["phase"], fps, PHASES, times)
-        segments: list[dict] = []
-    else:
-        phases = []
-        times = {s.name: (s.start_s, s.end_s) for s in plan.segments}
-        segments = _intervals([r - 1 for r in labels["region"]], fps, SEGMENTS, times)
-    truth: dict = {
-        "schema_version": SCHEMA_VERSION,
-        "scenario": scenario,
-        "seed": seed,
-        "fps": fps,
-        "width": w,
-        "height": h,
-        "n_frames": n_frames,
-        "duration_s": _r(duration),
-        "classes": list(CLASSES),
-        "phases": phases,
-        "segments": segments,
-        "frame_labels": labels,
-        "events": events_out,
-        "utterances": [],
-        "noise": {},
-        "options": {"route": route if scenario == "bowel-survey" else None,
-                    "events": [e.spec() for e in evs], "audio": bool(audio)},
-        "regions": list(REGIONS),
-        "tools": list(TOOLS),
-        "phase_names": list(PHASES),
-        "cvs_criteria": list(CVS_CRITERIA),
-    }
-    _write_audio(out, truth, labels, fps, seed, audio, plan)
-    (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
-    return out
-
-
-def _write_audio(out: Path, truth: dict, labels: dict, fps: float, seed: int, speech: bool,
-                 plan) -> None:
-    from speech.synth import VOICES, Soundscape, mix, render_soundscape, synthesize, write_wav
-
-    n = int(round(truth["n_frames"] / fps * AUDIO_RATE))
-    cautery = [(e["time_s"], e["time_s"] + e["duration_s"]) for e in truth["events"]
-               if e["kind"] == "cautery"]
-    suction = [(e["time_s"], e["time_s"] + e["duration_s"]) for e in truth["events"]
-               if e["kind"] == "suction"]
-    params = Soundscape()
-    bg = render_soundscape(truth["duration_s"], seed, cautery, suction, params,
-                           AUDIO_RATE, n_samples=n)
-    floor_rms = float(np.sqrt(np.mean(render_soundscape(
-        min(truth["duration_s"], 5.0), seed, (), (), params, AUDIO_RATE) ** 2)))
-    placed: list[tuple[Line, np.ndarray, float]] = []
-    if speech:
-        script = (_chole_script if truth["scenario"] == "cholecystectomy" else _bowel_script)(
-            truth, labels, fps, {})
-        voices = [synthesize(ln.text, ln.voice or ln.speaker) for ln in script]
-        placed = _place(script, voices, truth["duration_s"])
-    audio = mix(bg, [(s, a, ADDRESSED_RMS if ln.addressed else CHATTER_RMS)
-                     for ln, a, s in placed], AUDIO_RATE)
-    write_wav(out / "audio.wav", audio, AUDIO_RATE)
-    utts = []
-    for ln, a, s in placed:
-        end = s + len(a) / AUDIO_RATE
-        facts = ln.facts(end) if callable(ln.facts) else list(ln.facts)
-        utts.append({
-            "start_s": _r(s), "end_s": _r(end), "speaker": ln.speaker,
-            "voice": {"name": ln.voice or ln.speaker, **VOICES[ln.voice or ln.speaker].as_dict()},
-            "text": ln.text, "addressed": ln.addressed,
-            "intent": ln.intent if ln.addressed else None,
-            "slots": dict(ln.slots) if ln.addressed else None,
-            "expected_facts": facts if ln.addressed else [],
-        })
-    truth["utterances"] = utts
-    truth["noise"] = {
-        "snr_db": _r(20 * math.log10(ADDRESSED_RMS / max(floor_rms, 1e-9))),
-        "chatter_snr_db": _r(20 * math.log10(CHATTER_RMS / max(floor_rms, 1e-9))),
-        "floor_rms": _r(floor_rms),
-        "sources": ["noise_floor", "mains_hum", "ventilation", "monitor_beeps",
-                    *(["cautery"] if cautery else []), *(["suction"] if suction else []),
-                    *(["staff_chatter"] if any(not u["addressed"] for u in utts) else [])],
-        "params": params.as_dict(),
-        "sample_rate": AUDIO_RATE,
-    }
-
-
-# ----------------------------------------------------------------------------- reading
-def load_truth(feed_dir: str | Path) -> dict:
-    """Read and check a feed's truth.json (CopilotError when missing or malformed)."""
-    p = Path(feed_dir) / "truth.json"
-    if not p.is_file():
-        raise CopilotError(f"no truth.json in {feed_dir} (not a feed folder?)")
-    try:
-        truth = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise CopilotError(f"corrupt {p}: {exc.msg} at line {exc.lineno}") from exc
-    if not isinstance(truth, dict) or truth.get("schema_version") != SCHEMA_VERSION:
-        raise CopilotError(f"{p}: unsupported schema_version {truth.get('schema_version')!r}")
-    return truth
-
-
-def validate_truth(truth: dict) -> None:
-    """Validate against copilot/schemas/truth.schema.json (CopilotError on violations)."""
-    import jsonschema
-
-    schema = json.loads(SCHEMA_PATH.read_text())
-    try:
-        jsonschema.validate(truth, schema)
-    except jsonschema.ValidationError as exc:
-        path = "/".join(str(x) for x in exc.absolute_path)
-        raise CopilotError(f"truth.json invalid at {path or '(root)'}: {exc.message}") from exc
+    return seconds, fps, seed, (w, h), evs
 
 
 # ----------------------------------------------------------------------------- demo
@@ -599,130 +343,3 @@ def make_demo_feed(out_dir: str | Path, force: bool = False) -> Path:
             pass
     return make_feed(out, **DEMO_RECIPE)
 
-
-# ----------------------------------------------------------------------------- contact sheet
-def _decode_frames(video: Path, indices: Sequence[int]) -> dict[int, np.ndarray]:
-    """Decode the frames with the given indices (RGB uint8) from an MP4, in one pass."""
-    import av
-
-    want = set(indices)
-    out: dict[int, np.ndarray] = {}
-    try:
-        with av.open(str(video)) as c:
-            for i, fr in enumerate(c.decode(video=0)):
-                if i in want:
-                    out[i] = fr.to_ndarray(format="rgb24")
-                if len(out) == len(want):
-                    break
-    except av.error.FFmpegError as exc:
-        raise CopilotError(f"cannot decode {video}: {exc}") from exc
-    return out
-
-
-def _text(img: np.ndarray, lines: list[str], x: int, y: int, scale: float = 0.38,
-          colour: tuple[int, int, int] = (235, 235, 235)) -> None:
-    import cv2
-
-    for k, ln in enumerate(lines):
-        cv2.putText(img, ln, (x, y + int(k * 30 * scale * 1.25)), cv2.FONT_HERSHEY_SIMPLEX,
-                    scale, colour, 1, cv2.LINE_AA)
-
-
-def show_feed(feed_dir: str | Path, out_png: str | Path | None = None, n: int = 8,
-              thumb_width: int = 240, frames: Sequence[int] | None = None) -> Path:
-    """Contact sheet of ``n`` frames (evenly spaced, or the given ``frames``): each cell is
-    the frame, its mask blended in class colours, and the truth at that time (phase / segment,
-    CVS, tools, classes, nearby events, the line being spoken). Written as a palette PNG."""
-    import cv2
-    from PIL import Image
-
-    from vision.labels import CLASS_COLOURS
-
-    feed = Path(feed_dir)
-    truth = load_truth(feed)
-    nf, fps = truth["n_frames"], truth["fps"]
-    if n < 1 or thumb_width < 64:
-        raise CopilotError("need at least one frame and a thumbnail width >= 64")
-    if frames is None:
-        idx = sorted({int(round(x)) for x in np.linspace(0.03 * nf, 0.97 * nf - 1, n)})
-    else:
-        idx = sorted({int(i) for i in frames})
-        if any(i < 0 or i >= nf for i in idx):
-            raise CopilotError(f"frame index out of range 0..{nf - 1}")
-    imgs = _decode_frames(feed / "video.mp4", idx)
-    lut = np.zeros((256, 3), np.uint8)
-    for i, c in enumerate(truth["classes"]):
-        lut[i] = CLASS_COLOURS.get(c, (255, 255, 255))
-    lut[255] = (128, 128, 128)
-    tw = thumb_width
-    th = int(round(tw * truth["height"] / truth["width"]))
-    text_h = 96  # six lines of small text (14 px apart)
-    cells = []
-    fl = truth["frame_labels"]
-    for i in idx:
-        rgb = imgs.get(i)
-        if rgb is None:
-            raise CopilotError(f"video.mp4 has fewer frames than truth.json says ({i})")
-        mpath = feed / "masks" / f"{i:06d}.png"
-        mask = cv2.imread(str(mpath), cv2.IMREAD_UNCHANGED)
-        if mask is None:
-            raise CopilotError(f"missing mask {mpath}")
-        a = cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_AREA)
-        m = cv2.resize(mask, (tw, th), interpolation=cv2.INTER_NEAREST)
-        ov = (a.astype(np.uint16) * 2 // 5 + lut[m].astype(np.uint16) * 3 // 5).astype(np.uint8)
-        edge = (m != np.roll(m, 1, 0)) | (m != np.roll(m, 1, 1))
-        ov[edge] = (255, 255, 255)
-        cell = np.zeros((th + text_h, 2 * tw + 4, 3), np.uint8)
-        cell[:th, :tw] = a
-        cell[:th, tw + 4:] = ov
-        t = i / fps
-        lines = [f"t={t:6.2f}s  frame {i}"]
-        if truth["scenario"] == "cholecystectomy":
-            ph = fl["phase"][i]
-            cvs = "".join(str(c) for c in fl["cvs"][i])
-            lines[0] += f"  {PHASES[ph] if ph >= 0 else '-'}  CVS {cvs}"
-        else:
-            lines[0] += f"  segment {REGIONS[fl['region'][i]]}"
-        tools = [TOOLS[k] for k, v in enumerate(fl["tools"][i]) if v]
-        lines.append("tools: " + (", ".join(tools) or "-"))
-        names = [truth["classes"][c] for c in fl["classes_present"][i] if c != 0]
-        lines.append("classes: " + ", ".join(names))
-        near = [e["kind"] for e in truth["events"] if abs(e["time_s"] - t) <= 1.0
-                and e["kind"] not in ("cautery", "suction")]
-        sp = [u for u in truth["utterances"] if u["start_s"] - 0.2 <= t <= u["end_s"] + 0.2]
-        extra = []
-        if near:
-            extra.append("events: " + ", ".join(near))
-        if sp:
-            extra.append(f"{sp[0]['speaker']}: \"{sp[0]['text']}\"")
-        lines += extra[:2]
-        _wrap = []
-        for ln in lines:
-            maxc = int(2 * tw / 6.2)
-            while len(ln) > maxc:
-                _wrap.append(ln[:maxc])
-                ln = "  " + ln[maxc:]
-            _wrap.append(ln)
-        _text(cell, _wrap[:6], 4, th + 12)
-        cells.append(cell)
-    cols = 2 if len(cells) > 1 else 1
-    rows = [np.concatenate(cells[r:r + cols] + [np.zeros_like(cells[0])] *
-                           (cols - len(cells[r:r + cols])), 1) for r in range(0, len(cells), cols)]
-    sheet = np.concatenate(rows, 0)
-    # legend of the classes present anywhere on the sheet
-    used = sorted({c for i in idx for c in fl["classes_present"][i]})
-    leg = np.zeros((22 * ((len(used) + 5) // 6) + 24, sheet.shape[1], 3), np.uint8)
-    title = (f"{truth['scenario']}  seed {truth['seed']}  {truth['width']}x{truth['height']} "
-             f"@ {fps:g} fps  {truth['duration_s']:.1f} s  left: frame, right: mask")
-    _text(leg, [title], 6, 15, 0.42)
-    colw = sheet.shape[1] // 6
-    for k, c in enumerate(used):
-        x, y = 6 + (k % 6) * colw, 26 + (k // 6) * 22
-        cv2.rectangle(leg, (x, y), (x + 14, y + 14), tuple(int(v) for v in lut[c]), -1)
-        _text(leg, [truth["classes"][c]], x + 18, y + 12, 0.4)
-    sheet = np.concatenate([leg, sheet], 0)
-    out = Path(out_png) if out_png is not None else feed / "contact_sheet.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sheet).quantize(colors=256, method=Image.Quantize.MEDIANCUT,
-                                    dither=Image.Dither.NONE).save(out, optimize=True)
-    return out
