@@ -16,10 +16,11 @@ def _norm(text: str) -> str:
 
 
 def _feed_lines() -> set[str]:
-    """Every string literal of copilot/feeds.py (the scripted feed lines among them)."""
-    tree = ast.parse((REPO / "copilot" / "feeds.py").read_text())
+    """Every string literal of the feed generator, copilot/feed*.py (scripted lines, synonyms)."""
+    trees = [ast.parse(p.read_text()) for p in sorted((REPO / "copilot").glob("feed*.py"))]
+    assert len(trees) >= 2  # feeds.py and the rooms split from it
     out = set()
-    for node in ast.walk(tree):
+    for node in (n for tree in trees for n in ast.walk(tree)):
         if isinstance(node, ast.JoinedStr):
             continue
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
