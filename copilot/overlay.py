@@ -211,11 +211,14 @@ class Compositor:
         self.stale_after = stale_after
         self.options = options or DrawOptions(status_line=status_line)
         self._status_cache: dict[str, Any] | None = None
-        self._seen: dict[str, int] = {}  # source -> id() of the last set taken into history
+        # source -> the last set taken into history (the object, not its id(): a freed set's
+        # id can be reused by the next one, which would then never count as fresh)
+        self._seen: dict[str, AnnotationSet] = {}
         self._tracks: dict[tuple[str, Any], _Track] = {}
         self._strokes: dict[tuple, list[tuple[tuple[int, int, int], list[np.ndarray], bool,
                                               str, tuple[int, int]]]] = {}
-        self._layers: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._stroke_refs: list = []  # keeps the keyed label maps alive (their id()s unique)
+        self._layers: dict[tuple, tuple[list, tuple[np.ndarray, np.ndarray]]] = {}
         self._stroke_last: tuple[float, tuple, tuple] | None = None
 
     @property
@@ -269,8 +272,8 @@ class Compositor:
             if stale and opt.notes:  # (a page shows the stages' health itself)
                 age_ms = age / frame.fps * 1000 if frame.fps else 0.0
                 stale_notes.append(f"{ann.source} stale +{age} fr ({age_ms:.0f} ms)")
-            fresh = self._seen.get(ann.source) != id(ann)
-            self._seen[ann.source] = id(ann)
+            fresh = self._seen.get(ann.source) is not ann
+            self._seen[ann.source] = ann
             if ann.label_map is not None:
                 self._draw_label_map(img, ann, opt, fresh, stale, (scale, top, bottom),
                                      float(frame.media_t_s or 0.0))
@@ -377,15 +380,16 @@ class Compositor:
             strokes = [s for s in strokes if s is not None]
             self._strokes.clear()
             self._strokes[key] = strokes
+            self._stroke_refs = [m for m, _ in draw]
             self._stroke_last = (t, (tuple(c for _, c in draw), w, h, opt.certain_score), key)
         thick = max(1, round(opt.thickness * min(1.0, min(h, w) / 480)))  # 1 px under 360p
         lkey = (id(strokes), thick, dim, place)
-        layer = self._layers.get(lkey)
-        if layer is None:  # drawn once per analysed result and view, then copied per frame
-            layer = self._layers[lkey] = _layer(strokes, w, h, thick, dim, place)
+        held = self._layers.get(lkey)
+        if held is None or held[0] is not strokes:  # drawn once per result and view
+            held = self._layers[lkey] = (strokes, _layer(strokes, w, h, thick, dim, place))
             for k in [k for k in self._layers if k != lkey]:
                 del self._layers[k]
-        idx, pix = layer
+        idx, pix = held[1]
         if img.flags.c_contiguous:
             img.reshape(-1, 3)[idx] = pix
         else:  # a strided frame: index rows and columns
