@@ -21,8 +21,8 @@ from pathlib import Path
 
 from benchmarks.machine import machine_info, machine_line
 from copilot.app import RunConfig, run_copilot
-from copilot.bench import stats_ms
 from copilot.sinks import NullSink
+from copilot.stats import stats_ms
 from copilot.tracing import read_trace
 from vision.sources import open_source
 
