@@ -9,7 +9,8 @@ Scored against the feed's truth:
 - fact accuracy: scripted queries whose answer contains every expected fact
   (``copilot.feeds.fact_in_answer``);
 - alert recall: scripted alert-worthy events (``copilot.alerts.RULE_EVENTS``) with an alert
-  of the matching rule in [event - before_s, event + after_s] (segments: any time after);
+  whose rule fits them in [event - 4 s, event + 8 s] (segments: any time after; the rule and
+  the window: ``benchmarks.copilot_bench.scoring``, shared with ``copilot bench``);
 - unscripted fraction: alerts matching no scripted event / all alerts (target <= 0.10);
 - chatter triggers: brain outputs for utterances overlapping a non-addressed line (target 0).
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from copilot.alerts import RULE_EVENTS
+from benchmarks.copilot_bench.scoring import match_brain_alerts, scripted_alert_events
 
 #: Events scripted per scenario for the acceptance feeds (times as fractions of the length).
 SCRIPTS = {
@@ -50,8 +51,6 @@ SCRIPTS = {
 DEV_SEEDS = (7101, 7102, 7201, 7202, 7331, 7332, 7431, 7432)
 #: never used for development (drawn 2026-12-07, session 8; the lists before became dev)
 TEST_SEEDS = (7541, 7542, 7641, 7642)
-MATCH_BEFORE_S = 4.0
-MATCH_AFTER_S = 8.0
 
 
 def events_for(spec: list[str], seconds: float) -> list[str]:
@@ -176,22 +175,6 @@ def run_brain(brain: Any, frames: list[tuple[int, float, list]], transcripts: li
     return out
 
 
-def scripted_alert_events(truth: dict) -> list[dict[str, Any]]:
-    """Truth events an alert should answer, one per incident (clips of one run grouped)."""
-    kinds = {k: rule for rule, ks in RULE_EVENTS.items() for k in ks}
-    out: list[dict[str, Any]] = []
-    for e in truth["events"]:
-        rule = kinds.get(e["kind"])
-        if rule is None:
-            continue
-        if e["kind"] == "clip_applied" and e.get("cvs_reached", True):
-            continue
-        if rule == "clip_before_cvs" and any(o["rule"] == rule for o in out):
-            continue  # the clips of one clipping count once
-        out.append({**e, "rule": rule})
-    return out
-
-
 def score(truth: dict, run: RunOutput) -> dict[str, Any]:
     """Compare one run with the truth (see the module docstring)."""
     from copilot.feeds import fact_in_answer
@@ -224,31 +207,7 @@ def score(truth: dict, run: RunOutput) -> dict[str, Any]:
                         "facts": u["expected_facts"], "answer": ans.text if ans else None,
                         "facts_ok": facts_ok and intent == u["intent"]})
     events = scripted_alert_events(truth)
-    used: set[int] = set()
-    for e in events:
-        e["alert"] = None
-        for i, a in enumerate(run.alerts):
-            if i in used or a.rule != e["rule"]:
-                continue
-            dt = (a.media_t_s or 0.0) - e["time_s"]
-            ok = dt >= -MATCH_BEFORE_S if e["rule"] == "segment_missed" else \
-                -MATCH_BEFORE_S <= dt <= MATCH_AFTER_S
-            if e["rule"] == "segment_missed":
-                ok = ok and e["segment"] in a.text.replace(" ", "_") or \
-                    ok and _says_segment(a.text, e["segment"])
-            if ok:
-                used.add(i)
-                e["alert"] = {"t_s": a.media_t_s, "text": a.text, "delay_s": round(dt, 3)}
-                break
-    # one alert may name several segments: count it as matched for each
-    for e in events:
-        if e["alert"] is None and e["rule"] == "segment_missed":
-            for i, a in enumerate(run.alerts):
-                if a.rule == "segment_missed" and _says_segment(a.text, e["segment"]):
-                    used.add(i)
-                    e["alert"] = {"t_s": a.media_t_s, "text": a.text,
-                                  "delay_s": round((a.media_t_s or 0) - e["time_s"], 3)}
-                    break
+    used = match_brain_alerts(events, run.alerts)
     unscripted = [{"rule": a.rule, "t_s": a.media_t_s, "text": a.text}
                   for i, a in enumerate(run.alerts) if i not in used]
     chatter = [u for u in truth["utterances"] if not u["addressed"]]
@@ -263,12 +222,6 @@ def score(truth: dict, run: RunOutput) -> dict[str, Any]:
     return {"queries": queries, "events": [{k: e[k] for k in ("kind", "time_s", "rule", "alert")}
                                            for e in events],
             "unscripted": unscripted, "n_alerts": len(run.alerts), "chatter_triggers": triggers}
-
-
-def _says_segment(text: str, segment: str) -> bool:
-    from copilot.feeds import fact_in_answer
-
-    return fact_in_answer(segment, text)
 
 
 def summarise(per_feed: list[dict[str, Any]]) -> dict[str, Any]:

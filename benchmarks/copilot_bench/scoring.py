@@ -5,19 +5,26 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from copilot.alerts import RULE_EVENTS
 from copilot.stats import stats_ms
 
-#: Truth event kinds a scripted event produces, and words an alert rule for it may contain.
-ALERT_EVENTS: dict[str, tuple[str, ...]] = {
-    "bleeding_onset": ("bleed", "blood", "haemorrh", "hemorrh"),
-    "large_vessel": ("vessel", "fistula", "pulsat"),
-    "clip_applied": ("clip", "cvs", "critical", "safety"),
-    "phase_skipped": ("skip", "phase", "step"),
-    "segment_missed": ("segment", "miss", "skip"),
-    "segment_brief": ("segment", "brief", "short"),
-}
+#: Truth event kinds that should raise an alert: every kind some alert rule answers.
+ALERT_KINDS = frozenset(k for kinds in RULE_EVENTS.values() for k in kinds)
 EVENT_GROUP_S = 5.0  # same-kind truth events closer than this are one scripted event
-ALERT_WINDOW_S = (-1.0, 15.0)  # an alert within this of an event (media s) can match it
+#: copilot bench (whole app, real time): an alert within this of an event (media s) can match
+ALERT_WINDOW_S = (-1.0, 15.0)
+#: brain benchmark (offline brain): an alert within this of an event (media s) can match; a
+#: missed segment's alert may come any time after the start of the window
+BRAIN_WINDOW_S = (-4.0, 8.0)
+
+
+# ----------------------------------------------------------------------------- event matching
+def rule_fits(rule: str | None, kind: str) -> bool:
+    """The one event-matching rule of both benchmarks: an alert can answer a truth event when
+    the event's kind is one its rule declares in ``copilot.alerts.RULE_EVENTS``. A rule that
+    declares no kind (``cvs_confirm_prompt``, an unknown or empty name) fits no event: its
+    alerts count as unscripted."""
+    return kind in RULE_EVENTS.get(rule or "", ())
 
 
 # ----------------------------------------------------------------------------- truth matching
@@ -28,7 +35,7 @@ def scripted_events(truth: dict) -> list[dict[str, Any]]:
     last: dict[str, float] = {}
     for e in sorted(truth.get("events", []), key=lambda e: e.get("time_s", 0.0)):
         kind = e.get("kind")
-        if kind not in ALERT_EVENTS:
+        if kind not in ALERT_KINDS:
             continue
         if kind == "clip_applied" and e.get("cvs_reached", True):
             continue
@@ -50,18 +57,11 @@ def _alert_time(a: dict[str, Any], fps: float) -> float | None:
     return None
 
 
-def _rule_fits(rule: str, kind: str) -> bool | None:
-    """True / False when the rule names a known kind, None when it names none."""
-    rule = (rule or "").lower()
-    hits = {k for k, words in ALERT_EVENTS.items() if any(w in rule for w in words)}
-    return (kind in hits) if hits else None
-
-
 def match_alerts(events: list[dict], alerts: list[dict], fps: float) -> dict[str, Any]:
     """Greedy one-to-one matching of alerts to scripted events in time order.
 
     An alert matches an event when its media time is within ALERT_WINDOW_S of the event and
-    its rule fits the event kind (a rule naming no known kind fits any). Returns pairs,
+    its rule fits the event kind (``rule_fits``). Returns pairs,
     precision, recall and media-time latencies (s).
     """
     pairs: list[tuple[dict, dict]] = []
@@ -74,7 +74,7 @@ def match_alerts(events: list[dict], alerts: list[dict], fps: float) -> dict[str
         for t, i in free:
             if i in taken or not (ALERT_WINDOW_S[0] <= t - t_ev <= ALERT_WINDOW_S[1]):
                 continue
-            if _rule_fits(str(alerts[i].get("rule", "")), ev["kind"]) is False:
+            if not rule_fits(str(alerts[i].get("rule", "")), ev["kind"]):
                 continue
             best = i
             break
@@ -96,6 +96,64 @@ def match_alerts(events: list[dict], alerts: list[dict], fps: float) -> dict[str
     }
 
 
+# ----------------------------------------------------------------------------- brain benchmark
+def scripted_alert_events(truth: dict) -> list[dict[str, Any]]:
+    """Truth events an alert should answer, one per incident (clips of one run grouped)."""
+    kinds = {k: rule for rule, ks in RULE_EVENTS.items() for k in ks}
+    out: list[dict[str, Any]] = []
+    for e in truth["events"]:
+        rule = kinds.get(e["kind"])
+        if rule is None:
+            continue
+        if e["kind"] == "clip_applied" and e.get("cvs_reached", True):
+            continue
+        if rule == "clip_before_cvs" and any(o["rule"] == rule for o in out):
+            continue  # the clips of one clipping count once
+        out.append({**e, "rule": rule})
+    return out
+
+
+def match_brain_alerts(events: list[dict[str, Any]], alerts: list[Any]) -> set[int]:
+    """The brain benchmark's matching: sets each event's ``alert`` (None: missed) and returns
+    the indices of the alerts that answered an event. An alert (``.rule``, ``.media_t_s``,
+    ``.text``) answers the first free event its rule fits (``rule_fits``) within
+    BRAIN_WINDOW_S; a missed segment's alert must also name the segment, and one alert naming
+    several missed segments answers each."""
+    used: set[int] = set()
+    for e in events:
+        e["alert"] = None
+        for i, a in enumerate(alerts):
+            if i in used or not rule_fits(a.rule, e["kind"]):
+                continue
+            dt = (a.media_t_s or 0.0) - e["time_s"]
+            ok = dt >= BRAIN_WINDOW_S[0] if e["rule"] == "segment_missed" else \
+                BRAIN_WINDOW_S[0] <= dt <= BRAIN_WINDOW_S[1]
+            if e["rule"] == "segment_missed":
+                ok = ok and e["segment"] in a.text.replace(" ", "_") or \
+                    ok and _says_segment(a.text, e["segment"])
+            if ok:
+                used.add(i)
+                e["alert"] = {"t_s": a.media_t_s, "text": a.text, "delay_s": round(dt, 3)}
+                break
+    # one alert may name several segments: count it as matched for each
+    for e in events:
+        if e["alert"] is None and e["rule"] == "segment_missed":
+            for i, a in enumerate(alerts):
+                if rule_fits(a.rule, e["kind"]) and _says_segment(a.text, e["segment"]):
+                    used.add(i)
+                    e["alert"] = {"t_s": a.media_t_s, "text": a.text,
+                                  "delay_s": round((a.media_t_s or 0) - e["time_s"], 3)}
+                    break
+    return used
+
+
+def _says_segment(text: str, segment: str) -> bool:
+    from copilot.feeds import fact_in_answer
+
+    return fact_in_answer(segment, text)
+
+
+# ----------------------------------------------------------------------------- spans
 def _last_spoken_ns(u: dict[str, Any], truth: dict | None, speed: float) -> int | None:
     """Runtime-clock time of the last spoken sample of the truth utterance that the traced
     utterance ``u`` heard (None: no truth, no media times, or no overlapping utterance).
