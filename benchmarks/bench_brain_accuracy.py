@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.copilot_bench.scoring import match_brain_alerts, scripted_alert_events
+from copilot.stats import percentile
 
 #: Events scripted per scenario for the acceptance feeds (times as fractions of the length).
 SCRIPTS = {
@@ -252,7 +253,7 @@ def summarise(per_feed: list[dict[str, Any]]) -> dict[str, Any]:
         "alerts": n_alerts,
         "unscripted_alert_fraction": round(n_un / max(1, n_alerts), 4),
         "chatter_triggers": sum(len(f["chatter_triggers"]) for f in per_feed),
-        "detection_delay_s": {"median": delays[len(delays) // 2] if delays else None,
+        "detection_delay_s": {"median": percentile(delays, 50, method="index"),
                               "max": delays[-1] if delays else None},
     }
 
@@ -314,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         print(feed.name, json.dumps(summarise([sc])))
     fmss.sort()
     total = summarise(per_feed)
-    total["on_findings_ms"] = {"p50": round(fmss[len(fmss) // 2], 3),
-                               "p95": round(fmss[int(len(fmss) * 0.95)], 3)}
+    total["on_findings_ms"] = {"p50": round(percentile(fmss, 50, method="index"), 3),
+                               "p95": round(percentile(fmss, 95, method="index"), 3)}
     cmd = "python -m benchmarks.bench_brain_accuracy " + " ".join(argv or [])
     result = {"benchmark": "brain_accuracy", "command": cmd.strip(), "machine": machine_info(),
               "settings": {"seconds": args.seconds, "every": args.every, "size": args.size,

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import machine_info
+from copilot.stats import percentile
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -93,9 +94,7 @@ def build_timeline(minutes: float, fps: float) -> Any:
 
 def pct(xs: list[float], q: float) -> float:
     """Percentile q (0-100) by nearest rank."""
-    s = sorted(xs)
-    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
-    return s[k]
+    return percentile(xs, q, method="nearest_rank")
 
 
 def stats_ms(xs: list[float]) -> dict[str, float]:

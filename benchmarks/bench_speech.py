@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.speech_legacy_md import markdown
+from copilot.stats import percentile
 
 RESULTS = Path(__file__).parent / "results"
 #: SNRs of the wake calibration's commands (dB); its chatter is at 10 dB.
@@ -92,7 +93,7 @@ def error_cause(tw, spotted: bool, parses_to_truth) -> str:  # noqa: ANN001
 
 def pct(xs: list[float], q: float) -> float:
     """Percentile (NaN for an empty list)."""
-    return float(np.percentile(xs, q)) if xs else float("nan")
+    return percentile(xs, q, empty=float("nan"))
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from copilot.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -47,7 +47,7 @@ QUESTIONS = ["copilot, what phase are we in?", "copilot, what is this structure?
 
 def pct(xs: list[float], q: float) -> float | None:
     """The q-th percentile (0-100) of xs, None when empty."""
-    return round(float(np.percentile(xs, q)), 1) if xs else None
+    return round(percentile(xs, q), 1) if xs else None
 
 
 def make_feed(out: Path, seconds: float) -> Path:

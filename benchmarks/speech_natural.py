@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from copilot.stats import percentile
 from speech.natural import FAMILIES, PIPER_DEV, PIPER_TEST, cache_dir, natural_sample, voices
 
 SNRS = (15.0, 10.0, 5.0)
@@ -303,7 +304,7 @@ def listener_latency(asr, samples: list) -> dict:  # noqa: ANN001 - ASR, Samples
                 break
 
     def p(xs: list[float], q: float) -> float:
-        return round(float(np.percentile(xs, q)) * 1e3, 1) if xs else float("nan")
+        return round(percentile(xs, q) * 1e3, 1) if xs else float("nan")
 
     return {"speech_end_to_transcript_ms": {"p50": p(lat, 50), "p95": p(lat, 95)},
             "end_of_speech_wait_ms": {"p50": p(wait, 50), "p95": p(wait, 95)},

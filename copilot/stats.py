@@ -14,8 +14,10 @@ import numpy as np
 
 #: ``linear``: numpy's default (interpolates between the two nearest ranks);
 #: ``nearest_rank``: the sample at rank round(q / 100 * n + 0.5), no interpolation;
-#: ``nan_linear``: ``linear`` ignoring NaN samples (numpy's nanpercentile).
-METHODS = ("linear", "nearest_rank", "nan_linear")
+#: ``nan_linear``: ``linear`` ignoring NaN samples (numpy's nanpercentile);
+#: ``index``: the sorted sample at index int(n * q / 100), no interpolation (q = 50: the upper
+#: median).
+METHODS = ("linear", "nearest_rank", "nan_linear", "index")
 
 
 def percentile(xs: Sequence[float] | np.ndarray, q: float, method: str = "linear",
@@ -31,6 +33,8 @@ def percentile(xs: Sequence[float] | np.ndarray, q: float, method: str = "linear
         s = sorted(xs)
         k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
         return s[k]
+    if method == "index":
+        return sorted(xs)[int(len(xs) * (q / 100))]
     raise ValueError(f"unknown percentile method {method!r}; choose from {', '.join(METHODS)}")
 
 
