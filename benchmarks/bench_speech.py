@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import io
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.speech_legacy_md import markdown
+from benchmarks.speech_natural import pyannote_sample
 from copilot.stats import percentile
 
 RESULTS = Path(__file__).parent / "results"
@@ -43,32 +41,6 @@ def machine() -> dict:
     m["espeak_ng"] = espeak.strip()
     m["load_avg_at_start"] = os.getloadavg()
     return m
-
-
-def pyannote_sample() -> tuple[np.ndarray, list[tuple[float, float, str]]] | None:
-    """sample.wav + RTTM turns from the pyannote.audio wheel, or None if it cannot be fetched."""
-    from speech.audio import audio_from_bytes
-
-    with tempfile.TemporaryDirectory() as d:
-        try:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                            "pyannote.audio", "-d", d], check=True, timeout=300,
-                           capture_output=True)
-            wheel = next(Path(d).glob("*.whl"))
-        except Exception as exc:
-            print(f"pyannote sample unavailable: {exc}", file=sys.stderr)
-            return None
-        with zipfile.ZipFile(wheel) as z:
-            names = z.namelist()
-            audio = audio_from_bytes(z.read(next(n for n in names
-                                                 if n.endswith("sample/sample.wav"))))
-            turns = []
-            for line in io.StringIO(z.read(next(n for n in names
-                                                if n.endswith("sample/sample.rttm"))).decode()):
-                f = line.split()
-                if len(f) >= 8 and f[0] == "SPEAKER":
-                    turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
-    return audio, turns
 
 
 def error_cause(tw, spotted: bool, parses_to_truth) -> str:  # noqa: ANN001

@@ -25,23 +25,7 @@ import numpy as np
 
 from benchmarks.bench_vision import RESULTS
 from benchmarks.machine import machine_info
-from benchmarks.vision_feeds import TEST_SEEDS, make_split
-
-
-def generator_commit(feeds_dir: Path | None = None) -> str | None:
-    """Commit of the feed generator that wrote ``feeds_dir`` (its GENERATOR_COMMIT file),
-    else the last git commit touching vision/synth or copilot/feeds.py."""
-    import subprocess
-
-    if feeds_dir is not None and (feeds_dir / "GENERATOR_COMMIT").is_file():
-        return (feeds_dir / "GENERATOR_COMMIT").read_text().strip()
-    try:
-        out = subprocess.run(["git", "log", "-1", "--format=%h", "--", "vision/synth",
-                              "copilot/feeds.py"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent.parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+from benchmarks.vision_feeds import TEST_SEEDS, generator_commit, make_split
 
 
 def evaluate_feed(pipe, feed: Path, acc, every: int = 1) -> int:

@@ -18,10 +18,14 @@ thresholds and the rule are chosen on dev, and reported on test.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
+import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -218,9 +222,34 @@ def _priority(item: tuple) -> tuple:
     return (snr == 15.0 and fam != "chatter", idx, uid)
 
 
+def pyannote_sample() -> tuple[np.ndarray, list[tuple[float, float, str]]] | None:
+    """sample.wav + RTTM turns from the pyannote.audio wheel, or None if it cannot be fetched."""
+    from speech.audio import audio_from_bytes
+
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
+                            "pyannote.audio", "-d", d], check=True, timeout=300,
+                           capture_output=True)
+            wheel = next(Path(d).glob("*.whl"))
+        except Exception as exc:
+            print(f"pyannote sample unavailable: {exc}", file=sys.stderr)
+            return None
+        with zipfile.ZipFile(wheel) as z:
+            names = z.namelist()
+            audio = audio_from_bytes(z.read(next(n for n in names
+                                                 if n.endswith("sample/sample.wav"))))
+            turns = []
+            for line in io.StringIO(z.read(next(n for n in names
+                                                if n.endswith("sample/sample.rttm"))).decode()):
+                f = line.split()
+                if len(f) >= 8 and f[0] == "SPEAKER":
+                    turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    return audio, turns
+
+
 def real_negatives(be: Backends, base: bool = True) -> dict[str, list[dict]]:
     """Records of the VAD segments of the real recordings (../shared speech, pyannote)."""
-    from benchmarks.bench_speech import pyannote_sample
     from speech.audio import load_audio
     from speech.vad import speech_segments
 
