@@ -255,8 +255,8 @@ def markdown(report: dict[str, Any]) -> str:
          "| path | n | min | p50 | p95 | p99 | max |", "| --- " * 7 + "|"]
     for k, s in report["latency"].get(base, {}).items():
         if s:
-            L.append(f"| {k} | {s['n']} | {_f(s['min'])} | {_f(s['p50'])} | {_f(s['p95'])} | "
-                     f"{_f(s['p99'])} | {_f(s['max'])} |")
+            cells = [k, s["n"], *(_f(s[x]) for x in ("min", "p50", "p95", "p99", "max"))]
+            L.append("| " + " | ".join(map(str, cells)) + " |")
     t = report["throughput"]
     L += ["", f"Throughput: {_f(t['fps_median'])} frames/s median "
           f"({_f(t['speed_x_realtime_median'])}x real time), {t['frames_out']} of "
