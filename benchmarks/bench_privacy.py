@@ -37,11 +37,12 @@ import av
 import numpy as np
 
 from benchmarks.machine import machine_info, machine_line
+from benchmarks.paths import results_dir
 from copilot import privacy
 from copilot.privacy import Anonymiser
 from copilot.stats import percentile
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = results_dir()
 CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "cholect50-clips"
 DEV_PATIENTS = ("VID47",)
 DEV_SEEDS, TEST_SEEDS = range(5), range(100, 105)

@@ -45,9 +45,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks.machine import machine_info
+from benchmarks.paths import results_dir
 from benchmarks.soak_report import RSS_GOAL_PCT, goals, soak_mode, write_md
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = results_dir()
 SEED = 5100  # soak content only; nothing else uses it
 
 

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.paths import results_dir
 from benchmarks.speech_legacy_md import markdown
 from benchmarks.speech_natural import pyannote_sample
 from copilot.stats import percentile
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = results_dir()
 #: SNRs of the wake calibration's commands (dB); its chatter is at 10 dB.
 CALIB_SNRS = (10.0, 5.0)
 

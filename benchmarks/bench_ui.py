@@ -32,10 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.paths import results_dir
 from copilot.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run",

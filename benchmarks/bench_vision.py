@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine_info
+from benchmarks.paths import results_dir
 from copilot.stats import percentile
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = results_dir()
 #: Sustained inferences per second the vision stage must keep on 2 threads (issue 18).
 MIN_THROUGHPUT = 15.0
 

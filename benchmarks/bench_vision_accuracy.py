@@ -73,10 +73,12 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="use every n-th frame")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--update-card", action="store_true")
+    ap.add_argument("--seeds", type=int, nargs="*", default=list(TEST_SEEDS),
+                    help="test seeds (default: all; fewer for a smoke run)")
     a = ap.parse_args()
     machine = machine_info()
     d = modelio.resolve_model_dir(a.model_dir)
-    feeds = make_split(a.feeds_dir / "test", TEST_SEEDS)
+    feeds = make_split(a.feeds_dir / "test", tuple(a.seeds))
     pipe = VisionPipeline.load(d, runtime="onnxruntime", threads=a.threads)
     total = MetricAccumulator()
     per_feed = {}

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.paths import results_dir
 from copilot.stats import percentile
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = results_dir()
 
 
 def _stats(ts: list[float]) -> dict:
