@@ -8,7 +8,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint system venv clean bench
+.PHONY: demo test lint system venv clean bench bench-quick
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -36,8 +36,13 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# every CPU benchmark with its normal arguments (hours), then results/SUMMARY.md
 bench: venv
 	$(BIN)/python -m benchmarks.run_all
+
+# smoke run of the same into a scratch folder (results/ untouched; CI)
+bench-quick: venv
+	$(BIN)/python -m benchmarks.run_all --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -9,7 +9,8 @@ Scored against the feed's truth:
 - fact accuracy: scripted queries whose answer contains every expected fact
   (``copilot.feeds.fact_in_answer``);
 - alert recall: scripted alert-worthy events (``copilot.alerts.RULE_EVENTS``) with an alert
-  of the matching rule in [event - before_s, event + after_s] (segments: any time after);
+  whose rule fits them in [event - 4 s, event + 8 s] (segments: any time after; the rule and
+  the window: ``benchmarks.copilot_bench.scoring``, shared with ``copilot bench``);
 - unscripted fraction: alerts matching no scripted event / all alerts (target <= 0.10);
 - chatter triggers: brain outputs for utterances overlapping a non-addressed line (target 0).
 
@@ -31,7 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from copilot.alerts import RULE_EVENTS
+from benchmarks.brain_report import render_md
+from benchmarks.copilot_bench.scoring import match_brain_alerts, scripted_alert_events
+from benchmarks.paths import results_dir
+from copilot.stats import percentile
 
 #: Events scripted per scenario for the acceptance feeds (times as fractions of the length).
 SCRIPTS = {
@@ -50,8 +54,6 @@ SCRIPTS = {
 DEV_SEEDS = (7101, 7102, 7201, 7202, 7331, 7332, 7431, 7432)
 #: never used for development (drawn 2026-12-07, session 8; the lists before became dev)
 TEST_SEEDS = (7541, 7542, 7641, 7642)
-MATCH_BEFORE_S = 4.0
-MATCH_AFTER_S = 8.0
 
 
 def events_for(spec: list[str], seconds: float) -> list[str]:
@@ -176,22 +178,6 @@ def run_brain(brain: Any, frames: list[tuple[int, float, list]], transcripts: li
     return out
 
 
-def scripted_alert_events(truth: dict) -> list[dict[str, Any]]:
-    """Truth events an alert should answer, one per incident (clips of one run grouped)."""
-    kinds = {k: rule for rule, ks in RULE_EVENTS.items() for k in ks}
-    out: list[dict[str, Any]] = []
-    for e in truth["events"]:
-        rule = kinds.get(e["kind"])
-        if rule is None:
-            continue
-        if e["kind"] == "clip_applied" and e.get("cvs_reached", True):
-            continue
-        if rule == "clip_before_cvs" and any(o["rule"] == rule for o in out):
-            continue  # the clips of one clipping count once
-        out.append({**e, "rule": rule})
-    return out
-
-
 def score(truth: dict, run: RunOutput) -> dict[str, Any]:
     """Compare one run with the truth (see the module docstring)."""
     from copilot.feeds import fact_in_answer
@@ -224,31 +210,7 @@ def score(truth: dict, run: RunOutput) -> dict[str, Any]:
                         "facts": u["expected_facts"], "answer": ans.text if ans else None,
                         "facts_ok": facts_ok and intent == u["intent"]})
     events = scripted_alert_events(truth)
-    used: set[int] = set()
-    for e in events:
-        e["alert"] = None
-        for i, a in enumerate(run.alerts):
-            if i in used or a.rule != e["rule"]:
-                continue
-            dt = (a.media_t_s or 0.0) - e["time_s"]
-            ok = dt >= -MATCH_BEFORE_S if e["rule"] == "segment_missed" else \
-                -MATCH_BEFORE_S <= dt <= MATCH_AFTER_S
-            if e["rule"] == "segment_missed":
-                ok = ok and e["segment"] in a.text.replace(" ", "_") or \
-                    ok and _says_segment(a.text, e["segment"])
-            if ok:
-                used.add(i)
-                e["alert"] = {"t_s": a.media_t_s, "text": a.text, "delay_s": round(dt, 3)}
-                break
-    # one alert may name several segments: count it as matched for each
-    for e in events:
-        if e["alert"] is None and e["rule"] == "segment_missed":
-            for i, a in enumerate(run.alerts):
-                if a.rule == "segment_missed" and _says_segment(a.text, e["segment"]):
-                    used.add(i)
-                    e["alert"] = {"t_s": a.media_t_s, "text": a.text,
-                                  "delay_s": round((a.media_t_s or 0) - e["time_s"], 3)}
-                    break
+    used = match_brain_alerts(events, run.alerts)
     unscripted = [{"rule": a.rule, "t_s": a.media_t_s, "text": a.text}
                   for i, a in enumerate(run.alerts) if i not in used]
     chatter = [u for u in truth["utterances"] if not u["addressed"]]
@@ -263,12 +225,6 @@ def score(truth: dict, run: RunOutput) -> dict[str, Any]:
     return {"queries": queries, "events": [{k: e[k] for k in ("kind", "time_s", "rule", "alert")}
                                            for e in events],
             "unscripted": unscripted, "n_alerts": len(run.alerts), "chatter_triggers": triggers}
-
-
-def _says_segment(text: str, segment: str) -> bool:
-    from copilot.feeds import fact_in_answer
-
-    return fact_in_answer(segment, text)
 
 
 def summarise(per_feed: list[dict[str, Any]]) -> dict[str, Any]:
@@ -299,7 +255,7 @@ def summarise(per_feed: list[dict[str, Any]]) -> dict[str, Any]:
         "alerts": n_alerts,
         "unscripted_alert_fraction": round(n_un / max(1, n_alerts), 4),
         "chatter_triggers": sum(len(f["chatter_triggers"]) for f in per_feed),
-        "detection_delay_s": {"median": delays[len(delays) // 2] if delays else None,
+        "detection_delay_s": {"median": percentile(delays, 50, method="index"),
                               "max": delays[-1] if delays else None},
     }
 
@@ -316,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="TEST_SEEDS (never used for development) or DEV_SEEDS")
     ap.add_argument("--seeds", default=None,
                     help="override: two cholecystectomy seeds then two bowel-survey seeds")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--out", type=Path, default=results_dir())
     args = ap.parse_args(argv)
     from benchmarks.machine import machine_info
     from copilot.brain import Brain
@@ -361,8 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         print(feed.name, json.dumps(summarise([sc])))
     fmss.sort()
     total = summarise(per_feed)
-    total["on_findings_ms"] = {"p50": round(fmss[len(fmss) // 2], 3),
-                               "p95": round(fmss[int(len(fmss) * 0.95)], 3)}
+    total["on_findings_ms"] = {"p50": round(percentile(fmss, 50, method="index"), 3),
+                               "p95": round(percentile(fmss, 95, method="index"), 3)}
     cmd = "python -m benchmarks.bench_brain_accuracy " + " ".join(argv or [])
     result = {"benchmark": "brain_accuracy", "command": cmd.strip(), "machine": machine_info(),
               "settings": {"seconds": args.seconds, "every": args.every, "size": args.size,
@@ -384,72 +340,6 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "brain_accuracy.md").write_text(render_md(result))
     print(json.dumps(total, indent=1))
     return 0
-
-
-def render_md(r: dict[str, Any]) -> str:
-    """The results as a Markdown page."""
-    s = r["summary"]
-    lines = [
-        "# Brain accuracy (offline: vision every k frames + listener + brain)", "",
-        f"Command: `{r['command']}`  ",
-        f"Machine: {r['machine'].get('cpu', '')}, {r['machine'].get('os', '')}; "
-        f"commit {r['machine'].get('git', {}).get('commit', '')[:10]}  ",
-        f"Settings: {json.dumps(r['settings']['seconds'])} s feeds, "
-        f"{r['settings']['size']} at {r['settings']['fps']} fps, vision every "
-        f"{r['settings']['every']} frames, seeds {r['settings']['seeds']}  ",
-        f"**Split: {r.get('split', 'not recorded')}** (test seeds {r.get('test_seeds')} were "
-        f"never used for development; dev seeds {r.get('dev_seeds')} are the ones the fixes "
-        f"were made on). Expected answers: {r.get('expected_answers', 'not recorded')}.", "",
-        "| metric | value | target |", "| --- | --- | --- |",
-        f"| scripted queries | {s['queries']} | |",
-        f"| intent accuracy | {s['intent_accuracy']} | 1.0 |",
-        f"| answer fact accuracy | {s['fact_accuracy']} | 1.0 |",
-        f"| intent and slots as spoken (e.g. the minutes asked about) | "
-        f"{s.get('intent_and_slot_accuracy')} | |",
-        f"| queries the recogniser accepted | {s['heard_queries']} | |",
-        f"| intent accuracy on accepted queries | {s['intent_accuracy_heard']} | |",
-        f"| intent accuracy, perfect transcripts (brain alone) | "
-        f"{s['text_intent_accuracy']} | 1.0 |",
-        f"| fact accuracy, perfect transcripts (brain alone) | {s['text_fact_accuracy']} | |",
-        f"| scripted alert events | {s['scripted_events']} | |",
-        f"| alert recall | {s['alert_recall']} | 1.0 |",
-        f"| alerts raised | {s['alerts']} | |",
-        f"| unscripted alert fraction | {s['unscripted_alert_fraction']} | <= 0.10 |",
-        f"| chatter triggers | {s['chatter_triggers']} | 0 |",
-        f"| detection delay (event -> alert, media s) median / max | "
-        f"{s['detection_delay_s']['median']} / {s['detection_delay_s']['max']} | |",
-        f"| brain.on_findings ms p50 / p95 | {s['on_findings_ms']['p50']} / "
-        f"{s['on_findings_ms']['p95']} | < 2 |", "",
-        "## Per feed", ""]
-    for f in r["feeds"]:
-        lines.append(f"### {f['feed']} (events {f['events_spec']})")
-        lines.append("")
-        lines.append("| query | heard | intent | answer | facts ok | facts ok, perfect "
-                     "transcript |")
-        lines.append("| --- | --- | --- | --- | --- | --- |")
-        tq = {x["text"] + str(x["t_s"]): x for x in f.get("text_queries", [])}
-        for q in f["queries"]:
-            t = tq.get(q["text"] + str(q["t_s"]), {})
-            lines.append(f"| {q['text']} | {q['heard']} | {q['intent']} | "
-                         f"{(q['answer'] or '').replace('|', '/')} | {q['facts_ok']} | "
-                         f"{t.get('facts_ok')} |")
-        lines.append("")
-        lines.append("| event | t (s) | alert | delay (s) |")
-        lines.append("| --- | --- | --- | --- |")
-        for e in f["events"]:
-            a = e["alert"]
-            lines.append(f"| {e['kind']} | {e['time_s']} | {a['text'] if a else 'MISSED'} | "
-                         f"{a['delay_s'] if a else ''} |")
-        if f["unscripted"]:
-            lines.append("")
-            lines.append("Unscripted alerts: " + "; ".join(
-                f"{u['t_s']:.1f} s {u['text']}" for u in f["unscripted"]))
-        if f["chatter_triggers"]:
-            lines.append("")
-            lines.append("Chatter triggers: " + "; ".join(
-                c["chatter"] for c in f["chatter_triggers"]))
-        lines.append("")
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

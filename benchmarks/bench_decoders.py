@@ -28,8 +28,9 @@ import time
 from pathlib import Path
 
 from benchmarks.machine import machine_info, machine_line
+from benchmarks.paths import results_dir
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = results_dir()
 DECODERS = ("pyav", "decord", "opencv")
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 REFERENCE = "pyav"

@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 from benchmarks.machine import machine_info
+from benchmarks.paths import results_dir
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = results_dir()
 GOAL_S = 60.0
 #: Events per scenario; ``{t:F}`` = fraction F of the feed length (bleeding@40 for 60 s).
 CASES = {

@@ -20,13 +20,14 @@ import time
 from pathlib import Path
 
 from benchmarks.machine import machine_info, machine_line
+from benchmarks.paths import results_dir
 from copilot.app import RunConfig, run_copilot
-from copilot.bench import stats_ms
 from copilot.sinks import NullSink
+from copilot.stats import stats_ms
 from copilot.tracing import read_trace
 from vision.sources import open_source
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = results_dir()
 
 
 def make_clip(path: Path, seconds: float, size: tuple[int, int], fps: int) -> Path:

@@ -37,10 +37,12 @@ import av
 import numpy as np
 
 from benchmarks.machine import machine_info, machine_line
+from benchmarks.paths import results_dir
 from copilot import privacy
 from copilot.privacy import Anonymiser
+from copilot.stats import percentile
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = results_dir()
 CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "cholect50-clips"
 DEV_PATIENTS = ("VID47",)
 DEV_SEEDS, TEST_SEEDS = range(5), range(100, 105)
@@ -84,7 +86,7 @@ def real_clips() -> dict[str, dict]:
                           # frames a fresh vision verdict could hide (colour >= its bar)
                           "vision_could_hide": int(np.sum(np.nan_to_num(scores, nan=1.0)
                                                           >= privacy.VISION_CONFIRM)),
-                          "score_p99": round(float(np.nanpercentile(scores, 99)), 4)}
+                          "score_p99": round(percentile(scores, 99, method="nan_linear"), 4)}
         print(f"{clip.name}: {out[clip.name]}", flush=True)
     return out
 
@@ -158,7 +160,7 @@ def per_frame_cost(clip: Path, n: int = 400) -> dict[str, float]:
             "process_cpu_mean_ms": round(statistics.fmean(cpu) * 1e3, 4),
             "process_wall_p50_ms": round(statistics.median(wall) * 1e3, 4),
             "process_wall_mean_ms": round(statistics.fmean(wall) * 1e3, 4),
-            "process_wall_p99_ms": round(float(np.percentile(wall, 99)) * 1e3, 4),
+            "process_wall_p99_ms": round(percentile(wall, 99) * 1e3, 4),
             "hidden_frame_cpu_ms": round(grey * 1e3, 4)}
 
 

@@ -14,21 +14,21 @@ from __future__ import annotations
 
 import argparse
 import copy
-import io
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.paths import results_dir
 from benchmarks.speech_legacy_md import markdown
+from benchmarks.speech_natural import pyannote_sample
+from copilot.stats import percentile
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = results_dir()
 #: SNRs of the wake calibration's commands (dB); its chatter is at 10 dB.
 CALIB_SNRS = (10.0, 5.0)
 
@@ -42,32 +42,6 @@ def machine() -> dict:
     m["espeak_ng"] = espeak.strip()
     m["load_avg_at_start"] = os.getloadavg()
     return m
-
-
-def pyannote_sample() -> tuple[np.ndarray, list[tuple[float, float, str]]] | None:
-    """sample.wav + RTTM turns from the pyannote.audio wheel, or None if it cannot be fetched."""
-    from speech.audio import audio_from_bytes
-
-    with tempfile.TemporaryDirectory() as d:
-        try:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                            "pyannote.audio", "-d", d], check=True, timeout=300,
-                           capture_output=True)
-            wheel = next(Path(d).glob("*.whl"))
-        except Exception as exc:
-            print(f"pyannote sample unavailable: {exc}", file=sys.stderr)
-            return None
-        with zipfile.ZipFile(wheel) as z:
-            names = z.namelist()
-            audio = audio_from_bytes(z.read(next(n for n in names
-                                                 if n.endswith("sample/sample.wav"))))
-            turns = []
-            for line in io.StringIO(z.read(next(n for n in names
-                                                if n.endswith("sample/sample.rttm"))).decode()):
-                f = line.split()
-                if len(f) >= 8 and f[0] == "SPEAKER":
-                    turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
-    return audio, turns
 
 
 def error_cause(tw, spotted: bool, parses_to_truth) -> str:  # noqa: ANN001
@@ -92,7 +66,7 @@ def error_cause(tw, spotted: bool, parses_to_truth) -> str:  # noqa: ANN001
 
 def pct(xs: list[float], q: float) -> float:
     """Percentile (NaN for an empty list)."""
-    return float(np.percentile(xs, q)) if xs else float("nan")
+    return percentile(xs, q, empty=float("nan"))
 
 
 def main(argv: list[str] | None = None) -> dict:

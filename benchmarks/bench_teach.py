@@ -26,25 +26,30 @@ from __future__ import annotations
 
 import os
 
+from benchmarks.paths import results_dir
+
 # teaching runs in the copilot's brain thread: NumPy's BLAS on one thread (torch gets 2
 # threads for the feature extraction only)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.machine import machine_info  # noqa: E402
+from copilot.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 ENDO = ROOT.parent / "shared" / "data" / "real" / "endoscapes-seg201"
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 CLASSES = {1: "cystic_plate", 2: "calot_triangle", 3: "cystic_artery", 4: "cystic_duct",
            5: "gallbladder"}
 KS = (1, 3, 5)
@@ -54,6 +59,16 @@ THRESHOLDS = np.round(np.arange(-1.5, 1.501, 0.05), 2)
 GROWS = (0.4, 0.5, 0.6)
 #: frame gating: no outline in a frame whose best score is below threshold + gate (None: off)
 GATES = (None, 0.1, 0.2, 0.3, 0.5, 0.75)
+
+
+def every_nth(data: Any, n: int) -> Any:
+    """``data`` (LabelledFrames) with every ``n``-th frame only (n <= 1: all)."""
+    if n <= 1:
+        return data
+    keep = np.arange(0, len(data), n)
+    return dataclasses.replace(data, **{f.name: getattr(data, f.name)[keep]
+                                        for f in dataclasses.fields(data)
+                                        if isinstance(getattr(data, f.name), np.ndarray)})
 
 
 def features(images: np.ndarray) -> np.ndarray:
@@ -238,13 +253,13 @@ def timings(fva: np.ndarray, masks: np.ndarray, settings: dict) -> dict:
                                i, i * 0.1, (854, 480))
             copilot_ms.append((time.perf_counter() - t0) * 1e3)
     return {"teach_ms_median": float(np.median(teach_ms)),
-            "teach_ms_p95": float(np.percentile(teach_ms, 95)),
+            "teach_ms_p95": percentile(teach_ms, 95),
             "teach_ms_max": float(np.max(teach_ms)), "teach_n": len(teach_ms),
             "concepts": len(book.names()),
             "frame_ms_median": float(np.median(frame_ms)),
-            "frame_ms_p95": float(np.percentile(frame_ms, 95)), "frame_n": len(frame_ms),
+            "frame_ms_p95": percentile(frame_ms, 95), "frame_n": len(frame_ms),
             "copilot_frame_ms_median": float(np.median(copilot_ms)),
-            "copilot_frame_ms_p95": float(np.percentile(copilot_ms, 95))}
+            "copilot_frame_ms_p95": percentile(copilot_ms, 95)}
 
 
 def main() -> None:
@@ -258,6 +273,10 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=REPS)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vis/cache"))
     ap.add_argument("--model-dir", type=Path, default=None, help="supervised head to compare")
+    ap.add_argument("--calibration", type=Path, default=CALIBRATION,
+                    help="where the chosen settings go (default: the product's, vision/)")
+    ap.add_argument("--every", type=int, default=1,
+                    help="every n-th train / val frame only (smoke run; not a result)")
     a = ap.parse_args()
     if not (ENDO / "matches.json").is_file():
         print(f"error: real data not found: {ENDO}", file=sys.stderr)
@@ -266,15 +285,15 @@ def main() -> None:
     mc = mnv2_config((512, 288))
     ins, outs = tuple(mc.input_size), mc.output_size
     cache = a.cache if a.cache.is_dir() else None
-    tr = load_real(ENDO, "train", ins, outs, cache)
-    va = load_real(ENDO, "val", ins, outs, cache)
+    tr = every_nth(load_real(ENDO, "train", ins, outs, cache), a.every)
+    va = every_nth(load_real(ENDO, "val", ins, outs, cache), a.every)
     ftr, fva = features(tr.images), features(va.images)
     vtr, vva = video_ids(tr), video_ids(va)
     sets = {g: {**DEFAULTS, "grow": g} for g in GROWS}
     dev = run_split(ftr, tr.masks, vtr, sets, stride=2, reps=a.reps)
     thr, grow, gate, dev_iou = calibrate(dev, list(CLASSES))
     product = {**DEFAULTS, "threshold": thr, "grow": grow, "gate": gate}
-    CALIBRATION.write_text(json.dumps({
+    a.calibration.write_text(json.dumps({
         "settings": product, "chosen_on": "Endoscapes2023 official train split (30 patients), "
         "teaching episodes of the five anatomy classes, K = 1, 3, 5, points and masks "
         "(benchmarks/bench_teach.py)", "dev_mean_iou": round(dev_iou, 4)}, indent=1) + "\n")

@@ -32,10 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from benchmarks.paths import results_dir
+from copilot.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -47,7 +48,7 @@ QUESTIONS = ["copilot, what phase are we in?", "copilot, what is this structure?
 
 def pct(xs: list[float], q: float) -> float | None:
     """The q-th percentile (0-100) of xs, None when empty."""
-    return round(float(np.percentile(xs, q)), 1) if xs else None
+    return round(percentile(xs, q), 1) if xs else None
 
 
 def make_feed(out: Path, seconds: float) -> Path:

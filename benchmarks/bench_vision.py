@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine_info
+from benchmarks.paths import results_dir
+from copilot.stats import percentile
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = results_dir()
 #: Sustained inferences per second the vision stage must keep on 2 threads (issue 18).
 MIN_THROUGHPUT = 15.0
 
@@ -55,8 +57,8 @@ def stats(xs: list[float]) -> dict:
     """Median / p10 / p90 / mean in ms."""
     a = np.array(xs) * 1e3
     return {"median_ms": round(float(np.median(a)), 3),
-            "p10_ms": round(float(np.percentile(a, 10)), 3),
-            "p90_ms": round(float(np.percentile(a, 90)), 3),
+            "p10_ms": round(percentile(a, 10), 3),
+            "p90_ms": round(percentile(a, 90), 3),
             "mean_ms": round(float(a.mean()), 3), "n": len(xs)}
 
 

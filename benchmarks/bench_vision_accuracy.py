@@ -25,23 +25,7 @@ import numpy as np
 
 from benchmarks.bench_vision import RESULTS
 from benchmarks.machine import machine_info
-from benchmarks.vision_feeds import TEST_SEEDS, make_split
-
-
-def generator_commit(feeds_dir: Path | None = None) -> str | None:
-    """Commit of the feed generator that wrote ``feeds_dir`` (its GENERATOR_COMMIT file),
-    else the last git commit touching vision/synth or copilot/feeds.py."""
-    import subprocess
-
-    if feeds_dir is not None and (feeds_dir / "GENERATOR_COMMIT").is_file():
-        return (feeds_dir / "GENERATOR_COMMIT").read_text().strip()
-    try:
-        out = subprocess.run(["git", "log", "-1", "--format=%h", "--", "vision/synth",
-                              "copilot/feeds.py"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent.parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+from benchmarks.vision_feeds import TEST_SEEDS, generator_commit, make_split
 
 
 def evaluate_feed(pipe, feed: Path, acc, every: int = 1) -> int:
@@ -89,10 +73,12 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="use every n-th frame")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--update-card", action="store_true")
+    ap.add_argument("--seeds", type=int, nargs="*", default=list(TEST_SEEDS),
+                    help="test seeds (default: all; fewer for a smoke run)")
     a = ap.parse_args()
     machine = machine_info()
     d = modelio.resolve_model_dir(a.model_dir)
-    feeds = make_split(a.feeds_dir / "test", TEST_SEEDS)
+    feeds = make_split(a.feeds_dir / "test", tuple(a.seeds))
     pipe = VisionPipeline.load(d, runtime="onnxruntime", threads=a.threads)
     total = MetricAccumulator()
     per_feed = {}

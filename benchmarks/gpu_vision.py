@@ -21,13 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.paths import results_dir
+from copilot.stats import percentile
+
+RESULTS = results_dir()
 
 
 def _stats(ts: list[float]) -> dict:
     a = np.array(ts) * 1e3
     return {"median_ms": round(float(np.median(a)), 4),
-            "p90_ms": round(float(np.percentile(a, 90)), 4),
+            "p90_ms": round(percentile(a, 90), 4),
             "mean_ms": round(float(a.mean()), 4), "n": len(ts)}
 
 

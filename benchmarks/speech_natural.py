@@ -18,14 +18,19 @@ thresholds and the rule are chosen on dev, and reported on test.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
+import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from copilot.stats import percentile
 from speech.natural import FAMILIES, PIPER_DEV, PIPER_TEST, cache_dir, natural_sample, voices
 
 SNRS = (15.0, 10.0, 5.0)
@@ -217,9 +222,34 @@ def _priority(item: tuple) -> tuple:
     return (snr == 15.0 and fam != "chatter", idx, uid)
 
 
+def pyannote_sample() -> tuple[np.ndarray, list[tuple[float, float, str]]] | None:
+    """sample.wav + RTTM turns from the pyannote.audio wheel, or None if it cannot be fetched."""
+    from speech.audio import audio_from_bytes
+
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
+                            "pyannote.audio", "-d", d], check=True, timeout=300,
+                           capture_output=True)
+            wheel = next(Path(d).glob("*.whl"))
+        except Exception as exc:
+            print(f"pyannote sample unavailable: {exc}", file=sys.stderr)
+            return None
+        with zipfile.ZipFile(wheel) as z:
+            names = z.namelist()
+            audio = audio_from_bytes(z.read(next(n for n in names
+                                                 if n.endswith("sample/sample.wav"))))
+            turns = []
+            for line in io.StringIO(z.read(next(n for n in names
+                                                if n.endswith("sample/sample.rttm"))).decode()):
+                f = line.split()
+                if len(f) >= 8 and f[0] == "SPEAKER":
+                    turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    return audio, turns
+
+
 def real_negatives(be: Backends, base: bool = True) -> dict[str, list[dict]]:
     """Records of the VAD segments of the real recordings (../shared speech, pyannote)."""
-    from benchmarks.bench_speech import pyannote_sample
     from speech.audio import load_audio
     from speech.vad import speech_segments
 
@@ -303,7 +333,7 @@ def listener_latency(asr, samples: list) -> dict:  # noqa: ANN001 - ASR, Samples
                 break
 
     def p(xs: list[float], q: float) -> float:
-        return round(float(np.percentile(xs, q)) * 1e3, 1) if xs else float("nan")
+        return round(percentile(xs, q) * 1e3, 1) if xs else float("nan")
 
     return {"speech_end_to_transcript_ms": {"p50": p(lat, 50), "p95": p(lat, 95)},
             "end_of_speech_wait_ms": {"p50": p(wait, 50), "p95": p(wait, 95)},

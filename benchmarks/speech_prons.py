@@ -15,9 +15,10 @@ import argparse
 import copy
 import json
 import os
-from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from benchmarks.paths import results_dir
+
+RESULTS = results_dir()
 VARIANTS = {"espeak+non-rhotic (shipped)": ("non-rhotic", "espeak"),
             "non-rhotic only": ("non-rhotic",), "dictionary only": ()}
 

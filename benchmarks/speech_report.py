@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
-
 from benchmarks.speech_natural import (
     Backends,
     collect,
@@ -17,6 +15,7 @@ from benchmarks.speech_natural import (
     split_sentences,
 )
 from benchmarks.speech_rules import Rule, choose, decide, score
+from copilot.stats import percentile
 
 #: dev / test sizes: sentences per family and SNR, base-en records (10 dB, per family)
 SIZES = {"dev": (24, 8), "test": (12, 6)}
@@ -24,7 +23,7 @@ TEN_WORDS = "bleeding near the cystic artery, check the clip before you cut"
 
 
 def _p(xs: list[float], q: float) -> float:
-    return round(float(np.percentile(xs, q)) * 1e3, 1) if xs else float("nan")
+    return round(percentile(xs, q) * 1e3, 1) if xs else float("nan")
 
 
 def natural_report(quick: bool = False, leak_n: int = 1000, cached_only: bool = False

@@ -62,6 +62,22 @@ def make_split(out_dir: Path, seeds: tuple[int, ...],
     return paths
 
 
+def generator_commit(feeds_dir: Path | None = None) -> str | None:
+    """Commit of the feed generator that wrote ``feeds_dir`` (its GENERATOR_COMMIT file),
+    else the last git commit touching vision/synth or copilot/feeds.py."""
+    import subprocess
+
+    if feeds_dir is not None and (feeds_dir / "GENERATOR_COMMIT").is_file():
+        return (feeds_dir / "GENERATOR_COMMIT").read_text().strip()
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%h", "--", "vision/synth",
+                              "copilot/feeds.py"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent.parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def main() -> None:
     """CLI entry."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,8 +93,6 @@ def main() -> None:
             raise ValueError
     except ValueError:
         ap.error(f"--size must be WxH, got {a.size!r}")
-    from benchmarks.bench_vision_accuracy import generator_commit
-
     a.out_dir.mkdir(parents=True, exist_ok=True)
     marker = a.out_dir / "GENERATOR_COMMIT"
     commit = generator_commit()

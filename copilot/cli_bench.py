@@ -44,7 +44,7 @@ def bench_command(
     progress: Annotated[bool, typer.Option(help="progress bars")] = True,
 ) -> int:
     """Benchmark the copilot on recorded FEEDs: latency on one clock, accuracy, ratios."""
-    from copilot.bench import (
+    from benchmarks.copilot_bench import (
         ASR_BACKENDS,
         BACKENDS,
         DECODERS,

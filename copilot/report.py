@@ -22,6 +22,7 @@ from typing import Any
 
 from copilot.errors import CopilotError
 from copilot.session import Session, read_session
+from copilot.stats import percentile
 from copilot.teaching import taught_html
 from vision.labels import PHASES, SEGMENTS
 
@@ -193,8 +194,8 @@ def latency_summary(trace_path: str | Path | None, s: Session) -> dict[str, Any]
 
     def pct(vals: list[float]) -> dict[str, float]:
         a = np.asarray(vals, np.float64)
-        return {"n": int(a.size), "p50": round(float(np.percentile(a, 50)), 2),
-                "p95": round(float(np.percentile(a, 95)), 2), "max": round(float(a.max()), 2)}
+        return {"n": int(a.size), "p50": round(percentile(a, 50), 2),
+                "p95": round(percentile(a, 95), 2), "max": round(float(a.max()), 2)}
 
     out: dict[str, Any] = {"source": str(trace_path),
                            "spans": {k: pct(v) for k, v in sorted(durs.items()) if v}}

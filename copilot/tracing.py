@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from copilot import stats
 from copilot.clock import SYSTEM_CLOCK, Clock
 
 
@@ -81,7 +82,7 @@ class Tracer:
             data = np.array(self._durations.get(key, ()), dtype=np.float64)
         if data.size == 0:
             return {}
-        return {f"p{int(q)}": float(np.percentile(data, q)) for q in qs} | {"n": int(data.size)}
+        return stats.percentiles(data, qs) | {"n": int(data.size)}
 
     def keys(self) -> list[str]:
         """Every ``stage.name`` seen so far."""

@@ -13,7 +13,7 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from copilot import bench
+from benchmarks import copilot_bench as bench
 from copilot.errors import CopilotError
 
 #: Accuracy numbers that do not depend on thread timing (same frames, same audio).
