@@ -64,14 +64,14 @@ def make_split(out_dir: Path, seeds: tuple[int, ...],
 
 def generator_commit(feeds_dir: Path | None = None) -> str | None:
     """Commit of the feed generator that wrote ``feeds_dir`` (its GENERATOR_COMMIT file),
-    else the last git commit touching vision/synth or copilot/feeds.py."""
+    else the last git commit touching vision/synth or copilot/feed*.py (the generator's rooms)."""
     import subprocess
 
     if feeds_dir is not None and (feeds_dir / "GENERATOR_COMMIT").is_file():
         return (feeds_dir / "GENERATOR_COMMIT").read_text().strip()
     try:
         out = subprocess.run(["git", "log", "-1", "--format=%h", "--", "vision/synth",
-                              "copilot/feeds.py"], capture_output=True, text=True, timeout=10,
+                              "copilot/feed*.py"], capture_output=True, text=True, timeout=10,
                              cwd=Path(__file__).resolve().parent.parent)
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
