@@ -228,6 +228,13 @@ def goals(rep: dict) -> list[dict]:
     return rows
 
 
+
+def _load(avg: object) -> str:
+    """A load-average triple (or one value) as text; "not recorded" when absent."""
+    if isinstance(avg, (list, tuple)) and avg:
+        return ", ".join(f"{float(x):.1f}" for x in avg)
+    return f"{float(avg):.1f}" if isinstance(avg, (int, float)) else "not recorded"
+
 def markdown(rep: dict) -> str:
     """The natural-voice section of speech.md."""
     ch = rep["choice"]
@@ -257,10 +264,11 @@ def markdown(rep: dict) -> str:
             f"(espeak-ng: {sp['tts_espeak_first_audio_ms']}).", "",
             f"Sets: {rep['sets']['records']} records (dev: 24 commands per family and SNR at "
             "10 / 5 dB + 50 chatter lines; test: 12 per family and SNR at 15 / 10 / 5 dB + 50 "
-            "chatter lines: one test error is 8 points). Every number above was measured on "
-            "a 2-core machine shared with four other jobs (load average 10-25): the "
-            "latencies and TTS times are far from idle-machine values. Moonshine base-en only "
-            "on a small subset (its decode took minutes per utterance at this load).",
+            "chatter lines: one test error is 8 points). Timings were measured on a shared "
+            f"2-core machine (load average at start {_load(sp.get('load_avg_at_start'))}, "
+            f"at end {_load(rep.get('load_avg_at_end'))}): under load they are far from "
+            "idle-machine values. Moonshine base-en only on a small subset (its decode takes "
+            "seconds per utterance on 2 cores).",
             "", "Goals:", ""]
     out += [f"- {g['name']}: {g['value']} (target {g['target']}) "
             f"{'PASS' if g['pass'] else 'FAIL'}" for g in rep.get("goals", [])]
