@@ -40,6 +40,7 @@ def test_a_new_answer_supersedes_the_one_being_spoken_and_older_queued_ones():
         out.close()
 
 
+@pytest.mark.timeout(120)  # wait_idle times out on the fake clock, which stands still
 def test_answers_not_started_within_the_ttl_expire_but_alerts_do_not():
     clock = FakeClock()  # the queue's time: the TTL is measured on it
     out = AudioOut(EspeakTTS(speed=300), NullSink(speed=4.0), clock=clock.monotonic, ttl_s=0.3)

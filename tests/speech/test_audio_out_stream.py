@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from speech.audio_out import AudioOut, Priority
 from tests.fakes import FakeClock, wait_until
 from tests.fakes.speech import FakeSink, FakeTTS
 
 
+@pytest.mark.timeout(120)  # wait_idle times out on the fake clock, which stands still
 def test_first_block_plays_before_the_tts_has_finished():
     # 10 chunks of 0.1 s, each costing 50 ms of the fake clock that AudioOut times with
     clock = FakeClock()
