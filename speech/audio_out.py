@@ -53,7 +53,8 @@ class Message:
     text: str = field(compare=False)
     t_enqueued: float = field(compare=False, default=0.0)
     trace_id: str = field(compare=False, default="")
-    t_mono: float = field(compare=False, default_factory=time.monotonic)  # queued (s)
+    # queued (s, AudioOut's clock; the default reads time.monotonic when the message is made)
+    t_mono: float = field(compare=False, default_factory=lambda: time.monotonic())
 
 
 @dataclass
@@ -68,17 +69,24 @@ class Played:
     first_audio_s: float = 0.0
 
 class AudioOut:
-    """Priority speech output with hold, barge-in and repeat (see the module docstring)."""
+    """Priority speech output with hold, barge-in and repeat (see the module docstring).
+
+    ``clock()`` (s) is the one time base of queue times, the TTL, the holds for a person
+    speaking, ``wait_idle``'s timeout, the history and first-audio latency; ``sleep(s)``
+    is the hold loop's pause. Both default to the real ones (a test passes a fake clock).
+    """
 
     def __init__(self, tts: TTS, sink: Sink, max_queue: int = 16, block_s: float = 0.05,
                  clock: Callable[[], float] = time.monotonic,
                  max_hold_s: float | None = None, ttl_s: float | None = None,
-                 supersede: bool = False) -> None:
+                 supersede: bool = False,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.tts = tts
         self.sink = sink
         self.max_queue = max_queue
         self.block_s = block_s
         self.clock = clock
+        self._sleep = sleep
         self._heap: list[Message] = []
         self._seq = itertools.count()
         self._cv = threading.Condition()
@@ -107,7 +115,8 @@ class AudioOut:
     # -- control -------------------------------------------------------------------------
     def say(self, text: str, priority: Priority = Priority.ANSWER, trace_id: str = "") -> bool:
         """Queue ``text``; False if it was refused (queue full of more urgent messages)."""
-        msg = Message(Priority(priority), next(self._seq), text, self.clock(), trace_id)
+        now = self.clock()
+        msg = Message(Priority(priority), next(self._seq), text, now, trace_id, t_mono=now)
         with self._cv:
             if len(self._heap) >= self.max_queue:
                 victims = [m for m in self._heap if m.priority >= msg.priority
@@ -165,7 +174,7 @@ class AudioOut:
         with self._cv:
             if speaking:
                 self._user_speaking.set()
-                self._speaking_since = time.monotonic()
+                self._speaking_since = self.clock()
             else:
                 self._user_speaking.clear()
             self._cv.notify_all()
@@ -175,7 +184,7 @@ class AudioOut:
         if not self._user_speaking.is_set():
             return False
         return (self.max_hold_s is None
-                or time.monotonic() - self._speaking_since < self.max_hold_s)
+                or self.clock() - self._speaking_since < self.max_hold_s)
 
     def _hold_head(self) -> bool:
         """Wait before starting the next message: someone speaks, it is no alert, and it has
@@ -183,7 +192,7 @@ class AudioOut:
         head = self._heap[0]
         if head.priority == Priority.ALERT or not self._holding():
             return False
-        return self.max_hold_s is None or time.monotonic() - head.t_mono < self.max_hold_s
+        return self.max_hold_s is None or self.clock() - head.t_mono < self.max_hold_s
 
     def pending(self) -> list[str]:
         """Queued texts, most urgent first."""
@@ -191,11 +200,12 @@ class AudioOut:
             return [m.text for m in sorted(self._heap)]
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
-        """Block until nothing is queued or playing; False on timeout."""
-        end = time.monotonic() + timeout_s
+        """Block until nothing is queued or playing; False after ``timeout_s`` (s) of the
+        clock (a fake clock that is not advanced never times out)."""
+        end = self.clock() + timeout_s
         with self._cv:
             while self._heap or self.current is not None:
-                left = end - time.monotonic()
+                left = end - self.clock()
                 if left <= 0:
                     return False
                 self._cv.wait(left)
@@ -265,11 +275,11 @@ class AudioOut:
                 return
             t0 = self.clock()
             outcome = "done"
-            first = 0.0
+            first: float | None = None  # s from the TTS request to the first block
             held = 0.0  # s paused for a person speaking, this message
             # streamed: the first block plays as soon as the TTS has produced it (a whole
             # sentence first cost tens of ms more, and each pipe read waits for the GIL)
-            t_syn = time.perf_counter()
+            t_syn = self.clock()
             blocks = self._blocks(msg.text)
             try:
                 for block, rate in blocks:
@@ -277,14 +287,14 @@ class AudioOut:
                         outcome = ("superseded" if self._superseded else
                                    "preempted" if self._preempt else "stopped")
                         break
-                    if not first:
-                        first = time.perf_counter() - t_syn
+                    if first is None:
+                        first = self.clock() - t_syn
                     # Hold: the surgeon started talking over us; pause an answer / info
                     # (for at most max_hold_s in all per message: chatter cannot stall it)
                     while (self._holding() and msg.priority != Priority.ALERT
                            and not self._stop_current.is_set()
                            and (self.max_hold_s is None or held < self.max_hold_s)):
-                        time.sleep(0.02)
+                        self._sleep(0.02)
                         held += 0.02
                     self.sink.write(block, rate)
             except Exception as exc:  # TTS / device failure must not kill the worker
@@ -293,7 +303,7 @@ class AudioOut:
             finally:
                 blocks.close()  # a cut message: the TTS stream is closed (its process reaped)
             with self._cv:
-                self._record(msg, outcome, t0, first)
+                self._record(msg, outcome, t0, first or 0.0)
                 if outcome == "preempted":  # say it again after the alert
                     heapq.heappush(self._heap, msg)
                 elif outcome == "done":

@@ -42,11 +42,19 @@ class ReconnectingSource(VideoSource):
     ``close()`` (any thread) stops retrying. Defaults (5 tries, 0.5 s doubling to 8 s: about
     15 s without a picture before giving up) can be changed with the environment variables
     ``COPILOT_STREAM_RETRIES`` and ``COPILOT_STREAM_BACKOFF_S``.
+
+    ``clock()`` (s) measures ``gaps_s``; ``sleep(s)``, when given, is the backoff's wait
+    (then ``close()`` is seen when it returns). The defaults are the real clock and a wait
+    on the close event that ``close()`` cuts short; a test passes a fake clock's.
     """
 
     def __init__(self, opener: Callable[[], VideoSource], retries: int | None = None,
-                 base_s: float | None = None, cap_s: float = 8.0) -> None:
+                 base_s: float | None = None, cap_s: float = 8.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] | None = None) -> None:
         self._opener = opener
+        self._clock = clock
+        self._sleep = sleep
         self.retries = retries if retries is not None else _env_number(
             "COPILOT_STREAM_RETRIES", 5, int)
         self.base_s = base_s if base_s is not None else _env_number(
@@ -99,19 +107,19 @@ class ReconnectingSource(VideoSource):
                 reason = "the stream ended"
             if self._closed.is_set():
                 return
-            dropped_at = time.monotonic()
+            dropped_at = self._clock()
             log.warning("%s: %s after frame %d; reconnecting", self.info.uri, reason, i)
             if not self._reopen():
                 self.truncated = (f"stream lost after frame {i}: {reason}; "
                                   f"{self.retries} reconnect attempts failed")
                 return
-            self.gaps_s.append(round(time.monotonic() - dropped_at, 3))
+            self.gaps_s.append(round(self._clock() - dropped_at, 3))
 
     def _reopen(self) -> bool:
         """Reopen with backoff; False after ``retries`` failed tries or on close."""
         for attempt in range(self.retries):
             delay = min(self.cap_s, self.base_s * 2 ** attempt)
-            if self._closed.wait(delay):
+            if self._wait(delay):
                 return False
             self.attempts += 1
             try:
@@ -122,6 +130,13 @@ class ReconnectingSource(VideoSource):
             self.reconnects += 1
             return True
         return False
+
+    def _wait(self, delay_s: float) -> bool:
+        """Wait ``delay_s`` (s) before the next try; True when closed meanwhile."""
+        if self._sleep is None:
+            return self._closed.wait(delay_s)
+        self._sleep(delay_s)
+        return self._closed.is_set()
 
     def close(self) -> None:
         """Stop (any thread). While a thread iterates, that thread closes the decoder after

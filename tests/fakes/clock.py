@@ -7,7 +7,8 @@ and ``sleep``) plus what tests of code that reads the ``time`` module need:
   (``monotonic_ns``, ``perf_counter_ns``), all the same fake time line;
 - ``sleepers``: how many threads are blocked in ``sleep`` now, and ``sleeps``: how many
   ``sleep`` calls began, so a test can wait until a worker waits on the clock (again, after
-  an ``advance``) instead of sleeping a fixed time;
+  an ``advance``) instead of sleeping a fixed time; ``slept``: each call's seconds, so a
+  test can read a schedule of waits (e.g. a backoff) off an ``autoadvance`` clock;
 - ``install(monkeypatch, module, names)``: replaces ``module.time`` (a module that does
   ``import time``) by a stand-in whose ``names`` read this clock; every other attribute is
   the real ``time`` module's, and no other module is affected.
@@ -18,7 +19,6 @@ the replacement for a fixed ``time.sleep`` before an assertion.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
 from types import ModuleType
@@ -40,28 +40,32 @@ class FakeClock(ManualClock):
 
     def __init__(self, start_s: float = 0.0, autoadvance: bool = False) -> None:
         super().__init__(start_ns=int(round(start_s * 1e9)), autoadvance=autoadvance)
-        self._count = threading.Lock()
         self._sleepers = 0
         self.sleeps = 0  # sleep() calls begun
         self.slept_s = 0.0  # total seconds requested from sleep()
+        self.slept: list[float] = []  # each sleep() call's seconds, in call order
 
     # -- Clock protocol ------------------------------------------------------------------
     def sleep(self, seconds: float) -> None:
-        """Block until the clock has moved ``seconds`` (s) on (see ManualClock.sleep)."""
-        with self._count:
+        """Block until the clock has moved ``seconds`` (s) on (see ManualClock.sleep).
+
+        Counted under the clock's own (reentrant) lock, the one ``advance`` takes: once a
+        test sees ``sleeps`` / ``sleepers`` go up, the sleeper's wake-up time is already
+        fixed, so the test's next ``advance`` is never lost to a race."""
+        with self._cond:
             self._sleepers += 1
             self.sleeps += 1
             self.slept_s += max(0.0, seconds)
-        try:
-            super().sleep(seconds)
-        finally:
-            with self._count:
+            self.slept.append(seconds)
+            try:
+                super().sleep(seconds)
+            finally:
                 self._sleepers -= 1
 
     @property
     def sleepers(self) -> int:
         """Threads blocked in ``sleep`` right now."""
-        with self._count:
+        with self._cond:
             return self._sleepers
 
     # -- the time module's views ---------------------------------------------------------

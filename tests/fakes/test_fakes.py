@@ -51,6 +51,22 @@ def test_fake_clock_counts_sleepers_and_wakes_them_when_advanced():
     assert woke.is_set() and clock.sleepers == 0
 
 
+def test_fake_clock_lockstep_one_advance_per_sleep_is_never_lost():
+    """A test that advances once per sleep it sees drives a sleeping loop in lockstep: a
+    counted sleep's wake-up time is fixed before the advance can run (else one advance
+    could land before the sleeper reads the time, and both would wait for ever)."""
+    clock = FakeClock()
+    rounds = 200
+    th = threading.Thread(target=lambda: [clock.sleep(0.02) for _ in range(rounds)])
+    th.start()
+    for n in range(1, rounds + 1):
+        wait_until(lambda n=n: clock.sleeps == n, 10.0, what=f"sleep {n}")
+        clock.advance(0.02)
+    th.join(10.0)
+    assert not th.is_alive() and clock.slept == [0.02] * rounds
+    assert clock.now_ns() == rounds * 20_000_000 and clock.sleepers == 0
+
+
 def test_fake_clock_stands_in_for_one_modules_time(monkeypatch):
     from speech import tts
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from speech import audio_out
+import pytest
+
 from speech.audio_out import AudioOut, Priority
 from tests.fakes import FakeClock, wait_until
 from tests.fakes.speech import FakeSink, FakeTTS
 
 
-def test_first_block_plays_before_the_tts_has_finished(monkeypatch):
+@pytest.mark.timeout(120)  # wait_idle times out on the fake clock, which stands still
+def test_first_block_plays_before_the_tts_has_finished():
     # 10 chunks of 0.1 s, each costing 50 ms of the fake clock that AudioOut times with
-    clock = FakeClock().install(monkeypatch, audio_out, ["perf_counter"])
+    clock = FakeClock()
     tts = FakeTTS(chunks=10, chunk_s=0.1, rate=16000, clock=clock, chunk_cost_s=0.05)
     produced_at_write: list[int] = []
     sink = FakeSink(on_write=lambda block: produced_at_write.append(tts.produced))
-    out = AudioOut(tts, sink)
+    out = AudioOut(tts, sink, clock=clock.monotonic, sleep=clock.sleep)
     try:
         out.say("a long answer", Priority.ANSWER)
         assert out.wait_idle(5.0)
