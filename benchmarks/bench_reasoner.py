@@ -65,8 +65,9 @@ def build_timeline(minutes: float, fps: float) -> Any:
     """A synthetic session (deterministic): phases in order, CVS reached before clipping, a
     bowel survey D1, D2, D4, jejunum, ileum, then back to D3 where a pulsatile vessel shows."""
     from kg_reasoning.timeline import Observation, Timeline
+    from vision.labels import PHASES
 
-    phases = ["Preparation", "CalotTriangleDissection", "ClippingCutting", "GallbladderDissection"]
+    phases = list(PHASES[:4])  # Preparation .. GallbladderDissection (the one phase list)
     survey = ["duodenum_d1", "duodenum_d2", "duodenum_d4", "jejunum", "ileum"]
     n = int(minutes * 60 * fps)
     obs = []
