@@ -53,7 +53,9 @@ BENCHES: tuple[Bench, ...] = (
     Bench("bench_feed_generation",
           quick=("--seconds", "15", "--repeats", "1", "--size", "320x240", "--fps", "10")),
     Bench("bench_vision", ("--feed", str(VIDEO), "--iters", "60"), ("--iters", "5")),
-    Bench("bench_vision_accuracy", ("--feeds-dir", "{scratch}/vision_feeds", "--threads", "1"),
+    # vision_accuracy.json is the synthetic-feed model's (the copilot routes synthetic feeds to it)
+    Bench("bench_vision_accuracy", ("--model-dir", "vision/weights/synthetic",
+                                    "--feeds-dir", "{scratch}/vision_feeds", "--threads", "1"),
           ("--feeds-dir", "{scratch}/vision_feeds", "--seeds", "901", "--every", "20")),
     Bench("bench_vision_real", ("--synthetic-feeds", "{scratch}/vision_feeds"),
           ("--limit", "4"), needs=(SHARED / "endoscapes-seg201",)),
