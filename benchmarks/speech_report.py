@@ -229,7 +229,7 @@ def goals(rep: dict) -> list[dict]:
 
 
 
-def _load(avg: object) -> str:
+def _load_text(avg: object) -> str:
     """A load-average triple (or one value) as text; "not recorded" when absent."""
     if isinstance(avg, (list, tuple)) and avg:
         return ", ".join(f"{float(x):.1f}" for x in avg)
@@ -265,8 +265,8 @@ def markdown(rep: dict) -> str:
             f"Sets: {rep['sets']['records']} records (dev: 24 commands per family and SNR at "
             "10 / 5 dB + 50 chatter lines; test: 12 per family and SNR at 15 / 10 / 5 dB + 50 "
             "chatter lines: one test error is 8 points). Timings were measured on a shared "
-            f"2-core machine (load average at start {_load(sp.get('load_avg_at_start'))}, "
-            f"at end {_load(rep.get('load_avg_at_end'))}): under load they are far from "
+            f"2-core machine (load average at start {_load_text(sp.get('load_avg_at_start'))}, "
+            f"at end {_load_text(rep.get('load_avg_at_end'))}): under load they are far from "
             "idle-machine values. Moonshine base-en only on a small subset (its decode takes "
             "seconds per utterance on 2 cores).",
             "", "Goals:", ""]
