@@ -43,7 +43,7 @@ def percentiles(xs: Sequence[float] | np.ndarray, qs: Iterable[float] = (50, 95,
     """``{"p50": ..., "p95": ...}`` (linear, unrounded, in the samples' unit); {} when empty."""
     if len(xs) == 0:
         return {}
-    return {f"p{int(q)}": float(np.percentile(xs, q)) for q in qs}
+    return {f"p{int(q)}": percentile(xs, q) for q in qs}
 
 
 def stats_ms(xs: Iterable[float]) -> dict[str, float] | None:
