@@ -108,6 +108,7 @@ class Copilot:
         #: the vision backend that actually runs (set by compose) and why, when not asked for
         self.vision_backend: str = cfg.vision
         self.vision_backend_reason: str | None = None
+        self.asr_backend, self.asr_backend_reason = cfg.asr, None  # the same for the recogniser
 
     # -- composition, in data-path order -------------------------------------------------------
     def compose(self) -> None:
@@ -135,6 +136,7 @@ class Copilot:
 
             self.privacy = Anonymiser(on_span=self._hidden_span, on_change=self._hidden_change)
         wiring.resolve_vision(self)
+        wiring.resolve_speech(self)
         wiring.resolve_validity(self)
         open_session(self)
         wiring.make_brain(self)
@@ -382,8 +384,9 @@ class Copilot:
         for s in self.inline.values():
             if s.health.state != "ok" or s.health.errors:
                 health[s.name] = s.health.state if s.health.state != "ok" else "ok*"
-        extra = "" if self.vision_backend_reason is None else \
-            f"vision {self.vision_backend}: {self.vision_backend_reason}"[:80]
+        whys = [f"vision {self.vision_backend}: {self.vision_backend_reason}"
+                if self.vision_backend_reason else "", self.asr_backend_reason or ""]
+        extra = "; ".join(w for w in whys if w)[:80]
         return Status(fps=self.meter.fps, latency_ms=self.meter.latency_ms, health=health,
                       extra=extra)
 

@@ -82,6 +82,9 @@ def _summary(res, cfg) -> None:  # noqa: ANN001 - RunResult, RunConfig
           f"({res.fps:.1f} fps, {res.wall_s:.1f} s)")
     why = f" ({res.vision_backend_reason})" if res.vision_backend_reason else ""
     print(f"vision: {res.vision_backend}{why}")
+    if res.asr_backend and res.asr_backend != "none":
+        why = f" ({res.asr_backend_reason})" if res.asr_backend_reason else ""
+        print(f"speech recogniser: {res.asr_backend}{why}")
     bad = {k: v for k, v in res.health.items() if v.get("errors") or v.get("hangs")}
     for name, h in bad.items():
         print(f"stage {name}: {h['state']}, {h['errors']} errors, {h['hangs']} hangs, "
@@ -115,7 +118,10 @@ def run_command(
     audio: Annotated[Path | None, typer.Option(help="audio file to replay with the video")] = None,
     mic: Annotated[bool, typer.Option(help="listen on the microphone (live)")] = False,
     speak: Annotated[bool, typer.Option(help="play answers on the loudspeaker")] = False,
-    asr: Annotated[str, typer.Option(help="pocketsphinx | faster-whisper")] = "pocketsphinx",
+    asr: Annotated[str, typer.Option(
+        help="default (the measured one: hybrid; pocketsphinx, said, without Moonshine's "
+             "wheel) | hybrid | moonshine-tiny | moonshine-base | pocketsphinx | "
+             "faster-whisper")] = "default",
     denoiser: Annotated[str, typer.Option(help=DENOISER_HELP)] = "neural",
     voice_print: Annotated[Path | None, typer.Option(help="enrolled voice (copilot speech "
                                                       "enroll)")] = None,
@@ -162,7 +168,7 @@ def run_command(
     cfg.mode = "realtime" if realtime else opts.get("mode", "fast")
     cfg.faults = list(inject_fault or opts.get("faults", []))
     for key, value, default in (("vision", vision, "auto"), ("runtime", runtime, "onnxruntime"),
-                                ("speech", speech, "auto"), ("asr", asr, "pocketsphinx"),
+                                ("speech", speech, "auto"), ("asr", asr, "default"),
                                 ("denoiser", denoiser, "neural"), ("cvs", cvs, "auto"),
                                 ("speed", speed, 1.0)):
         if value != default or key not in opts:

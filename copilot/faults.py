@@ -162,7 +162,11 @@ def guard_listener(listener: Any, inline: dict[str, InlineStage]) -> None:
     if "vad" in inline and seg is not None and getattr(seg, "vad", None) is not None:
         seg.vad = Guarded(seg.vad, inline["vad"], frozenset({"prob"}))
     session = frozenset({"feed", "finish"})
-    if "asr" in inline and getattr(listener, "asr", None) is not None:
+    asr = getattr(listener, "asr", None)
+    spotter = getattr(asr, "spotter", None)  # the hybrid recogniser runs its own spotter
+    if "wake" in inline and spotter is not None and getattr(listener, "wake", None) is None:
+        asr.spotter = Guarded(spotter, inline["wake"], frozenset({"start"}), session)
+    if "asr" in inline and asr is not None:
         listener.asr = Guarded(listener.asr, inline["asr"], frozenset({"start"}), session)
     if "wake" in inline and getattr(listener, "wake", None) is not None:
         listener.wake = Guarded(listener.wake, inline["wake"], frozenset({"start"}), session)

@@ -28,13 +28,14 @@ class ListenerStage(Stage):
     def __init__(self, app: Copilot) -> None:
         self.app = app
         self.listener: Any = None
+        self.heard_s = 0.0  # media time up to which the audio was taken (s)
 
     def setup(self) -> None:
         from copilot.cli_speech import build_listener
 
         cfg = self.app.cfg
         self.listener = build_listener(
-            asr=cfg.asr, model_dir=cfg.asr_model_dir, wake=cfg.wake,
+            asr=self.app.asr_backend, model_dir=cfg.asr_model_dir, wake=cfg.wake,
             voice_print=cfg.voice_print, on_speech=self.app.on_user_speaking,
             denoiser=str(cfg.denoiser),
         )
@@ -43,6 +44,7 @@ class ListenerStage(Stage):
     def process(self, msg: Message) -> list[Message] | None:
         if not isinstance(msg, AudioChunk):
             return None
+        self.heard_s = msg.media_t_s + len(msg.pcm) / 16000.0
         out: list[Message] = []
         for tr in self.listener.push(msg.pcm):
             out.append(self.app.transcript_message(tr))

@@ -67,6 +67,32 @@ def speech_stuck(app: Copilot) -> bool:
                for r in app.runners)
 
 
+#: --fast with a recorded audio file: before releasing a frame at media time t, the video
+#: waits (at most ``hang_s``) until the listener has taken the audio up to t minus this (s),
+#: so a spoken command meets the frames it was said over however slow the recogniser is
+SPEECH_SLACK_S = 0.25
+
+
+def wait_for_speech(app: Copilot, t_s: float) -> None:
+    """Offline replay: hold the video until the listener has heard up to ``t_s`` (s) minus
+    ``SPEECH_SLACK_S``; not when the speech stage is unhealthy or has all the audio."""
+    until = app.clock.now_ns() + int(app.cfg.hang_s * 1e9)
+    runners = [r for r in app.runners if r.name == "speech"]
+    while not app.stop_event.is_set() and runners:
+        stage = app.listener_stage
+        heard = stage.heard_s if stage is not None else 0.0
+        if heard >= t_s - SPEECH_SLACK_S:
+            return
+        if any(r.health.state not in ("ok", "starting") or r.health.errors
+               for r in runners) or (
+                app.audio_edge.closed and not len(app.audio_edge)):
+            return
+        if app.clock.now_ns() >= until:
+            app.speech_waits += 1  # the listener is slower than this: go on
+            return
+        app.clock.sleep(0.002)
+
+
 def decode_loop(app: Copilot) -> None:
     """Decode the source, hide what must not be seen, pace it (realtime) and hand each
     frame to the analysis and the video edge; closes the video edge at the end."""
@@ -104,6 +130,8 @@ def decode_loop(app: Copilot) -> None:
                             media_t_s=round(t_s, 4), paced_ms=round((now - t_dec) / 1e6, 3))
             app.frames_in += 1
             app.media_t_s = t_s
+            if app.speech_lockstep:
+                wait_for_speech(app, t_s)
             if app.lockstep:
                 if i % app.lockstep == 0 and vision_alive(app):
                     if not app.analysis_edge.put(frame, timeout=cfg.hang_s):

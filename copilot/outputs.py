@@ -56,6 +56,7 @@ def open_session(app: Copilot) -> None:
                       anonymise=app.cfg.anonymise,
                       vision_backend=app.vision_backend,
                       vision_backend_reason=app.vision_backend_reason,
+                      asr_backend=app.asr_backend, asr_backend_reason=app.asr_backend_reason,
                       scenario=app.src.scenario, procedure=app.procedure,
                       cvs_source=app.cvs_policy.source, cvs_why=app.cvs_policy.why,
                       vision_model=str(app.model_dir or "vision/weights/default"),
@@ -99,7 +100,8 @@ def shutdown(app: Copilot, wall0: float) -> RunResult:
         health=app.health(), error=app.error,
         fps=app.frames_out / wall if wall > 0 else 0.0,
         alerts=app.alerts, answers=app.answers, vision_backend=app.vision_backend,
-        vision_backend_reason=app.vision_backend_reason,
+        vision_backend_reason=app.vision_backend_reason, asr_backend=app.asr_backend,
+        asr_backend_reason=app.asr_backend_reason,
     )
 
 
@@ -186,7 +188,8 @@ def write_end(app: Copilot, dropped: int, duration: float) -> None:
     app.session_write(
         "end", frames_in=app.frames_in, frames_out=app.frames_out, dropped=dropped,
         analysis_skipped=app.analysis_slot.dropped + app.analysis_waits,
-        analysis_every=app.lockstep, health=app.health(),
+        analysis_every=app.lockstep, speech_waits=getattr(app, "speech_waits", 0),
+        health=app.health(),
         anonymise=app.privacy is not None,
         hidden_frames=getattr(app.privacy, "hidden", 0),
         exit_code=exit_code, error=app.error, duration_s=round(duration, 3),

@@ -48,9 +48,11 @@ class RunConfig:
     audio: Path | None = None  # an audio file to replay with the video
     mic: bool = False  # live microphone (pip extra "mic")
     speak: bool = False  # play the copilot's speech on the loudspeaker
-    # the copilot's recogniser: pocketsphinx until the hybrid ("default", speech.defaults) is
-    # validated end to end (its decode measured 1.85 s p95 under load, near the 2 s watchdog)
-    asr: str = "pocketsphinx"
+    # the copilot's recogniser: "default" = the measured default (speech.defaults: the hybrid
+    # of Moonshine tiny + catalogue and the pocketsphinx grammar; pocketsphinx, said, when
+    # Moonshine's wheel is missing) | hybrid | moonshine-tiny | moonshine-base | pocketsphinx
+    # | faster-whisper
+    asr: str = "default"
     asr_model_dir: Path | None = None
     denoiser: str = "neural"  # pocketsphinx's noise suppressor: neural | wiener | model folder
     wake: str = "pocketsphinx"
@@ -124,6 +126,8 @@ class RunResult:
     answers: int = 0
     vision_backend: str = ""  # what actually ran (model / heuristic / none)
     vision_backend_reason: str | None = None  # why, when it is not what was asked for
+    asr_backend: str = ""  # the recogniser that ran (none when not listening)
+    asr_backend_reason: str | None = None  # why, when it is not what was asked for
 
 
 @dataclass

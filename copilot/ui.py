@@ -83,7 +83,7 @@ class UIConfig:
     speech: str = "auto"  # the feed's own audio through the listener (auto: when present)
     faults: list[str] = field(default_factory=list)
     speed: float = 1.0
-    asr: str = "pocketsphinx"
+    asr: str = "default"  # the measured default recogniser (speech.defaults)
     voice_print: Path | None = None
     ui_fps: float = 30.0  # most frames per second sent to one page (the source's rate)
     jpeg_quality: int = 80

@@ -107,6 +107,8 @@ class StatusMixin:
         return {"procedure": getattr(cfg, "procedure", None) or getattr(brain, "scenario", None),
                 "off_label": off, "vision_backend": getattr(app, "vision_backend", None),
                 "vision_backend_reason": getattr(app, "vision_backend_reason", None),
+                "asr_backend": getattr(app, "asr_backend", None),
+                "asr_backend_reason": getattr(app, "asr_backend_reason", None),
                 "validated_on": self.validation(), "session": self.state.session,
                 "muted_left_s": left, "cvs": cvs_assumption(getattr(app, "cvs_policy", None))}
 

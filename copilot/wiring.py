@@ -39,6 +39,10 @@ def make_edges(app: Copilot, info: Any) -> None:
     app.analysis_edge = EdgeQueue(
         "analysis", Policy.LOSSLESS, 1, warn_when_full=False)
     app.analysis_waits = 0
+    # --fast from a file with recorded audio: the video waits for the listener (loops.py)
+    app.speech_lockstep = (cfg.mode == "fast" and not live and app.src.audio is not None
+                           and app.speech_wanted())
+    app.speech_waits = 0
     app.audio_edge = EdgeQueue("audio", Policy.LOSSLESS, 256)
 
 
@@ -71,6 +75,22 @@ def resolve_vision(app: Copilot) -> None:
         app.vision_backend = "heuristic"
         app.vision_backend_reason = f"model failed to load: {why}"
         log.warning("vision: heuristic stage (%s)", app.vision_backend_reason)
+
+
+def resolve_speech(app: Copilot) -> None:
+    """Decide the recogniser that will actually run (``asr_backend``) and why, when it is not
+    the one asked for (``asr_backend_reason``): "default" is the measured default
+    (``speech.defaults``), or its fallback when the default's extra is missing, said in the
+    log, the session start record, the status line, the UI and the report."""
+    from speech.defaults import asr_available, resolve_asr
+
+    if not app.speech_wanted():
+        app.asr_backend, app.asr_backend_reason = "none", None
+        return
+    if app.cfg.asr != "default" and (missing := asr_available(app.cfg.asr)):
+        raise CopilotError(f"--asr {app.cfg.asr} cannot load: {missing}")  # named: no fallback
+    app.asr_backend, why = resolve_asr(app.cfg.asr)
+    app.asr_backend_reason = why or None
 
 
 def resolve_validity(app: Copilot) -> None:
