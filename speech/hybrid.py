@@ -10,16 +10,29 @@ the keyphrase spotter or a strong slot, ``speech.listener.decide_wake``), then:
 
 Which order, margin and wake thresholds: chosen on the dev set (benchmarks/bench_speech.py,
 ``speech.json`` "choice"). The listener runs it without a separate wake backend.
+
+Early end and speculation (``speculate=True``): at every pause the listener asks about (VAD
+probability low), Moonshine decodes the audio so far in a background thread. The partial
+hypothesis is pocketsphinx's (cheap: it decodes as it goes) when the grammar hears a whole
+command, else the newest finished speculative decode's catalogue command, so a command
+ends the utterance as early as with either recogniser alone. ``finish`` reuses that decode
+when at most ``REUSE_S`` of audio came after it (waiting for it if it is still running),
+so the neural decode overlaps the end-of-speech wait instead of following it.
+``speculate=False``: Moonshine's own partial (a decode in the pause, in the listener's
+thread) as before.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
 from speech.asr_base import ASR, ASR_BACKENDS, Transcript, Utterance
 from speech.asr_pocketsphinx import PocketsphinxASR
+from speech.audio import SAMPLE_RATE
 from speech.errors import SpeechError
 from speech.grammar import GrammarSpec
 
@@ -39,7 +52,7 @@ class HybridASR(ASR):
     def __init__(self, ps_grammar: GrammarSpec, ms_grammar: GrammarSpec, size: str = "tiny",
                  order: str = "ms_first", spotter: object | None = None,
                  rescue: float | None = None, ms_cfg: dict | None = None,
-                 denoiser: str = "neural") -> None:
+                 denoiser: str = "neural", speculate: bool = True) -> None:
         if order not in ("ms_first", "ps_first"):
             raise SpeechError(f"unknown hybrid order {order!r}: ms_first or ps_first")
         from speech.moonshine import MoonshineASR  # (imported here: loaded on first use)
@@ -49,12 +62,24 @@ class HybridASR(ASR):
         self.grammar = ms_grammar
         self.order, self.spotter, self.rescue = order, spotter, rescue
         self.name = f"hybrid-{size}"
+        self.speculate = speculate
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def pool(self) -> ThreadPoolExecutor:
+        """The one background thread that runs speculative Moonshine decodes."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="moonshine-spec")
+            return self._pool
 
     def warm_up(self, audio: np.ndarray) -> None:
         """Settle pocketsphinx's cepstral mean (``PocketsphinxASR.warm_up``)."""
         self.ps.warm_up(audio)
 
     def start(self, start_s: float = 0.0) -> Utterance:
+        if self.speculate:
+            return _SpeculativeUtterance(self, start_s)
         return _HybridUtterance(self, start_s)
 
     def combine(self, ps: Transcript, ms: Transcript, spotted: bool | None) -> Transcript:
@@ -104,4 +129,66 @@ class _HybridUtterance(Utterance):
         tr.decode_s = time.perf_counter() - t0 + spec_s
         if spec_s:
             tr.scores["speculative_s"] = spec_s
+        return tr
+
+
+class _SpeculativeUtterance(_HybridUtterance):
+    """Pocketsphinx's partial hypothesis for the early end; Moonshine decoding in a
+    background thread at each pause (see the module doc)."""
+
+    partial_needs_quiet = False
+    #: audio after a speculative decode that ``finish`` still accepts as its tail (s)
+    REUSE_S = 0.4
+    #: a new speculative decode only after this much more audio (s)
+    EVERY_S = 0.25
+
+    def __init__(self, asr: HybridASR, start_s: float) -> None:
+        super().__init__(asr, start_s)
+        self.start_s = start_s
+        self.n = 0
+        self._spec: tuple[int, Future] | None = None
+
+    def feed(self, chunk: np.ndarray) -> None:
+        super().feed(chunk)
+        self.n += len(chunk)
+
+    def partial(self) -> tuple[str, float] | None:
+        """Pocketsphinx's hypothesis when the grammar hears a whole command, else the newest
+        finished speculative decode when it found a catalogue command (its tail: the audio
+        after its snapshot, s); a new speculative decode once ``EVERY_S`` more audio came."""
+        text, tail = self.ps.partial() or ("", 0.0)
+        if text and self.asr.grammar.completion(text) in ("final", "complete"):
+            out: tuple[str, float] = (text, tail)
+        else:
+            out = (text, tail)
+            spec = self._spec
+            if spec is not None and spec[1].done():
+                tr = spec[1].result()
+                if tr.accepted and tr.scores.get("in_catalogue"):
+                    out = (tr.text, (self.n - spec[0]) / SAMPLE_RATE)
+        spec = self._spec
+        if spec is None or (spec[1].done() and self.n - spec[0] >= self.EVERY_S * SAMPLE_RATE):
+            audio = np.array(self.ms._audio(), copy=True)  # a snapshot: feeding goes on
+            self._spec = (self.n, self.asr.pool().submit(self.asr.ms.decode, audio,
+                                                         self.start_s))
+        return out
+
+    def finish(self) -> Transcript:
+        t0 = time.perf_counter()
+        ps = self.ps.finish()
+        spotted = self.wake.finish().detected if self.wake is not None else None
+        spec, self._spec = self._spec, None
+        waited = 0.0
+        if spec is not None and self.n - spec[0] <= self.REUSE_S * SAMPLE_RATE:
+            t1 = time.perf_counter()
+            ms = spec[1].result()
+            waited = time.perf_counter() - t1
+            ms.end_s = self.start_s + self.n / SAMPLE_RATE
+            ms.scores["speculative"] = 1.0  # decoded in the background, during the pause
+            ms.scores["speculative_wait_s"] = waited
+            self.ms.parts = []
+        else:
+            ms = self.ms.finish()
+        tr = self.asr.combine(ps, ms, spotted)
+        tr.decode_s = time.perf_counter() - t0  # what the listener waited for, after the close
         return tr

