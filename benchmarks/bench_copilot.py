@@ -2,7 +2,8 @@
 
 Makes the two feeds the committed report was measured on (40 s, 640x360, 25 fps; seeds 6201
 and 6202 with the events below), runs ``copilot bench`` on them with the committed settings
-(vision onnxruntime vs torch, decoders pyav / decord / opencv, pocketsphinx, 2 repeats,
+(vision onnxruntime vs torch, decoders pyav / decord / opencv, the default recogniser vs
+pocketsphinx, 2 repeats,
 realtime) and copies the output folder to the results as ``bench_copilot.json`` / ``.md`` /
 ``bench_copilot_*.png``. ``--quick``: one 12 s feed at 320x180, the baseline variant only,
 ``--fast``, small comparisons (a smoke run, not a measurement).
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                           decoder_rounds=1, progress=False, command=cmd.strip())
     else:
         cfg = BenchConfig(feeds=feeds, out=work / "out", backends=["onnxruntime", "torch"],
-                          decoders=["pyav", "decord", "opencv"], asr=["pocketsphinx"],
+                          decoders=["pyav", "decord", "opencv"], asr=["default", "pocketsphinx"],
                           repeat=2, mode="realtime", progress=False, command=cmd.strip())
     report = run_bench(cfg)
     copy_out(cfg.out, a.results)

@@ -31,7 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from copilot.stats import percentile
-from speech.natural import FAMILIES, PIPER_DEV, PIPER_TEST, cache_dir, natural_sample, voices
+from speech.natural import (
+    DEV_HARD_CHATTER,
+    FAMILIES,
+    PIPER_DEV,
+    PIPER_TEST,
+    cache_dir,
+    natural_sample,
+    voices,
+)
 
 SNRS = (15.0, 10.0, 5.0)
 #: version of the Moonshine decoding in the records (2: punctuation tokens may not repeat
@@ -170,6 +178,12 @@ def collect(split: str, n: int | None, base_n: int, be: Backends | None = None,
                 v = cvs[(i + j) % len(cvs)]
                 items.append((f"{split}/chatter/{i}/{j}", "chatter", 15.0, t, None, v,
                               SEED[split] + 9000 + 10 * i + j, i < base_n // 2))
+        if split == "dev":  # hard negatives, dev only (speech.natural.DEV_HARD_CHATTER)
+            for i, t in enumerate(DEV_HARD_CHATTER):
+                for j in range(chatter_per_line):
+                    v = cvs[(i + j + 1) % len(cvs)]
+                    items.append((f"dev/hardchatter/{i}/{j}", "chatter", 15.0, t, None, v,
+                                  SEED[split] + 20000 + 10 * i + j, False))
     items.sort(key=_priority)
     if worker is not None:
         items = items[worker[0]::worker[1]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 
+from benchmarks.speech_latency import paced_latency
 from benchmarks.speech_natural import (
     Backends,
     collect,
@@ -18,7 +19,7 @@ from benchmarks.speech_rules import Rule, choose, decide, score
 from copilot.stats import percentile
 
 #: dev / test sizes: sentences per family and SNR, base-en records (10 dB, per family)
-SIZES = {"dev": (24, 8), "test": (12, 6)}
+SIZES = {"dev": (48, 8), "test": (36, 6)}
 TEN_WORDS = "bleeding near the cystic artery, check the clip before you cut"
 
 
@@ -47,7 +48,9 @@ def natural_report(quick: bool = False, leak_n: int = 1000, cached_only: bool = 
                 "piper_settings": [v.label for v in PIPER_DEV],
                 "espeak_voices": [v.label for v in ESPEAK_DEV], "sentences_per_snr": nd,
                 "snr_db": [10, 5], "chatter": "STAFF_CHATTER in DEV_CHATTER_VOICES + Piper "
-                "dev settings, 15 dB", "seed_base": 31000, "base_en_records": "first "
+                "dev settings, 15 dB, and DEV_HARD_CHATTER (speech/natural.py: 60 dev-only "
+                "lines that start like commands, added in session 10)", "seed_base": 31000,
+                "base_en_records": "first "
                 f"{bd} sentences per family at 10 dB, first {bd // 2} chatter lines"},
         "test": {"used_for": "reporting only (never looked at while choosing)",
                  "piper_settings": [v.label for v in PIPER_TEST],
@@ -172,7 +175,15 @@ def _speed(be: Backends, default: str, cands: dict, quick: bool, leak_n: int) ->
              "copilot is the critical view of safety reached", "copilot hide the overlays"]
     samples = [natural_sample(t, PIPER_TEST[i % len(PIPER_TEST)], 15.0, 88000 + i)
                for i, t in enumerate(texts * (1 if quick else 3))]
-    out["default_listener"] = listener_latency(asr, samples)
+    # fed in real time (benchmarks.speech_latency): the default's speculative decode runs in
+    # a background thread, which an offline replay cannot time; side by side in this run,
+    # the same recogniser without speculation (Moonshine decodes after the close)
+    out["default_listener"] = paced_latency(asr, samples)
+    if getattr(asr, "speculate", False):
+        asr.speculate = False
+        out["default_listener_no_speculation"] = paced_latency(asr, samples)
+        asr.speculate = True
+    out["default_listener_offline_replay"] = listener_latency(asr, samples)
     tiny = be.ms["tiny"]
     out["moonshine_tiny_listener"] = listener_latency(tiny, samples[:6])
     out["leak_check"] = cached_leak_check(be.ms["tiny"], 50 if quick else leak_n)
@@ -214,7 +225,8 @@ def goals(rep: dict) -> list[dict]:
     rows.append({"issue": 19, "name": "false accepts per 10 min of staff chatter (test)",
                  "target": "<= 1", "value": c, "pass": c <= 1.0})
     lat = sp["default_listener"]["speech_end_to_transcript_ms"]["p95"]
-    rows.append({"issue": 19, "name": "speech end -> transcript p95 ms (default, listener)",
+    rows.append({"issue": 19, "name": "speech end -> transcript p95 ms (default listener, "
+                 "audio fed in real time)",
                  "target": "<= 300", "value": lat, "pass": bool(lat <= 300),
                  "note": f"load avg {sp['load_avg_at_start'][0]:.1f} on 2 cores"})
     g = sp["leak_check"]["growth_after_first_mb"]
@@ -256,16 +268,25 @@ def markdown(rep: dict) -> str:
                    f"{s.get('false_accepts_silero_vad_test.wav')}, "
                    f"{s.get('false_accepts_pyannote_sample.wav')} | {s['subset']} |")
     sp = rep["speed"]
-    out += ["", f"Speed (load average {sp['load_avg_at_start']}): default listener "
-            f"{sp['default_listener']}; Moonshine tiny alone {sp['moonshine_tiny_listener']}; "
+    def lat(key: str) -> str:
+        v = sp.get(key) or {}
+        return str(v.get("speech_end_to_transcript_ms", "not measured"))
+
+    out += ["", f"Speed (load average {sp['load_avg_at_start']}): last spoken sample -> "
+            f"transcript (ms), default listener fed in real time {lat('default_listener')}, "
+            f"the same without speculation {lat('default_listener_no_speculation')}, "
+            f"offline replay {lat('default_listener_offline_replay')}; Moonshine tiny "
+            f"alone (offline replay) {lat('moonshine_tiny_listener')}; "
             f"decode per record {rep['decode_ms']}.", "",
             f"Leak check: {sp['leak_check']}.", "",
             f"Voice: {sp['tts']['backend']}, first audio {sp['tts']['first_audio_ms']} "
             f"(espeak-ng: {sp['tts_espeak_first_audio_ms']}).", "",
-            f"Sets: {rep['sets']['records']} records (dev: 24 commands per family and SNR at "
-            "10 / 5 dB + 50 chatter lines; test: 12 per family and SNR at 15 / 10 / 5 dB + 50 "
-            "chatter lines: one test error is 8 points). Timings were measured on a shared "
-            f"2-core machine (load average at start {_load_text(sp.get('load_avg_at_start'))}, "
+            f"Sets: {rep['sets']['records']} records (dev: {SIZES['dev'][0]} commands per "
+            "family and SNR at 10 / 5 dB + the chatter lines and 60 hard negatives; test: "
+            f"{SIZES['test'][0]} per family and SNR at 15 / 10 / 5 dB + the chatter lines: one "
+            f"test error is {100 / SIZES['test'][0]:.1f} points). Timings were measured on a "
+            "shared 2-core machine (load average at start "
+            f"{_load_text(sp.get('load_avg_at_start'))}, "
             f"at end {_load_text(rep.get('load_avg_at_end'))}): under load they are far from "
             "idle-machine values. Moonshine base-en only on a small subset (its decode takes "
             "seconds per utterance on 2 cores).",

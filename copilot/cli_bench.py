@@ -19,8 +19,9 @@ def bench_command(
     decoders: Annotated[str, typer.Option(
         help="video decoders, comma separated: pyav,decord,opencv")] = "pyav",
     asr: Annotated[str, typer.Option(
-        help="speech recognisers, comma separated: pocketsphinx,faster-whisper")
-    ] = "pocketsphinx",
+        help="speech recognisers, comma separated: default (the copilot's, speech.defaults),"
+             "hybrid,moonshine-tiny,moonshine-base,pocketsphinx,faster-whisper")
+    ] = "default",
     repeat: Annotated[int, typer.Option(help="runs per variant (alternated)")] = 1,
     ray: Annotated[str | None, typer.Option(
         help="fan feeds out to Ray: ADDRESS, 'auto' or 'local' (pip extra 'ray')")] = None,

@@ -57,6 +57,41 @@ ESPEAK_TEST: tuple[EspeakVoice, ...] = (
 
 FAMILIES = ("piper-joe", "espeak-heldout")
 
+#: DEV ONLY: staff talk that starts like a command or uses the catalogue's words (hard
+#: negatives for choosing the rejection rule; never in a test set). Written for session 10,
+#: after the test chatter's false-accept rate (not its errors) was known.
+DEV_HARD_CHATTER: tuple[str, ...] = (
+    "show me the scissors please", "stop there for a second", "where is the other grasper",
+    "what is the plan after this", "outline for the registrar what you are doing",
+    "mark the specimen on the left side", "mute that phone somebody",
+    "hide the cable behind the stack", "is the suction working now",
+    "what phase of the rota are you on next week", "that is the cystic artery I think",
+    "this is the tricky part", "cancel the next patient if we run late",
+    "next port goes in under vision", "repeat the last blood gas",
+    "where did the clip go", "what is that noise in the corner", "show the student the duct",
+    "stop the bleeding with the hook", "zoom in on the triangle a little",
+    "is the critical view there yet do you think", "we skipped the cholangiogram today",
+    "mark the time of the clip for the notes", "outline the plan to the family later",
+    "that is not the duct that is the artery", "what did we say about the drain",
+    "the vessel on the right is pulsing", "is that the common bile duct or the hepatic",
+    "got it thank you", "forget the drain we do not need one",
+    "learn from this one for next time", "show me the monitor settings",
+    "which step are we on now", "the bowel segment looks a bit dusky",
+    "where are we with the antibiotics", "stop talking for a moment please",
+    "what have you done with the retractor", "red light is on the stack again",
+    "the green one is the clean tray", "cancel that instrument request",
+    "this is the accessory duct we saw on the scan", "acknowledge the alarm on the pump",
+    "where is the camera cable going", "what time did we start",
+    "show the liver edge then we can go", "is the artery clipped twice",
+    "the pilot study results came out today", "copy that I will get the bag",
+    "the cockpit of the new robot is huge", "complete the checklist before closing",
+    "what is this large vessel doing here", "hide the tray from the camera",
+    "stop the count we found the swab", "outline the gallbladder with the hook first",
+    "mute the music please", "is that bleeding or just irrigation fluid",
+    "what is the next step after the clips", "mark two for the record",
+    "turn the overlays on the other screen off", "show me where the duct joins",
+)
+
 
 def voices(family: str, split: str) -> tuple:
     """The voices of ``family`` ("piper-joe" / "espeak-heldout") in ``split`` (dev / test)."""

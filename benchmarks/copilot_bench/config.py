@@ -11,7 +11,8 @@ from copilot.errors import CopilotError
 
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
 DECODERS = ("pyav", "decord", "opencv")
-ASR_BACKENDS = ("pocketsphinx", "faster-whisper")
+ASR_BACKENDS = ("default", "hybrid", "moonshine-tiny", "moonshine-base", "pocketsphinx",
+                "faster-whisper")
 MODES = ("fast", "realtime")
 
 # ----------------------------------------------------------------------------- config
@@ -37,7 +38,7 @@ class BenchConfig:
     out: Path
     backends: list[str] = field(default_factory=lambda: ["onnxruntime"])
     decoders: list[str] = field(default_factory=lambda: ["pyav"])
-    asr: list[str] = field(default_factory=lambda: ["pocketsphinx"])
+    asr: list[str] = field(default_factory=lambda: ["default"])
     repeat: int = 1
     mode: str = "realtime"
     ray: str | None = None
