@@ -88,3 +88,15 @@ def test_named_recogniser_that_cannot_load_is_one_error_line(feed, tmp_path, run
     _no_moonshine(monkeypatch)
     r = run_main("run", str(feed), "--out", str(tmp_path / "o"), "--asr", "hybrid")
     assert_clean_error(r, "--asr hybrid cannot load")
+
+
+def test_ui_header_names_the_recogniser_and_a_fallback() -> None:
+    from copilot.ui_render import header_html
+
+    base = {"procedure": "cholecystectomy", "off_label": False, "vision_backend": "model"}
+    html = header_html(base | {"asr_backend": "hybrid", "asr_backend_reason": None})
+    assert "<span class='badge' id='asr-badge'" in html and "speech: hybrid</span>" in html
+    why = "pocketsphinx instead of hybrid: Moonshine's weights are not installed"
+    html = header_html(base | {"asr_backend": "pocketsphinx", "asr_backend_reason": why})
+    assert "speech: pocketsphinx (" in html and "badge warn' id='asr-badge'" in html
+    assert "asr-badge" not in header_html(base | {"asr_backend": "none"})
