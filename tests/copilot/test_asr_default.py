@@ -5,7 +5,6 @@ a recogniser the user named that cannot load is one error line."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -15,14 +14,7 @@ from tests.reliability.conftest import (  # noqa: F401 - fixtures
     feed,
     run_main,
 )
-
-
-def _start(out: Path) -> dict:
-    for line in (out / "session.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if rec["type"] == "start":
-            return rec
-    raise AssertionError("no start record")
+from tests.reliability.conftest import start_record as _start
 
 
 def test_run_config_default_is_the_measured_recogniser() -> None:

@@ -106,3 +106,14 @@ def run_main(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch)
         return CliResult(code, out, err + tb)
 
     return call
+
+
+def start_record(out: Path) -> dict:
+    """The ``start`` record of the session log in run folder ``out``."""
+    import json
+
+    for line in (out / "session.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec["type"] == "start":
+            return rec
+    raise AssertionError("no start record")

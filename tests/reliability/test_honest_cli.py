@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import assert_clean_error
+from tests.reliability.conftest import assert_clean_error, start_record
 
 
 @pytest.mark.parametrize("args,must", [
@@ -68,11 +68,7 @@ def test_unavailable_runtime_is_not_silently_replaced(feed, tmp_path, run_main):
 
 
 def _start(out: Path) -> dict:
-    for line in (out / "session.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if rec["type"] == "start":
-            return rec
-    raise AssertionError("no start record")
+    return start_record(out)
 
 
 def test_the_backend_that_runs_is_recorded(feed, tmp_path, run_main):
