@@ -267,13 +267,6 @@ def real_negatives(be: Backends, base: bool = True) -> dict[str, list[dict]]:
     from speech.audio import load_audio
     from speech.vad import speech_segments
 
-    path = cache_dir() / "records_real.json"
-    old: dict[str, dict] = {}
-    if path.exists():
-        prev = json.loads(path.read_text())
-        if all(r.get("ms_v", 1) == MS_VERSION for segs in prev.values() for r in segs):
-            return prev
-        old = {r["id"]: r for segs in prev.values() for r in segs}  # ps parts reused
     files = {}
     real = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "speech"
     for name in ("jfk.wav", "silero_vad_test.wav"):
@@ -282,6 +275,15 @@ def real_negatives(be: Backends, base: bool = True) -> dict[str, list[dict]]:
     ps = pyannote_sample()
     if ps is not None:
         files["pyannote_sample.wav"] = ps[0]
+    path = cache_dir() / "records_real.json"
+    old: dict[str, dict] = {}
+    if path.exists():
+        prev = json.loads(path.read_text())
+        # the cache holds only the files that were there when it was made
+        if set(prev) == set(files) and all(r.get("ms_v", 1) == MS_VERSION
+                                           for segs in prev.values() for r in segs):
+            return prev
+        old = {r["id"]: r for segs in prev.values() for r in segs}  # ps parts reused
     out: dict[str, list[dict]] = {}
     for name, x in files.items():
         out[name] = []
