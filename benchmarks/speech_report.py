@@ -41,7 +41,7 @@ def natural_report(quick: bool = False, leak_n: int = 1000, cached_only: bool = 
     nt, bt = (6, 2) if quick else SIZES["test"]
     dev = collect("dev", nd, bd, be, snrs=(10.0, 5.0), chatter_per_line=1,
                   cached_only=cached_only)
-    test = collect("test", nt, bt, be, chatter_per_line=1, cached_only=cached_only)
+    test = collect("test", nt, bt, be, chatter_per_line=3, cached_only=cached_only)
     real = real_negatives(be, base=False)  # base-en: too slow here for 30+ long segments
     rep: dict = {"sets": {
         "dev": {"used_for": "choosing every threshold, rule and the default",
@@ -56,7 +56,7 @@ def natural_report(quick: bool = False, leak_n: int = 1000, cached_only: bool = 
                  "piper_settings": [v.label for v in PIPER_TEST],
                  "espeak_voices": [v.label for v in ESPEAK_TEST], "sentences_per_snr": nt,
                  "snr_db": [15, 10, 5], "chatter": "STAFF_CHATTER in CHATTER_VOICES[:3] + "
-                 "Piper test settings, 1 voice per line, 15 dB", "seed_base": 41000,
+                 "Piper test settings, 3 voices per line, 15 dB", "seed_base": 41000,
                  "real_negatives": {k: len(v) for k, v in real.items()},
                  "base_en_records": f"first {bt} sentences per family at 10 dB"},
         "records": {"dev": len(dev), "test": len(test), "cached_only": cached_only},
