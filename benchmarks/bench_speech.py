@@ -465,6 +465,8 @@ def _write(args: argparse.Namespace, report: dict) -> dict:
     md = markdown(report) if "command_accuracy" in report else ""
     if "natural_voices" in report:
         md = natural_md(report["natural_voices"] | {"goals": report["goals"]}) + "\n" + md
+    if report.get("data_status"):
+        md = f"**Which data chose what.** {report['data_status']}\n\n" + md
     Path(str(args.out) + ".md").write_text(md)
     print(md)
     return report

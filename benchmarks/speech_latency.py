@@ -21,10 +21,9 @@ import time
 
 import numpy as np
 
+from copilot.listening import AUDIO_CHUNK as CHUNK
 from copilot.stats import percentile
-
-CHUNK = 512
-RATE = 16000
+from speech.audio import SAMPLE_RATE as RATE
 
 
 def paced_latency(asr, samples: list, gap_s: float = 0.6) -> dict:  # noqa: ANN001 - ASR

@@ -173,17 +173,17 @@ def collect(split: str, n: int | None, base_n: int, be: Backends | None = None,
     if negatives:
         cvs = (DEV_CHATTER_VOICES + PIPER_DEV) if split == "dev" else (CHATTER_VOICES[:3]
                                                                        + PIPER_TEST[:2])
-        for i, t in enumerate(STAFF_CHATTER):
-            for j in range(chatter_per_line):
-                v = cvs[(i + j) % len(cvs)]
-                items.append((f"{split}/chatter/{i}/{j}", "chatter", 15.0, t, None, v,
-                              SEED[split] + 9000 + 10 * i + j, i < base_n // 2))
-        if split == "dev":  # hard negatives, dev only (speech.natural.DEV_HARD_CHATTER)
-            for i, t in enumerate(DEV_HARD_CHATTER):
+        # (id tag, lines, seed offset, voice shift, base-en lines); the hard negatives are
+        # dev only (speech.natural.DEV_HARD_CHATTER)
+        negs = [("chatter", STAFF_CHATTER, 9000, 0, base_n // 2)]
+        if split == "dev":
+            negs.append(("hardchatter", DEV_HARD_CHATTER, 20000, 1, 0))
+        for tag, lines, off, shift, n_base in negs:
+            for i, t in enumerate(lines):
                 for j in range(chatter_per_line):
-                    v = cvs[(i + j + 1) % len(cvs)]
-                    items.append((f"dev/hardchatter/{i}/{j}", "chatter", 15.0, t, None, v,
-                                  SEED[split] + 20000 + 10 * i + j, False))
+                    v = cvs[(i + j + shift) % len(cvs)]
+                    items.append((f"{split}/{tag}/{i}/{j}", "chatter", 15.0, t, None, v,
+                                  SEED[split] + off + 10 * i + j, i < n_base))
     items.sort(key=_priority)
     if worker is not None:
         items = items[worker[0]::worker[1]]

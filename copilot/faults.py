@@ -167,7 +167,7 @@ def guard_listener(listener: Any, inline: dict[str, InlineStage]) -> None:
     if "wake" in inline and spotter is not None and getattr(listener, "wake", None) is None:
         asr.spotter = Guarded(spotter, inline["wake"], frozenset({"start"}), session)
     if "asr" in inline and asr is not None:
-        listener.asr = Guarded(listener.asr, inline["asr"], frozenset({"start"}), session)
+        listener.asr = Guarded(asr, inline["asr"], frozenset({"start"}), session)
     if "wake" in inline and getattr(listener, "wake", None) is not None:
         listener.wake = Guarded(listener.wake, inline["wake"], frozenset({"start"}), session)
 

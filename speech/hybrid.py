@@ -119,11 +119,15 @@ class _HybridUtterance(Utterance):
     def partial(self) -> tuple[str, float] | None:
         return self.ms.partial()
 
+    def _moonshine(self) -> Transcript:
+        """Moonshine's transcript of the utterance (its own speculative decode if any)."""
+        return self.ms.finish()
+
     def finish(self) -> Transcript:
         t0 = time.perf_counter()
         ps = self.ps.finish()
         spotted = self.wake.finish().detected if self.wake is not None else None
-        ms = self.ms.finish()
+        ms = self._moonshine()
         spec_s = ms.scores.get("speculative_s", 0.0)  # Moonshine decoded in the pause
         tr = self.asr.combine(ps, ms, spotted)
         tr.decode_s = time.perf_counter() - t0 + spec_s
@@ -144,51 +148,37 @@ class _SpeculativeUtterance(_HybridUtterance):
 
     def __init__(self, asr: HybridASR, start_s: float) -> None:
         super().__init__(asr, start_s)
-        self.start_s = start_s
-        self.n = 0
-        self._spec: tuple[int, Future] | None = None
-
-    def feed(self, chunk: np.ndarray) -> None:
-        super().feed(chunk)
-        self.n += len(chunk)
+        self._spec: tuple[int, Future] | None = None  # (samples heard then, the decode)
 
     def partial(self) -> tuple[str, float] | None:
         """Pocketsphinx's hypothesis when the grammar hears a whole command, else the newest
         finished speculative decode when it found a catalogue command (its tail: the audio
         after its snapshot, s); a new speculative decode once ``EVERY_S`` more audio came."""
         text, tail = self.ps.partial() or ("", 0.0)
-        if text and self.asr.grammar.completion(text) in ("final", "complete"):
-            out: tuple[str, float] = (text, tail)
-        else:
-            out = (text, tail)
-            spec = self._spec
-            if spec is not None and spec[1].done():
-                tr = spec[1].result()
-                if tr.accepted and tr.scores.get("in_catalogue"):
-                    out = (tr.text, (self.n - spec[0]) / SAMPLE_RATE)
+        out = (text, tail)
+        heard = self.ms.n  # samples fed so far (Moonshine's utterance counts them)
         spec = self._spec
-        if spec is None or (spec[1].done() and self.n - spec[0] >= self.EVERY_S * SAMPLE_RATE):
+        if (not text or self.asr.grammar.completion(text) not in ("final", "complete")) and (
+                spec is not None and spec[1].done()):
+            tr = spec[1].result()
+            if tr.accepted and tr.scores.get("in_catalogue"):
+                out = (tr.text, (heard - spec[0]) / SAMPLE_RATE)
+        if spec is None or (spec[1].done() and heard - spec[0] >= self.EVERY_S * SAMPLE_RATE):
             audio = np.array(self.ms._audio(), copy=True)  # a snapshot: feeding goes on
-            self._spec = (self.n, self.asr.pool().submit(self.asr.ms.decode, audio,
-                                                         self.start_s))
+            self._spec = (heard, self.asr.pool().submit(self.asr.ms.decode, audio,
+                                                        self.ms.start_s))
         return out
 
-    def finish(self) -> Transcript:
-        t0 = time.perf_counter()
-        ps = self.ps.finish()
-        spotted = self.wake.finish().detected if self.wake is not None else None
+    def _moonshine(self) -> Transcript:
+        """The speculative decode when at most ``REUSE_S`` of audio came after it (waiting
+        for it if it is still running), else a decode of the whole utterance."""
         spec, self._spec = self._spec, None
-        waited = 0.0
-        if spec is not None and self.n - spec[0] <= self.REUSE_S * SAMPLE_RATE:
-            t1 = time.perf_counter()
-            ms = spec[1].result()
-            waited = time.perf_counter() - t1
-            ms.end_s = self.start_s + self.n / SAMPLE_RATE
-            ms.scores["speculative"] = 1.0  # decoded in the background, during the pause
-            ms.scores["speculative_wait_s"] = waited
-            self.ms.parts = []
-        else:
-            ms = self.ms.finish()
-        tr = self.asr.combine(ps, ms, spotted)
-        tr.decode_s = time.perf_counter() - t0  # what the listener waited for, after the close
-        return tr
+        if spec is None or self.ms.n - spec[0] > self.REUSE_S * SAMPLE_RATE:
+            return self.ms.finish()
+        t1 = time.perf_counter()
+        ms = spec[1].result()
+        ms.scores["speculative"] = 1.0  # decoded in the background, during the pause
+        ms.scores["speculative_wait_s"] = time.perf_counter() - t1
+        ms.end_s = self.ms.start_s + self.ms.n / SAMPLE_RATE
+        self.ms.parts = []
+        return ms
