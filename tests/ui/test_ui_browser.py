@@ -205,9 +205,11 @@ def test_each_typed_question_has_its_own_answer_and_steps(page, ui, needs_brain)
                f"{q!r} not answered", 60)
         page.wait_for_function("() => document.querySelector('#question textarea').value"
                                " === ''", timeout=30_000)  # Ask's reply has reached the page
+    # the session's UI has earlier typed turns: wait for these two questions' own turns
     page.wait_for_function(
-        "n => document.querySelectorAll('#history details.turn[data-origin=\"typed\"]')"
-        ".length >= n", arg=2, timeout=30_000)
+        "qs => qs.every(q => Array.from(document.querySelectorAll("
+        "'#history details.turn[data-origin=\"typed\"] .q')).some(e => e.textContent.includes(q)))",
+        arg=asked, timeout=30_000)
     items = {i.uid: i for i in ui.ctrl.state.snapshot()["items"]}
     turns = page.eval_on_selector_all(
         "#history details.turn", "els => els.map(e => [+e.dataset.uid,"
