@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cfg = BenchConfig(feeds=feeds, out=work / "out", backends=["onnxruntime", "torch"],
                           decoders=["pyav", "decord", "opencv"], asr=["default", "pocketsphinx"],
+                          voices=["default", "espeak"],
                           repeat=2, mode="realtime", progress=False, command=cmd.strip())
     report = run_bench(cfg)
     copy_out(cfg.out, a.results)

@@ -44,7 +44,7 @@ from copilot.run_config import RunConfig, RunResult, quiet_native_logs, resolve_
 from copilot.runtime import StageRunner, Watchdog
 from copilot.sinks import FrameSink, Mp4Sink, WindowSink
 from copilot.tracing import Tracer
-from copilot.voice import TimelineSpeechSink, make_voice, spoken_text
+from copilot.voice import TimelineSpeechSink, make_voice, resolve_voice, spoken_text
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,8 @@ class Copilot:
         self.vision_backend: str = cfg.vision
         self.vision_backend_reason: str | None = None
         self.asr_backend, self.asr_backend_reason = cfg.asr, None  # the same for the recogniser
+        self.voice_backend, self.voice_backend_reason = cfg.voice, None  # and for the voice
+        self.tts_engine: Any = None
 
     # -- composition, in data-path order -------------------------------------------------------
     def compose(self) -> None:
@@ -138,6 +140,7 @@ class Copilot:
         wiring.resolve_vision(self)
         wiring.resolve_speech(self)
         wiring.resolve_validity(self)
+        resolve_voice(self)
         open_session(self)
         wiring.make_brain(self)
         for runner in (wiring.make_vision(self), wiring.make_speech(self)):
@@ -385,7 +388,8 @@ class Copilot:
             if s.health.state != "ok" or s.health.errors:
                 health[s.name] = s.health.state if s.health.state != "ok" else "ok*"
         whys = [f"vision {self.vision_backend}: {self.vision_backend_reason}"
-                if self.vision_backend_reason else "", self.asr_backend_reason or ""]
+                if self.vision_backend_reason else "", self.asr_backend_reason or "",
+                self.voice_backend_reason or ""]
         extra = "; ".join(w for w in whys if w)[:80]
         return Status(fps=self.meter.fps, latency_ms=self.meter.latency_ms, health=health,
                       extra=extra)

@@ -22,6 +22,8 @@ def bench_command(
         help="speech recognisers, comma separated: default (the copilot's, speech.defaults),"
              "hybrid,moonshine-tiny,moonshine-base,pocketsphinx,faster-whisper")
     ] = "default",
+    voices: Annotated[str, typer.Option(
+        help="the copilot's voices, comma separated: default,piper,espeak")] = "default",
     repeat: Annotated[int, typer.Option(help="runs per variant (alternated)")] = 1,
     ray: Annotated[str | None, typer.Option(
         help="fan feeds out to Ray: ADDRESS, 'auto' or 'local' (pip extra 'ray')")] = None,
@@ -49,6 +51,7 @@ def bench_command(
         ASR_BACKENDS,
         BACKENDS,
         DECODERS,
+        VOICES,
         BenchConfig,
         command_line,
         parse_list,
@@ -59,7 +62,8 @@ def bench_command(
         feeds=list(feeds), out=out,
         backends=parse_list(backends, BACKENDS, "--backends"),
         decoders=parse_list(decoders, DECODERS, "--decoders"),
-        asr=parse_list(asr, ASR_BACKENDS, "--asr"), repeat=repeat, ray=ray, workers=workers,
+        asr=parse_list(asr, ASR_BACKENDS, "--asr"),
+        voices=parse_list(voices, VOICES, "--voices"), repeat=repeat, ray=ray, workers=workers,
         mode="realtime" if realtime else "fast", asr_model_dir=asr_model_dir,
         max_seconds=max_seconds, components=components, vision_frames=vision_frames,
         decoder_rounds=rounds, loop_check=loop_check, progress=progress,

@@ -85,6 +85,9 @@ def _summary(res, cfg) -> None:  # noqa: ANN001 - RunResult, RunConfig
     if res.asr_backend and res.asr_backend != "none":
         why = f" ({res.asr_backend_reason})" if res.asr_backend_reason else ""
         print(f"speech recogniser: {res.asr_backend}{why}")
+    if res.voice_backend:
+        why = f" ({res.voice_backend_reason})" if res.voice_backend_reason else ""
+        print(f"voice: {res.voice_backend}{why}")
     bad = {k: v for k, v in res.health.items() if v.get("errors") or v.get("hangs")}
     for name, h in bad.items():
         print(f"stage {name}: {h['state']}, {h['errors']} errors, {h['hangs']} hangs, "
@@ -122,6 +125,9 @@ def run_command(
         help="default (the measured one: hybrid; pocketsphinx, said, without Moonshine's "
              "wheel) | hybrid | moonshine-tiny | moonshine-base | pocketsphinx | "
              "faster-whisper")] = "default",
+    voice: Annotated[str, typer.Option(
+        help="the copilot's voice: default (Piper joe where installed, else espeak-ng, said) "
+             "| piper | espeak")] = "default",
     denoiser: Annotated[str, typer.Option(help=DENOISER_HELP)] = "neural",
     voice_print: Annotated[Path | None, typer.Option(help="enrolled voice (copilot speech "
                                                       "enroll)")] = None,
@@ -169,6 +175,7 @@ def run_command(
     cfg.faults = list(inject_fault or opts.get("faults", []))
     for key, value, default in (("vision", vision, "auto"), ("runtime", runtime, "onnxruntime"),
                                 ("speech", speech, "auto"), ("asr", asr, "default"),
+                                ("voice", voice, "default"),
                                 ("denoiser", denoiser, "neural"), ("cvs", cvs, "auto"),
                                 ("speed", speed, 1.0)):
         if value != default or key not in opts:

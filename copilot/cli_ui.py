@@ -29,6 +29,11 @@ def ui_command(
         help="STAGE:KIND[:AFTER_S] (repeatable), as for copilot run")] = None,
     speed: Annotated[float, typer.Option(help="replay speed factor")] = 1.0,
     voice_print: Annotated[Path | None, typer.Option(help="enrolled voice (.npz)")] = None,
+    asr: Annotated[str, typer.Option(
+        help="the recogniser, as for copilot run (default: the measured one)")] = "default",
+    voice: Annotated[str, typer.Option(
+        help="the copilot's voice: default (Piper joe where installed, else espeak-ng, said) "
+             "| piper | espeak")] = "default",
     ui_fps: Annotated[float, typer.Option(
         help="most video frames per second per page (default: up to 30, the source's rate)")
     ] = 30.0,
@@ -60,6 +65,10 @@ def ui_command(
         raise CopilotError(str(exc)) from None
     if cvs not in ("auto", "vision", "surgeon"):
         raise CopilotError(f"unknown --cvs {cvs!r}: auto, vision or surgeon")
+    from copilot.voice import VOICES
+
+    if voice not in VOICES:
+        raise CopilotError(f"--voice {voice!r}: one of {', '.join(VOICES)}")
     require_gradio()
     if source is None:
         from copilot.feeds import make_demo_feed
@@ -71,7 +80,7 @@ def ui_command(
     cfg = UIConfig(source=source, host=host, port=port, token=token, workdir=workdir,
                    loop=loop, vision=vision, speech=speech, faults=list(inject_fault or []),
                    speed=speed, voice_print=voice_print, ui_fps=ui_fps, consent=consent,
-                   procedure=procedure, cvs=cvs)
+                   procedure=procedure, cvs=cvs, asr=asr, voice=voice)
     serve(cfg)
 
 

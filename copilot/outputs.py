@@ -57,6 +57,8 @@ def open_session(app: Copilot) -> None:
                       vision_backend=app.vision_backend,
                       vision_backend_reason=app.vision_backend_reason,
                       asr_backend=app.asr_backend, asr_backend_reason=app.asr_backend_reason,
+                      voice_backend=app.voice_backend,
+                      voice_backend_reason=app.voice_backend_reason,
                       scenario=app.src.scenario, procedure=app.procedure,
                       cvs_source=app.cvs_policy.source, cvs_why=app.cvs_policy.why,
                       vision_model=str(app.model_dir or "vision/weights/default"),
@@ -101,7 +103,8 @@ def shutdown(app: Copilot, wall0: float) -> RunResult:
         fps=app.frames_out / wall if wall > 0 else 0.0,
         alerts=app.alerts, answers=app.answers, vision_backend=app.vision_backend,
         vision_backend_reason=app.vision_backend_reason, asr_backend=app.asr_backend,
-        asr_backend_reason=app.asr_backend_reason,
+        asr_backend_reason=app.asr_backend_reason, voice_backend=app.voice_backend,
+        voice_backend_reason=app.voice_backend_reason,
     )
 
 

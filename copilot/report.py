@@ -296,7 +296,9 @@ def build_report(session_path: str | Path, out_html: str | Path,
              f"<p>Vision: {_esc(start.get('vision_backend', 'not recorded'))}"
              f"{_why(start.get('vision_backend_reason'))}</p>",
              f"<p id='asr'>Speech recogniser: {_esc(start.get('asr_backend', 'not recorded'))}"
-             f"{_why(start.get('asr_backend_reason'))}</p>", validity_html(s),
+             f"{_why(start.get('asr_backend_reason'))}</p>",
+             f"<p id='voice'>Voice: {_esc(start.get('voice_backend', 'not recorded'))}"
+             f"{_why(start.get('voice_backend_reason'))}</p>", validity_html(s),
              privacy_html(start, s.of("hidden"), s.of("hiding")),
              taught_html(s.of("taught"), s.of("taught_summary"))]
     if not end:

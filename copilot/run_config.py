@@ -54,6 +54,9 @@ class RunConfig:
     # | faster-whisper
     asr: str = "default"
     asr_model_dir: Path | None = None
+    # the copilot's voice: "default" = Piper joe where its wheel is installed (extra
+    # voice-neural), else espeak-ng (said) | piper | espeak
+    voice: str = "default"
     denoiser: str = "neural"  # pocketsphinx's noise suppressor: neural | wiener | model folder
     wake: str = "pocketsphinx"
     voice_print: Path | None = None
@@ -128,6 +131,8 @@ class RunResult:
     vision_backend_reason: str | None = None  # why, when it is not what was asked for
     asr_backend: str = ""  # the recogniser that ran (none when not listening)
     asr_backend_reason: str | None = None  # why, when it is not what was asked for
+    voice_backend: str = ""  # the voice that spoke (piper / espeak / none)
+    voice_backend_reason: str | None = None  # why, when it is not what was asked for
 
 
 @dataclass

@@ -84,6 +84,7 @@ class UIConfig:
     faults: list[str] = field(default_factory=list)
     speed: float = 1.0
     asr: str = "default"  # the measured default recogniser (speech.defaults)
+    voice: str = "default"  # the copilot's voice (copilot.voice.VOICES)
     voice_print: Path | None = None
     ui_fps: float = 30.0  # most frames per second sent to one page (the source's rate)
     jpeg_quality: int = 80
@@ -110,7 +111,7 @@ class UIController(MicMixin, StatusMixin):
         else:
             self.workdir = Path(cfg.workdir)
             self.workdir.mkdir(parents=True, exist_ok=True)
-        self.voice = ReplyVoice(self.workdir / "replies")
+        self.voice = ReplyVoice(self.workdir / "replies", engine=cfg.voice)
         self.state = UIState(self.voice)
         self.frames = LatestFrameSink()
         self.frames.listeners.append(self._on_frame)
@@ -148,7 +149,7 @@ class UIController(MicMixin, StatusMixin):
 
         c = self.cfg
         return RunConfig(source=c.source, mode="realtime", vision=c.vision, speech=c.speech,
-                         faults=list(c.faults), speed=c.speed, asr=c.asr,
+                         faults=list(c.faults), speed=c.speed, asr=c.asr, voice=c.voice,
                          voice_print=self.voice_print, report=False, consent=self.consent,
                          max_seconds=c.max_seconds, procedure=c.procedure, cvs=c.cvs)
 

@@ -176,7 +176,7 @@ def header_html(a: dict[str, Any]) -> str:
         f"<span class='badge proc'>procedure: <b>{_e(a.get('procedure') or 'unknown')}</b>"
         f"</span><span class='badge {'warn' if off else 'ok'}' id='off-label'>{off_txt}</span>"
         f"<span class='badge' id='backend' title='{_e(why or '')}'>vision: {_e(backend)}"
-        f"{' (' + _e(why) + ')' if why else ''}</span>{asr_badge(a)}"
+        f"{' (' + _e(why) + ')' if why else ''}</span>{asr_badge(a)}{voice_badge(a)}"
         f"<span class='badge' id='session'>session {int(a.get('session') or 1)}</span>"
         f"{cvs_badge(a.get('cvs'))}{muted}<div id='validated' class='muted'>model validated on: "
         f"{_e(a.get('validated_on') or UNVALIDATED)}</div></div>")
@@ -189,6 +189,16 @@ def asr_badge(a: dict[str, Any]) -> str:
         return ""
     return (f"<span class='badge{' warn' if why else ''}' id='asr-badge' title='{_e(why or '')}'>"
             f"speech: {_e(asr)}{' (' + _e(why) + ')' if why else ''}</span>")
+
+
+def voice_badge(a: dict[str, Any]) -> str:
+    """The copilot's voice, with why when it is a fallback ('' when it has none to run)."""
+    voice, why = a.get("voice_backend"), a.get("voice_backend_reason")
+    if not voice:
+        return ""
+    return (f"<span class='badge{' warn' if why else ''}' id='voice-badge' "
+            f"title='{_e(why or '')}'>voice: {_e(voice)}"
+            f"{' (' + _e(why) + ')' if why else ''}</span>")
 
 
 def cvs_badge(cvs: dict[str, Any] | None) -> str:

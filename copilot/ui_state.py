@@ -72,7 +72,7 @@ class Heard:
 class ReplyVoice:
     """Synthesises answers / alerts to WAV files on a worker thread (newest first served)."""
 
-    def __init__(self, out_dir: Path, engine: str = "espeak", keep: int = 20) -> None:
+    def __init__(self, out_dir: Path, engine: str = "default", keep: int = 20) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.engine_name = engine
@@ -93,6 +93,7 @@ class ReplyVoice:
             log.warning("reply voice queue full: %r not spoken", item.text[:40])
 
     def _run(self) -> None:
+        from copilot.voice import VOICES, voice_engine
         from speech.audio import write_wav
         from speech.tts import create_tts
 
@@ -102,7 +103,10 @@ class ReplyVoice:
                 return
             try:
                 if self._tts is None:
-                    self._tts = create_tts(self.engine_name)
+                    self._tts = (voice_engine(self.engine_name)[0]
+                                 if self.engine_name in VOICES else create_tts(self.engine_name))
+                    if self._tts is None:
+                        raise RuntimeError("no voice (espeak-ng missing)")
                 sp = self._tts.synthesize(item.text)
                 p = self.out_dir / f"reply-{item.uid:05d}.wav"
                 write_wav(p, sp.audio, sp.rate)

@@ -109,6 +109,8 @@ class StatusMixin:
                 "vision_backend_reason": getattr(app, "vision_backend_reason", None),
                 "asr_backend": getattr(app, "asr_backend", None),
                 "asr_backend_reason": getattr(app, "asr_backend_reason", None),
+                "voice_backend": getattr(app, "voice_backend", None),
+                "voice_backend_reason": getattr(app, "voice_backend_reason", None),
                 "validated_on": self.validation(), "session": self.state.session,
                 "muted_left_s": left, "cvs": cvs_assumption(getattr(app, "cvs_policy", None))}
 

@@ -131,19 +131,58 @@ class SupervisedTTS:
         return getattr(self._tts, name)
 
 
+#: the copilot's voices: default = Piper joe where its wheel is installed (extra
+#: ``voice-neural``), else espeak-ng, said; a voice named outright has no fallback
+VOICES = ("default", "piper", "espeak")
+
+
+def voice_engine(name: str) -> tuple[Any, str, str | None]:
+    """(TTS engine or None, the voice that speaks: piper / espeak / none, why when it is not
+    ``name``) for ``name`` in ``VOICES``. A voice named outright that cannot load raises
+    CopilotError (no fallback); "default" falls back to espeak-ng, then to silence, said."""
+    from copilot.errors import CopilotError
+    from speech.errors import SpeechError
+    from speech.tts import create_tts, default_voice
+
+    if name not in VOICES:
+        raise CopilotError(f"--voice {name!r}: one of {', '.join(VOICES)}")
+    why = None
+    if name in ("default", "piper"):
+        try:
+            return default_voice(), "piper", None
+        except SpeechError as exc:
+            if name == "piper":
+                raise CopilotError(f"--voice piper cannot load: {exc}") from None
+            why = f"espeak-ng instead of Piper joe: {exc}"
+    try:
+        return create_tts("espeak", speed=VOICE_WPM), "espeak", why
+    except Exception as exc:  # noqa: BLE001 - no voice is not a reason to stop the video
+        if name == "espeak":
+            raise CopilotError(f"--voice espeak cannot load: {exc}") from None
+        return None, "none", f"the copilot's voice is off: {exc}"
+
+
+def resolve_voice(app: Copilot) -> None:
+    """Build the voice that will actually speak (``app.tts_engine``, see ``voice_engine``) and
+    record it (``voice_backend``) and why, when it is not the one asked for
+    (``voice_backend_reason``), for the log, the session start record, the status line, the
+    UI and the report."""
+    app.tts_engine, app.voice_backend, app.voice_backend_reason = None, "none", None
+    if app.cfg.vision == "none" and not app.speech_wanted():
+        return  # no brain (wiring.make_brain): nothing to say
+    app.tts_engine, app.voice_backend, app.voice_backend_reason = voice_engine(app.cfg.voice)
+    if app.voice_backend_reason:
+        log.warning("voice: %s", app.voice_backend_reason)
+
+
 def make_voice(app: Copilot) -> tuple[TimelineSpeechSink, Any] | None:
-    """The copilot's voice (alerts, answers) for ``app``: (its sink, its ``AudioOut``).
-    Without espeak-ng None: the run goes on silently (logged)."""
+    """The copilot's voice (alerts, answers) for ``app``: (its sink, its ``AudioOut``), with
+    the engine ``resolve_voice`` chose. Without one None: the run goes on silently (said)."""
     cfg = app.cfg
     from speech.audio_out import AudioOut
-    from speech.tts import create_tts
 
-    try:
-        # espeak-ng: alerts must start within 0.5 s (Piper joe measured 1.7 s first audio
-        # under load; `copilot say` uses it where installed)
-        engine = create_tts("espeak", speed=VOICE_WPM)
-    except Exception as exc:  # noqa: BLE001 - no voice is not a reason to stop the video
-        log.warning("the copilot's voice is off: %s", exc)
+    engine = getattr(app, "tts_engine", None)
+    if engine is None:
         return None
     speaker = None
     if cfg.speak:

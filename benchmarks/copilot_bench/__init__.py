@@ -30,6 +30,7 @@ from benchmarks.copilot_bench.config import (
     BACKENDS,
     DECODERS,
     MODES,
+    VOICES,
     BenchConfig,
     Variant,
     command_line,
@@ -46,7 +47,7 @@ from benchmarks.copilot_bench.scoring import (
 from benchmarks.copilot_bench.traces import median_ratio, trace_latencies
 from copilot.stats import stats_ms
 
-__all__ = ["ASR_BACKENDS", "BACKENDS", "DECODERS", "MODES", "BenchConfig", "Variant",
+__all__ = ["ASR_BACKENDS", "BACKENDS", "DECODERS", "MODES", "VOICES", "BenchConfig", "Variant",
            "backend_unavailable", "command_accuracy", "command_line", "match_alerts",
            "median_ratio", "parse_list", "run_bench", "scripted_events", "session_accuracy",
            "stats_ms", "trace_latencies", "validate_report"]

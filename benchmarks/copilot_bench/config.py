@@ -14,20 +14,23 @@ DECODERS = ("pyav", "decord", "opencv")
 ASR_BACKENDS = ("default", "hybrid", "moonshine-tiny", "moonshine-base", "pocketsphinx",
                 "faster-whisper")
 MODES = ("fast", "realtime")
+VOICES = ("default", "piper", "espeak")  # copilot.voice.VOICES
 
 # ----------------------------------------------------------------------------- config
 @dataclass(frozen=True)
 class Variant:
-    """One configuration of the copilot: vision backend, decoder, ASR backend."""
+    """One configuration of the copilot: vision backend, decoder, ASR backend, voice."""
 
     backend: str
     decoder: str
     asr: str
+    voice: str = "default"
 
     @property
     def key(self) -> str:
-        """``backend/decoder/asr``."""
-        return f"{self.backend}/{self.decoder}/{self.asr}"
+        """``backend/decoder/asr``, ``/voice`` after it when not the default voice."""
+        tail = "" if self.voice == "default" else f"/{self.voice}"
+        return f"{self.backend}/{self.decoder}/{self.asr}{tail}"
 
 
 @dataclass
@@ -39,6 +42,7 @@ class BenchConfig:
     backends: list[str] = field(default_factory=lambda: ["onnxruntime"])
     decoders: list[str] = field(default_factory=lambda: ["pyav"])
     asr: list[str] = field(default_factory=lambda: ["default"])
+    voices: list[str] = field(default_factory=lambda: ["default"])  # copilot.voice.VOICES
     repeat: int = 1
     mode: str = "realtime"
     ray: str | None = None
@@ -63,7 +67,8 @@ class BenchConfig:
                 raise CopilotError(f"{f} has no video.mp4 (not a feed folder?)")
         for names, allowed, what in ((self.backends, BACKENDS, "--backends"),
                                      (self.decoders, DECODERS, "--decoders"),
-                                     (self.asr, ASR_BACKENDS, "--asr")):
+                                     (self.asr, ASR_BACKENDS, "--asr"),
+                                     (self.voices, VOICES, "--voices")):
             if not names:
                 raise CopilotError(f"{what} is empty")
             bad = [n for n in names if n not in allowed]
@@ -85,11 +90,12 @@ class BenchConfig:
 
     def variants(self) -> list[Variant]:
         """Baseline first, then each other name on one axis with the baseline's others."""
-        base = Variant(self.backends[0], self.decoders[0], self.asr[0])
+        base = Variant(self.backends[0], self.decoders[0], self.asr[0], self.voices[0])
         out = [base]
-        out += [Variant(b, base.decoder, base.asr) for b in self.backends[1:]]
-        out += [Variant(base.backend, d, base.asr) for d in self.decoders[1:]]
-        out += [Variant(base.backend, base.decoder, a) for a in self.asr[1:]]
+        out += [Variant(b, base.decoder, base.asr, base.voice) for b in self.backends[1:]]
+        out += [Variant(base.backend, d, base.asr, base.voice) for d in self.decoders[1:]]
+        out += [Variant(base.backend, base.decoder, a, base.voice) for a in self.asr[1:]]
+        out += [Variant(base.backend, base.decoder, base.asr, v) for v in self.voices[1:]]
         return out
 
 

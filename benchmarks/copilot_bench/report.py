@@ -36,6 +36,27 @@ def _mean(xs: Iterable[float | None]) -> float | None:
     return round(float(np.mean(v)), 4) if v else None
 
 
+VOICE_PATHS = ("tts_first_audio", "event_to_alert_audio", "speech_end_to_answer_audio")
+
+
+def _voice_lines(report: dict[str, Any]) -> list[str]:
+    """Markdown: the voice that spoke in each variant and its audio paths (p95, ms)."""
+    spoke: dict[str, set[str]] = defaultdict(set)
+    for f in report["feeds"]:
+        for r in f["runs"]:
+            if r.get("ok") and r.get("voice_backend"):
+                spoke[r["variant"]].add(r["voice_backend"])
+    L = ["", "## The copilot's voice per variant (p95 ms over all feeds and repeats)", "",
+         "| variant | voice that spoke | " + " | ".join(VOICE_PATHS) + " |",
+         "| --- " * (len(VOICE_PATHS) + 2) + "|"]
+    for v in report["variants"]:
+        lat = report["latency"].get(v["key"], {})
+        cells = [_f((lat.get(p) or {}).get("p95")) for p in VOICE_PATHS]
+        L.append(f"| {v['key']} | {', '.join(sorted(spoke.get(v['key'], ()))) or '-'} | "
+                 + " | ".join(cells) + " |")
+    return L
+
+
 def build_report(cfg: BenchConfig, feeds: list[dict], machine: dict, executor: str,
                  wall_s: float) -> dict[str, Any]:
     """The report.json object (see docs/bench_report.md)."""
@@ -102,12 +123,13 @@ def build_report(cfg: BenchConfig, feeds: list[dict], machine: dict, executor: s
         "executor": executor,
         "machine": machine,
         "config": {"feeds": [str(f) for f in cfg.feeds], "backends": cfg.backends,
-                   "decoders": cfg.decoders, "asr": cfg.asr, "repeat": cfg.repeat,
+                   "decoders": cfg.decoders, "asr": cfg.asr, "voices": cfg.voices,
+                   "repeat": cfg.repeat,
                    "mode": cfg.mode, "max_seconds": cfg.max_seconds,
                    "components": cfg.components, "vision_frames": cfg.vision_frames,
                    "decoder_rounds": cfg.decoder_rounds},
         "variants": [{"key": v.key, "backend": v.backend, "decoder": v.decoder, "asr": v.asr,
-                      "baseline": v.key == base} for v in variants],
+                      "voice": v.voice, "baseline": v.key == base} for v in variants],
         "latency": latency,
         "throughput": throughput,
         "accuracy": accuracy,
@@ -269,6 +291,7 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["ratios"]:
         L.append(f"| {r['kind']} | {r['axis']} | {r['a']} | {r['b']} | {r['metric']} | "
                  f"{_f(r['ratio'])} | {', '.join(_f(x) for x in r['per_feed'])} |")
+    L += _voice_lines(report)
     acc = report["accuracy"]
     if acc["per_feed"]:
         keys = list(acc["mean"])

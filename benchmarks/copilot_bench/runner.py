@@ -42,6 +42,7 @@ def run_app(feed: Path, variant: Variant, run_dir: Path, mode: str,
     trace_path = run_dir / "trace.jsonl"
     cfg = RunConfig(source=str(feed), out=run_dir, mode=mode, decoder=variant.decoder,
                     vision="model", runtime=variant.backend, asr=variant.asr,
+                    voice=variant.voice,
                     asr_model_dir=asr_model_dir, trace=trace_path, faults=[],
                     max_seconds=max_seconds)
     rec: dict[str, Any] = {"variant": variant.key, "mode": mode, "dir": str(run_dir)}
@@ -60,7 +61,8 @@ def run_app(feed: Path, variant: Variant, run_dir: Path, mode: str,
                frames_in=res.frames_in, frames_out=res.frames_out, dropped=res.dropped,
                wall_s=round(res.wall_s, 3),
                throughput_fps=round(res.frames_out / res.wall_s, 2) if res.wall_s else 0.0,
-               alerts=res.alerts, answers=res.answers,
+               alerts=res.alerts, answers=res.answers, asr_backend=res.asr_backend,
+               voice_backend=res.voice_backend, voice_backend_reason=res.voice_backend_reason,
                outputs={k: str(v) for k, v in res.outputs.items()},
                health={k: {kk: v.get(kk) for kk in ("state", "errors", "hangs", "restarts",
                                                    "processed")}
@@ -162,7 +164,8 @@ def feed_ratios(res: dict[str, Any], variants: list[Variant]) -> list[dict[str, 
     by: dict[tuple[str, int], dict] = {(r["variant"], r["repeat"]): r for r in res["runs"]}
     for v in variants[1:]:
         axis = ("backend" if v.backend != base.backend else
-                "decoder" if v.decoder != base.decoder else "asr")
+                "decoder" if v.decoder != base.decoder else
+                "asr" if v.asr != base.asr else "voice")
         for metric, key in (("throughput_fps", None), ("vision_p50_ms", "vision"),
                             ("decode_p50_ms", "decode"),
                             ("speech_chunk_p50_ms", "speech_chunk")):

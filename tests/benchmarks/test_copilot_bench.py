@@ -58,6 +58,7 @@ def test_bench_two_fresh_feeds_writes_the_three_outputs(local_report: tuple[dict
     assert "report.json" in output
     bench.validate_report(report)  # the documented schema
     assert "## Latency" in (out / "report.md").read_text()
+    assert "## The copilot's voice per variant" in (out / "report.md").read_text()
     for name in ("latency_cdf", "stage_bars", "timeline"):
         path = out / report["plots"][name]
         assert path.stat().st_size > 5000
@@ -69,6 +70,7 @@ def test_bench_two_fresh_feeds_writes_the_three_outputs(local_report: tuple[dict
         truth = json.loads((feed / "truth.json").read_text())
         (run,) = f["runs"]
         assert run["ok"], run.get("error")
+        assert run["voice_backend"] in ("piper", "espeak")  # the voice that spoke, recorded
         assert run["frames_out"] == run["frames_in"] == truth["n_frames"]  # fast: lossless
         assert run["latency"]["decode"]["n"] == truth["n_frames"]
         assert run["cpu_percent"] > 0 and run["peak_rss_mb"] > 100
@@ -122,6 +124,13 @@ def test_variants_vary_one_axis_at_a_time() -> None:
     keys = [v.key for v in cfg.variants()]
     assert keys == ["onnxruntime/pyav/pocketsphinx", "torch/pyav/pocketsphinx",
                     "onnxruntime/decord/pocketsphinx", "onnxruntime/opencv/pocketsphinx"]
+    cfg = bench.BenchConfig(feeds=[], out=Path("x"), asr=["default", "pocketsphinx"],
+                            voices=["default", "espeak"])
+    assert [v.key for v in cfg.variants()] == [
+        "onnxruntime/pyav/default", "onnxruntime/pyav/pocketsphinx",
+        "onnxruntime/pyav/default/espeak"]
+    with pytest.raises(CopilotError, match="unknown --voices robot"):
+        bench.parse_list("default,robot", bench.VOICES, "--voices")
 
 
 # ----------------------------------------------------------------------------- analysis logic
