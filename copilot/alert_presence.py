@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from copilot.alert_rules import AlertConfig, FrameRun, FrameView, Hysteresis, RaisedAlert
+from copilot.alert_rules import (
+    AlertConfig,
+    FrameRun,
+    FrameView,
+    Hysteresis,
+    RaisedAlert,
+    _bleeding_spoken,
+)
 from kg_reasoning.reasoner import Step, fmt_time, position_words
 
 
@@ -78,7 +85,7 @@ class PresenceRules:
         return [self._fire(RaisedAlert("bleeding", f"Bleeding {where}{seg}.", fv.t_s,
                                        fv.frame_id, steps, data={"structure": "blood"},
                                        banner="BLEEDING",
-                                       spoken=f"Bleeding {where.replace(' of the image', '')}."
+                                       spoken=_bleeding_spoken(where)
                                        ))]
 
     def _vessel(self, fv: FrameView) -> list[RaisedAlert]:

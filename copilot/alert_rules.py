@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kg_reasoning.reasoner import Step
+from kg_reasoning.reasoner import Step, position_words
 
 #: Alert levels: "alert" (red banner) for safety rules, "warning" (amber) for the others.
 LEVELS = {"clip_before_cvs": "alert", "bleeding": "alert", "large_vessel": "alert",
@@ -36,6 +36,21 @@ class FrameRun(list):
         if len(self) > self.keep:
             del self[1:len(self) - self.keep + 1]
 
+
+
+def _bleeding_spoken(where: str) -> str:
+    """What the voice says for a bleeding alert at ``where`` (``position_words``)."""
+    return f"Bleeding {where.replace(' of the image', '')}."
+
+
+#: The fixed first pieces (speech.tts.stream_pieces) of what alerts say: the voice renders
+#: them ahead of time (``TTS.warm``), so an alert starts without waiting for synthesis.
+#: tests/copilot/test_voice_default.py checks that the alerts of a run start with one.
+SPOKEN_OPENINGS: tuple[str, ...] = (
+    "Caution:", "Before clipping:", "Expected step skipped:", "Bowel segment not seen:",
+    _bleeding_spoken("in view"),
+    *(_bleeding_spoken(position_words((x, y))) for x in (0.1, 0.5, 0.9) for y in (0.1, 0.5, 0.9)),
+)
 
 
 class Hysteresis:

