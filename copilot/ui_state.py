@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from copilot.messages import Alert, Answer, Control, Message, OverlayUpdate, Transcript
+from copilot.voice import spoken_text
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Item:
     detection: float | None = None  # an outline command's detection confidence (0-1)
     level: str = "alert"
     silent: bool = False  # an alert raised while alerts were muted
+    spoken: str = ""  # what the voice says (copilot.voice.spoken_text); the text stays on screen
 
     @property
     def key(self) -> tuple[str, str]:
@@ -107,7 +109,7 @@ class ReplyVoice:
                                  if self.engine_name in VOICES else create_tts(self.engine_name))
                     if self._tts is None:
                         raise RuntimeError("no voice (espeak-ng missing)")
-                sp = self._tts.synthesize(item.text)
+                sp = self._tts.synthesize(item.spoken or item.text)
                 p = self.out_dir / f"reply-{item.uid:05d}.wav"
                 write_wav(p, sp.audio, sp.rate)
                 self._files.append(p)
@@ -212,7 +214,7 @@ class UIState:
                 origin=origin or ("vision" if alert else "feed"), session=self.session,
                 detection=getattr(msg, "detection", None),
                 level=str(getattr(msg, "level", "alert")),
-                silent=bool(getattr(msg, "silent", False)),
+                silent=bool(getattr(msg, "silent", False)), spoken=spoken_text(msg),
             )
             with self._lock:
                 if alert:

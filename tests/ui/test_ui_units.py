@@ -373,3 +373,26 @@ def test_what_you_can_ask_lists_the_teaching_commands() -> None:
     html = asks_html(_catalogue(), ex)
     assert "<b>Teach" in html and "copilot, this is the accessory duct" in html
     assert "<b>Teach" not in asks_html(_catalogue())
+
+
+def test_reply_voice_says_the_spoken_form_not_the_whole_text(tmp_path: Path) -> None:
+    from copilot.ui_state import ReplyVoice, UIState
+    from copilot.voice import spoken_text
+
+    said: list[str] = []
+
+    class Recorder(ReplyVoice):
+        def submit(self, item) -> None:  # noqa: ANN001 - an Item
+            said.append(item.spoken or item.text)
+
+    st = UIState(Recorder(tmp_path, engine="espeak"))
+    long = ("No, the critical view of safety is not reached here yet: the hepatocystic "
+            "triangle is not cleared and the cystic plate is not exposed. Two structures seen.")
+    ans = Answer(t_ns=1, trace_id="q", media_t_s=1.0, question="is the cvs reached", text=long,
+                 confidence=0.9)
+    st.on_message(ans)
+    st.on_message(Alert(t_ns=2, trace_id="a", media_t_s=2.0, rule="bleeding",
+                        text="Bleeding in the centre of the image.", spoken="Bleeding in the centre."))
+    assert said == [spoken_text(ans), "Bleeding in the centre."]
+    assert said[0] != long and long.startswith(said[0].rstrip("."))
+    assert st.snapshot()["items"][0].text == long  # the screen keeps the whole answer
