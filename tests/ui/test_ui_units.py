@@ -392,7 +392,8 @@ def test_reply_voice_says_the_spoken_form_not_the_whole_text(tmp_path: Path) -> 
                  confidence=0.9)
     st.on_message(ans)
     st.on_message(Alert(t_ns=2, trace_id="a", media_t_s=2.0, rule="bleeding",
-                        text="Bleeding in the centre of the image.", spoken="Bleeding in the centre."))
+                        text="Bleeding in the centre of the image.",
+                        spoken="Bleeding in the centre."))
     assert said == [spoken_text(ans), "Bleeding in the centre."]
     assert said[0] != long and long.startswith(said[0].rstrip("."))
     assert st.snapshot()["items"][0].text == long  # the screen keeps the whole answer
