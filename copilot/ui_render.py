@@ -182,23 +182,27 @@ def header_html(a: dict[str, Any]) -> str:
         f"{_e(a.get('validated_on') or UNVALIDATED)}</div></div>")
 
 
+def _backend_badge(bid: str, label: str, name: str, why: str | None) -> str:
+    """A header badge naming the backend that runs, warning with why when it is a fallback."""
+    return (f"<span class='badge{' warn' if why else ''}' id='{bid}' title='{_e(why or '')}'>"
+            f"{label}: {_e(name)}{' (' + _e(why) + ')' if why else ''}</span>")
+
+
 def asr_badge(a: dict[str, Any]) -> str:
     """The recogniser that listens, with why when it is a fallback ('' when not listening)."""
-    asr, why = a.get("asr_backend"), a.get("asr_backend_reason")
+    asr = a.get("asr_backend")
     if not asr or asr == "none":
         return ""
-    return (f"<span class='badge{' warn' if why else ''}' id='asr-badge' title='{_e(why or '')}'>"
-            f"speech: {_e(asr)}{' (' + _e(why) + ')' if why else ''}</span>")
+    return _backend_badge("asr-badge", "speech", asr, a.get("asr_backend_reason"))
 
 
 def voice_badge(a: dict[str, Any]) -> str:
-    """The copilot's voice, with why when it is a fallback ('' when it has none to run)."""
+    """The copilot's voice, with why when it is a fallback or off ('' when nothing speaks
+    and nothing is wrong)."""
     voice, why = a.get("voice_backend"), a.get("voice_backend_reason")
-    if not voice:
+    if not voice or (voice == "none" and not why):
         return ""
-    return (f"<span class='badge{' warn' if why else ''}' id='voice-badge' "
-            f"title='{_e(why or '')}'>voice: {_e(voice)}"
-            f"{' (' + _e(why) + ')' if why else ''}</span>")
+    return _backend_badge("voice-badge", "voice", voice, why)
 
 
 def cvs_badge(cvs: dict[str, Any] | None) -> str:

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from tests.copilot.fallback_support import run_and_check_fallback
 from tests.reliability.conftest import (  # noqa: F401 - fixtures
     FEED_SECONDS,
     assert_clean_error,
@@ -60,19 +61,9 @@ def _no_moonshine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_missing_default_extra_falls_back_and_says_why(feed, tmp_path, monkeypatch):  # noqa: F811
-    from copilot.app import Copilot, RunConfig
-
     _no_moonshine(monkeypatch)
-    out = tmp_path / "out"
-    app = Copilot(RunConfig(source=str(feed), out=out, vision="none", max_seconds=1.0))
-    app.compose()
-    assert app.asr_backend == "pocketsphinx"
-    assert "pocketsphinx instead of hybrid" in app.asr_backend_reason
-    assert "pocketsphinx instead of hybrid" in app.status().extra
-    res = app.run()
-    assert res.asr_backend == "pocketsphinx" and "weights" in res.asr_backend_reason
-    assert "Moonshine's weights" in _start(out)["asr_backend_reason"]
-    assert "pocketsphinx instead of hybrid" in (out / "report.html").read_text()
+    run_and_check_fallback(feed, tmp_path / "out", "asr", "pocketsphinx",
+                           "pocketsphinx instead of hybrid", "Moonshine's weights")
 
 
 def test_named_recogniser_that_cannot_load_is_one_error_line(feed, tmp_path, run_main,  # noqa: F811
@@ -80,15 +71,3 @@ def test_named_recogniser_that_cannot_load_is_one_error_line(feed, tmp_path, run
     _no_moonshine(monkeypatch)
     r = run_main("run", str(feed), "--out", str(tmp_path / "o"), "--asr", "hybrid")
     assert_clean_error(r, "--asr hybrid cannot load")
-
-
-def test_ui_header_names_the_recogniser_and_a_fallback() -> None:
-    from copilot.ui_render import header_html
-
-    base = {"procedure": "cholecystectomy", "off_label": False, "vision_backend": "model"}
-    html = header_html(base | {"asr_backend": "hybrid", "asr_backend_reason": None})
-    assert "<span class='badge' id='asr-badge'" in html and "speech: hybrid</span>" in html
-    why = "pocketsphinx instead of hybrid: Moonshine's weights are not installed"
-    html = header_html(base | {"asr_backend": "pocketsphinx", "asr_backend_reason": why})
-    assert "speech: pocketsphinx (" in html and "badge warn' id='asr-badge'" in html
-    assert "asr-badge" not in header_html(base | {"asr_backend": "none"})

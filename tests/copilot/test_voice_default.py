@@ -10,6 +10,7 @@ import wave
 import numpy as np
 import pytest
 
+from tests.copilot.fallback_support import run_and_check_fallback
 from tests.reliability.conftest import (  # noqa: F401 - fixtures
     assert_clean_error,
     feed,
@@ -77,20 +78,12 @@ def test_default_speaks_with_piper_joe_and_records_it(feed, tmp_path):  # noqa: 
 
 
 def test_missing_joe_falls_back_to_espeak_and_says_why(feed, tmp_path, monkeypatch):  # noqa: F811
-    from copilot.app import Copilot, RunConfig
     from speech.tts import EspeakTTS
 
     _no_joe(monkeypatch)
-    out = tmp_path / "out"
-    app = Copilot(RunConfig(source=str(feed), out=out, vision="none", max_seconds=1.0))
-    app.compose()
-    assert app.voice_backend == "espeak" and isinstance(app.tts_engine, EspeakTTS)
-    assert "espeak-ng instead of Piper joe" in app.voice_backend_reason
-    assert "espeak-ng instead of Piper joe" in app.status().extra
-    res = app.run()
-    assert res.voice_backend == "espeak" and "voice-neural" in res.voice_backend_reason
-    assert "voice-neural" in _start(out)["voice_backend_reason"]
-    assert "espeak-ng instead of Piper joe" in (out / "report.html").read_text()
+    app = run_and_check_fallback(feed, tmp_path / "out", "voice", "espeak",
+                                 "espeak-ng instead of Piper joe", "voice-neural")
+    assert isinstance(app.tts_engine, EspeakTTS)
 
 
 def test_named_voice_that_cannot_load_is_one_error_line(feed, tmp_path, run_main,  # noqa: F811
@@ -114,16 +107,19 @@ def test_espeak_named_speaks_with_espeak(feed, tmp_path):  # noqa: F811
     assert _start(out)["voice_backend"] == "espeak"
 
 
-def test_ui_header_names_the_voice_and_a_fallback() -> None:
+@pytest.mark.parametrize(("kind", "label", "runs", "fallback", "why"), [
+    ("voice", "voice", "piper", "espeak", "espeak-ng instead of Piper joe: not installed"),
+    ("asr", "speech", "hybrid", "pocketsphinx", "pocketsphinx instead of hybrid: no weights"),
+])
+def test_ui_header_names_the_backend_and_a_fallback(kind, label, runs, fallback, why) -> None:  # noqa: ANN001
     from copilot.ui_render import header_html
 
     base = {"procedure": "cholecystectomy", "off_label": False, "vision_backend": "model"}
-    html = header_html(base | {"voice_backend": "piper", "voice_backend_reason": None})
-    assert "<span class='badge' id='voice-badge'" in html and "voice: piper</span>" in html
-    why = "espeak-ng instead of Piper joe: the Piper joe voice is not installed"
-    html = header_html(base | {"voice_backend": "espeak", "voice_backend_reason": why})
-    assert "voice: espeak (" in html and "badge warn' id='voice-badge'" in html
-    assert "voice-badge" not in header_html(base)
+    html = header_html(base | {f"{kind}_backend": runs, f"{kind}_backend_reason": None})
+    assert f"<span class='badge' id='{kind}-badge'" in html and f"{label}: {runs}</span>" in html
+    html = header_html(base | {f"{kind}_backend": fallback, f"{kind}_backend_reason": why})
+    assert f"{label}: {fallback} (" in html and f"badge warn' id='{kind}-badge'" in html
+    assert f"{kind}-badge" not in header_html(base | {f"{kind}_backend": "none"})
 
 
 def test_piper_keeps_warmed_phrases_and_alerts_start_with_one(feed, tmp_path):  # noqa: F811
