@@ -93,6 +93,8 @@ def test_named_voice_that_cannot_load_is_one_error_line(feed, tmp_path, run_main
     assert_clean_error(r, "--voice piper cannot load")
     r = run_main("run", str(feed), "--out", str(tmp_path / "o2"), "--voice", "robot")
     assert_clean_error(r, "--voice 'robot'")
+    r = run_main("ui", "--source", str(feed), "--port", "0", "--voice", "robot")  # not served
+    assert_clean_error(r, "--voice 'robot'")
 
 
 def test_espeak_named_speaks_with_espeak(feed, tmp_path):  # noqa: F811
