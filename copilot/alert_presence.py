@@ -17,7 +17,7 @@ from copilot.alert_rules import (
     FrameView,
     Hysteresis,
     RaisedAlert,
-    _bleeding_spoken,
+    bleeding_spoken,
 )
 from kg_reasoning.reasoner import Step, fmt_time, position_words
 
@@ -85,7 +85,7 @@ class PresenceRules:
         return [self._fire(RaisedAlert("bleeding", f"Bleeding {where}{seg}.", fv.t_s,
                                        fv.frame_id, steps, data={"structure": "blood"},
                                        banner="BLEEDING",
-                                       spoken=_bleeding_spoken(where)
+                                       spoken=bleeding_spoken(where)
                                        ))]
 
     def _vessel(self, fv: FrameView) -> list[RaisedAlert]:

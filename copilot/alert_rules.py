@@ -38,7 +38,7 @@ class FrameRun(list):
 
 
 
-def _bleeding_spoken(where: str) -> str:
+def bleeding_spoken(where: str) -> str:
     """What the voice says for a bleeding alert at ``where`` (``position_words``)."""
     return f"Bleeding {where.replace(' of the image', '')}."
 
@@ -48,8 +48,8 @@ def _bleeding_spoken(where: str) -> str:
 #: tests/copilot/test_voice_default.py checks that the alerts of a run start with one.
 SPOKEN_OPENINGS: tuple[str, ...] = (
     "Caution:", "Before clipping:", "Expected step skipped:", "Bowel segment not seen:",
-    _bleeding_spoken("in view"),
-    *(_bleeding_spoken(position_words((x, y))) for x in (0.1, 0.5, 0.9) for y in (0.1, 0.5, 0.9)),
+    bleeding_spoken("in view"),
+    *(bleeding_spoken(position_words((x, y))) for x in (0.1, 0.5, 0.9) for y in (0.1, 0.5, 0.9)),
 )
 
 

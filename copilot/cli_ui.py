@@ -65,10 +65,9 @@ def ui_command(
         raise CopilotError(str(exc)) from None
     if cvs not in ("auto", "vision", "surgeon"):
         raise CopilotError(f"unknown --cvs {cvs!r}: auto, vision or surgeon")
-    from copilot.voice import VOICES
+    from copilot.voice import check_voice
 
-    if voice not in VOICES:
-        raise CopilotError(f"--voice {voice!r}: one of {', '.join(VOICES)}")
+    check_voice(voice)
     require_gradio()
     if source is None:
         from copilot.feeds import make_demo_feed

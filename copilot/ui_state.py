@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from copilot.messages import Alert, Answer, Control, Message, OverlayUpdate, Transcript
-from copilot.voice import spoken_text
+from copilot.voice import spoken_text, voice_engine
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class ReplyVoice:
     """Synthesises answers / alerts to WAV files on a worker thread (newest first served)."""
 
     def __init__(self, out_dir: Path, engine: str = "default", keep: int = 20) -> None:
+        """``engine``: one of copilot.voice.VOICES (the copilot's own voice choice)."""
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.engine_name = engine
@@ -95,9 +96,7 @@ class ReplyVoice:
             log.warning("reply voice queue full: %r not spoken", item.text[:40])
 
     def _run(self) -> None:
-        from copilot.voice import VOICES, voice_engine
         from speech.audio import write_wav
-        from speech.tts import create_tts
 
         while True:
             item = self._q.get()
@@ -105,8 +104,7 @@ class ReplyVoice:
                 return
             try:
                 if self._tts is None:
-                    self._tts = (voice_engine(self.engine_name)[0]
-                                 if self.engine_name in VOICES else create_tts(self.engine_name))
+                    self._tts = voice_engine(self.engine_name)[0]
                     if self._tts is None:
                         raise RuntimeError("no voice (espeak-ng missing)")
                 sp = self._tts.synthesize(item.spoken or item.text)

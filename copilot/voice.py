@@ -141,6 +141,14 @@ class SupervisedTTS:
 VOICES = ("default", "piper", "espeak")
 
 
+def check_voice(name: str) -> None:
+    """CopilotError (one line) unless ``name`` is one of ``VOICES``."""
+    from copilot.errors import CopilotError
+
+    if name not in VOICES:
+        raise CopilotError(f"--voice {name!r}: one of {', '.join(VOICES)}")
+
+
 def voice_engine(name: str) -> tuple[Any, str, str | None]:
     """(TTS engine or None, the voice that speaks: piper / espeak / none, why when it is not
     ``name``) for ``name`` in ``VOICES``. A voice named outright that cannot load raises
@@ -149,8 +157,7 @@ def voice_engine(name: str) -> tuple[Any, str, str | None]:
     from speech.errors import SpeechError
     from speech.tts import create_tts, default_voice
 
-    if name not in VOICES:
-        raise CopilotError(f"--voice {name!r}: one of {', '.join(VOICES)}")
+    check_voice(name)
     why = None
     if name in ("default", "piper"):
         try:
@@ -197,7 +204,7 @@ def make_voice(app: Copilot) -> tuple[TimelineSpeechSink, Any] | None:
     cfg = app.cfg
     from speech.audio_out import AudioOut
 
-    engine = getattr(app, "tts_engine", None)
+    engine = app.tts_engine
     if engine is None:
         return None
     speaker = None

