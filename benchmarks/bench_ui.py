@@ -206,7 +206,9 @@ def write(r: dict[str, Any], cmd: str) -> None:
     from benchmarks.machine import machine_line
 
     r = {"command": cmd, "data": "generated cholecystectomy feed (synthetic, seed 2121); no "
-         "dev / test split: nothing was tuned on it", **r}
+         "dev / test split. Not blind: the UI reply voice's spoken form (session 11) was "
+         "adopted after this benchmark, on this feed, showed Piper joe reading whole answers "
+         "at 4059 ms first-audio p95", **r}
     r["goals"] = goals(r)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ui.json").write_text(json.dumps(r, indent=1) + "\n")
