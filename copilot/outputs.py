@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from copilot.errors import CopilotError
 from copilot.run_config import RunResult, jsonable
 from copilot.tracing import Tracer
+from copilot.validity import withheld_rules
 
 if TYPE_CHECKING:
     from copilot.app import Copilot
@@ -61,6 +62,7 @@ def open_session(app: Copilot) -> None:
                       voice_backend_reason=app.voice_backend_reason,
                       scenario=app.src.scenario, procedure=app.procedure,
                       cvs_source=app.cvs_policy.source, cvs_why=app.cvs_policy.why,
+                      alerts_withheld=withheld_rules(app.procedure, not app.synthetic_feed),
                       vision_model=str(app.model_dir or "vision/weights/default"),
                       vision_model_why=app.model_choice,
                       config=jsonable(app.cfg.__dict__),

@@ -254,6 +254,11 @@ def validity_html(s: Session) -> str:
     out = [f"<p id='assumed'>Procedure: {_esc(start.get('procedure', 'not recorded'))}. "
            f"Critical view of safety called by: {_esc(start.get('cvs_source', 'the vision'))}"
            f"{_why(start.get('cvs_why'))}.</p>"]
+    withheld = start.get("alerts_withheld") or {}
+    if withheld:
+        out.append("<p id='withheld'>Alerts not raised on this video (real video; each rests on "
+                   "an output no real label has taught): " + "; ".join(
+                       f"{_esc(r)} ({_esc(why)})" for r, why in withheld.items()) + ".</p>")
     conf = s.of("cvs_confirmation")
     if conf:
         out.append("<ul id='cvs_confirmations'>" + "".join(

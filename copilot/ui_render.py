@@ -178,7 +178,8 @@ def header_html(a: dict[str, Any]) -> str:
         f"<span class='badge' id='backend' title='{_e(why or '')}'>vision: {_e(backend)}"
         f"{' (' + _e(why) + ')' if why else ''}</span>{asr_badge(a)}{voice_badge(a)}"
         f"<span class='badge' id='session'>session {int(a.get('session') or 1)}</span>"
-        f"{cvs_badge(a.get('cvs'))}{muted}<div id='validated' class='muted'>model validated on: "
+        f"{cvs_badge(a.get('cvs'))}{withheld_badge(a.get('alerts_withheld'))}{muted}"
+        f"<div id='validated' class='muted'>model validated on: "
         f"{_e(a.get('validated_on') or UNVALIDATED)}</div></div>")
 
 
@@ -203,6 +204,16 @@ def voice_badge(a: dict[str, Any]) -> str:
     if not voice or (voice == "none" and not why):
         return ""
     return _backend_badge("voice-badge", "voice", voice, why)
+
+
+def withheld_badge(withheld: dict[str, str] | None) -> str:
+    """The alert rules that do not run on this (real) video, with why in the title."""
+    if not withheld:
+        return ""
+    why = "; ".join(f"{r}: {w}" for r, w in withheld.items())
+    return (f"<span class='badge warn' id='withheld-badge' title='{_e(why)}'>not validated on "
+            f"real video, no alert from: {_e(', '.join(r.replace('_', ' ') for r in withheld))}"
+            "</span>")
 
 
 def cvs_badge(cvs: dict[str, Any] | None) -> str:

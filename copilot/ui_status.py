@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from copilot.validity import withheld_rules
+
 log = logging.getLogger(__name__)
 
 
@@ -112,7 +114,10 @@ class StatusMixin:
                 "voice_backend": getattr(app, "voice_backend", None),
                 "voice_backend_reason": getattr(app, "voice_backend_reason", None),
                 "validated_on": self.validation(), "session": self.state.session,
-                "muted_left_s": left, "cvs": cvs_assumption(getattr(app, "cvs_policy", None))}
+                "muted_left_s": left, "cvs": cvs_assumption(getattr(app, "cvs_policy", None)),
+                "alerts_withheld": withheld_rules(
+                    getattr(app, "procedure", None),
+                    getattr(app, "synthetic_feed", None) is False)}
 
     def unmute(self) -> str:
         """Let the alerts speak again."""

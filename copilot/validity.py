@@ -36,9 +36,22 @@ PROCEDURE_RULES: dict[str, frozenset[str]] = {
                                   "large_vessel", "phase_skipped"}),
     "bowel-survey": frozenset({"bleeding", "large_vessel", "segment_missed"}),
 }
-#: Rules resting on heads that have only seen synthetic video (the phase head: Endoscapes has
-#: no phase labels): withheld on real video, where they were never validated.
-SYNTHETIC_ONLY_RULES = frozenset({"phase_skipped"})
+#: Rules resting on outputs that no real label has taught, with that output: withheld on real
+#: video, where they were never validated. Endoscapes labels only the cystic plate, the
+#: hepatocystic triangle, the cystic artery and duct, the gallbladder and "tool" (any
+#: instrument); it has no phase, blood, large-vessel or instrument-type labels. Measured on the
+#: 9 real clips (none shows a clip applier): the real-frame model's clip-applier class was on
+#: in 39-44 of 45 analysed frames per clip at scores just under the rule's threshold, and the
+#: fine-tuned candidate's crossed it (docs/real_video.md): it does not detect a clip applier.
+SYNTHETIC_ONLY_RULES: dict[str, str] = {
+    "phase_skipped": "the phase head has never seen a real phase label",
+    "bleeding": "the blood class has never seen a real frame labelled blood",
+    "large_vessel": "the large-vessel class has never seen a real label",
+    "cvs_confirm_prompt": "the instrument type (clip applier) has never seen a real label: "
+                          "real frames are labelled only 'tool'",
+    "clip_before_cvs": "the instrument type (clip applier) has never seen a real label: "
+                       "real frames are labelled only 'tool'",
+}
 #: Intents whose answers rest on such heads (they say so on real video).
 SYNTHETIC_ONLY_INTENTS = frozenset({"current_phase", "skipped_step"})
 
@@ -49,7 +62,16 @@ def procedure_rules(procedure: str | None, real_video: bool = False) -> frozense
     rules = PROCEDURE_RULES.get(procedure or "")
     if rules is None:
         return None
-    return rules - SYNTHETIC_ONLY_RULES if real_video else rules
+    return rules - frozenset(SYNTHETIC_ONLY_RULES) if real_video else rules
+
+
+def withheld_rules(procedure: str | None, real_video: bool) -> dict[str, str]:
+    """The procedure's alert rules that do not run on this video, each with why (empty on
+    the project's synthetic feeds, where every output was validated)."""
+    rules = PROCEDURE_RULES.get(procedure or "")
+    if not real_video or rules is None:  # None: no procedure stated, every rule runs
+        return {}
+    return {r: why for r, why in SYNTHETIC_ONLY_RULES.items() if r in rules}
 
 
 #: Regions of the vision's region head that do not belong to each procedure.

@@ -480,6 +480,7 @@ def test_real_clip_page_is_true_to_the_picture(browser, artifacts) -> None:  # n
               f"colour difference median {median}, p95 {p95}")
         assert share >= 0.35 and median <= 3 and p95 <= 10
         assert "procedure:" in pg.inner_text("#header")
+        assert "no alert from: " in pg.inner_text("#withheld-badge")  # real video
         _shoot(pg, artifacts, "06-real-clip-not-committed")
     finally:
         raw.close()

@@ -363,6 +363,16 @@ def test_cvs_badge_says_who_calls_it_and_when() -> None:
     assert "id='cvs-badge'" in header_html({"cvs": {"source": "surgeon", "state": None}})
 
 
+def test_header_names_the_alerts_withheld_on_real_video() -> None:
+    from copilot.ui_render import header_html, withheld_badge
+    from copilot.validity import withheld_rules
+
+    assert withheld_badge({}) == "" and "withheld-badge" not in header_html({})
+    badge = header_html({"alerts_withheld": withheld_rules("cholecystectomy", True)})
+    assert "id='withheld-badge'" in badge and "bleeding" in badge
+    assert "clip applier" in badge  # the reasons, in the badge's title
+
+
 def test_what_you_can_ask_lists_the_teaching_commands() -> None:
     from copilot.ui_page import _catalogue, _teach_examples
     from copilot.ui_render import asks_html
