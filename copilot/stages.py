@@ -113,8 +113,15 @@ class ModelVisionStage(Stage):
         clock: Clock = SYSTEM_CLOCK,
         pipeline: Any = None,
         phase_note: str = "",
+        real_video: bool = False,
     ) -> None:
         self.phase_note = phase_note  # e.g. "synthetic-only" on real video (copilot.validity)
+        # on real video only what real labels taught is drawn and reported (copilot.real_view)
+        self.real_view = None
+        if real_video:
+            from copilot import real_view
+
+            self.real_view = real_view
         self.model_dir = model_dir
         self.runtime = runtime
         self.threads = threads
@@ -134,18 +141,26 @@ class ModelVisionStage(Stage):
             return None
         res = self.pipeline.process(msg.image, frame_id=msg.frame_id, timestamp_s=msg.media_t_s)
         now = self.clock.now_ns()
-        out: list[Message] = list(findings_from_result(
-            res, msg.frame_id, msg.media_t_s or 0.0, trace_id=msg.trace_id, clock=self.clock))
-        if res.laparoscopic:
+        findings = findings_from_result(
+            res, msg.frame_id, msg.media_t_s or 0.0, trace_id=msg.trace_id, clock=self.clock)
+        rv = self.real_view
+        out: list[Message] = list(findings if rv is None else rv.taught_findings(findings))
+        if res.laparoscopic and rv is not None:  # a phase no real label taught: not drawn
+            caption = f"phase: not shown [{self.phase_note or 'not validated on real video'}]"
+        elif res.laparoscopic:
             caption = f"phase: {res.phase_name} ({res.phase[res.phase_name]:.2f})"
             if self.phase_note:
                 caption += f" [{self.phase_note}]"
         else:
             caption = f"view: {res.region_name} ({res.region[res.region_name]:.2f})"
         # each class's detection confidence gates and dashes its outline (copilot.overlay)
-        label_map = LabelMap(np.asarray(res.frame_label_map(), dtype=np.uint8), PALETTE,
-                             scores={f.class_id: float(f.confidence) for f in res.findings},
-                             names=CLASSES)
+        classes = np.asarray(res.frame_label_map(), dtype=np.uint8)
+        scores = {f.class_id: float(f.confidence) for f in res.findings}
+        names = CLASSES
+        if rv is not None:
+            classes, scores = rv.taught_label_map(classes, scores)
+            names = rv.NAMES
+        label_map = LabelMap(classes, PALETTE, scores=scores, names=names)
         ann = AnnotationSet(
             source=self.name, frame_id=msg.frame_id, t_ns=now, label_map=label_map,
             caption=caption,
@@ -181,6 +196,7 @@ def vision_stage_factory(
     threads: int = 1,
     pipeline: Any = None,
     phase_note: str = "",
+    real_video: bool = False,
 ) -> StageFactory | None:
     """The factory for analysis stage ``kind`` (none, heuristic, model); None for none.
     ``pipeline``: an already loaded model, used by the first stage made (restarts reload)."""
@@ -194,7 +210,7 @@ def vision_stage_factory(
         def make() -> Stage:
             return ModelVisionStage(model_dir=model_dir, runtime=runtime, threads=threads,
                                     clock=clock, pipeline=preloaded.pop() if preloaded else None,
-                                    phase_note=phase_note)
+                                    phase_note=phase_note, real_video=real_video)
 
         return make
     raise CopilotError(f"unknown vision stage {kind!r}; choose none, heuristic or model")

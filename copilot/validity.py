@@ -83,6 +83,8 @@ FOREIGN_REGIONS: dict[str, frozenset[str]] = {
 VISION_INTENTS = frozenset({"identify_structure", "locate_structure", "current_phase",
                             "cvs_status", "missed_segments", "outline_structure",
                             "skipped_step"})
+#: Intents about one structure (its ``structure`` slot).
+STRUCTURE_INTENTS = frozenset({"identify_structure", "locate_structure", "outline_structure"})
 #: Balanced accuracy on held-out real patients that every CVS criterion needs before the
 #: vision may assert "CVS reached" on real video.
 CVS_MIN_BALANCED_ACC = 0.80
@@ -365,10 +367,11 @@ def cvs_surgeon_answer(policy: CvsPolicy, estimate: dict[str, float]) -> Any:
 
 
 def off_label_answer(ans: Any, intent: str, monitor: OffLabelMonitor, procedure: str,
-                     real_video: bool = False) -> Any:
+                     real_video: bool = False, structure: str | None = None) -> Any:
     """Mark an answer that rests on the vision: off-label now, bowel-segment recognition
-    (validated on synthetic video only), or on real video the phase head (synthetic only).
-    Returns ``ans`` changed in place."""
+    (validated on synthetic video only), or on real video the phase head (synthetic only) or
+    a ``structure`` no real label taught (``copilot.real_view``). Returns ``ans`` changed in
+    place."""
     from kg_reasoning.reasoner import Step, fmt_time
 
     if ans.abstained or intent not in VISION_INTENTS:
@@ -390,6 +393,14 @@ def off_label_answer(ans: Any, intent: str, monitor: OffLabelMonitor, procedure:
                               "never seen a real phase label.", True, {"rule": "model card"}))
         ans.answer = ans.answer.rstrip() + f" (Phase recognition {SYNTHETIC_ONLY}.)"
         ans.confidence = min(ans.confidence, 0.5)
+    if real_video and intent in STRUCTURE_INTENTS:
+        from copilot.real_view import untaught_note
+
+        note = untaught_note(structure)
+        if note:
+            ans.steps.append(Step(note, True, {"rule": "model card"}))
+            ans.answer = ans.answer.rstrip() + f" ({note})"
+            ans.confidence = min(ans.confidence, 0.3)
     return ans
 
 

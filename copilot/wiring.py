@@ -141,7 +141,8 @@ def make_vision(app: Copilot) -> StageRunner | None:
                                    threads=app.cfg.vision_threads,
                                    pipeline=app.vision_pipeline,
                                    phase_note="" if app.synthetic_feed else
-                                   "phase head validated on synthetic video only")
+                                   "phase head validated on synthetic video only",
+                                   real_video=not app.synthetic_feed)
     if factory is None:
         return None
     take = take_from(app.analysis_edge if app.lockstep else app.analysis_slot)

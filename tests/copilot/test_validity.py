@@ -219,3 +219,9 @@ def test_a_real_clip_says_which_alerts_it_withholds_and_why(tmp_path: Path) -> N
         "cholecystectomy"]]
     html = (tmp_path / "report.html").read_text()
     assert "<p id='withheld'>" in html and "bleeding (the blood class" in html
+    # only what real labels taught is reported: the five anatomy classes and "instrument"
+    from copilot.real_view import INSTRUMENT, REAL_TAUGHT_ANATOMY
+
+    obs = [r for r in recs if r["type"] == "obs" and r["kind"] in ("structure", "instrument")]
+    assert obs and {r["name"] for r in obs if r["kind"] == "structure"} <= REAL_TAUGHT_ANATOMY
+    assert {r["name"] for r in obs if r["kind"] == "instrument"} <= {INSTRUMENT}
