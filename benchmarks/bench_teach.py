@@ -1,12 +1,15 @@
 """Teach by example (issue 23) on real Endoscapes frames, leave-one-class-out.
 
-Encoder: the DeepLabV3-MobileNetV2 body with its PASCAL VOC weights, exactly as frozen in the
-shipped model (checked here: the shipped body's weights equal the VOC ones). It has never seen
-an Endoscapes label, so for each of the five anatomy classes it is an encoder trained without
-that class's labels. Per-pixel features: :func:`vision.models.pixel_features` (the model's
-``features`` output). The shipped decoder was trained on every class and is NOT used for
-teaching; it only gives the supervised IoU to compare with (same query frames, same
-resolution 256x144).
+Encoder (``--encoder voc``, the default and the acceptance protocol): the DeepLabV3-MobileNetV2
+body with its PASCAL VOC weights, frozen. It has never seen an Endoscapes label, so for each of
+the five anatomy classes it is an encoder trained without that class's labels. Per-pixel
+features: :func:`vision.models.pixel_features` (the model's ``features`` output).
+``--encoder shipped``: the shipped real-frame model's body (fine-tuned on all five classes
+since session 12), the features the copilot teaches with; NOT leave-one-class-out (the body
+saw every class's labels), so optimistic; it chooses the product's settings
+(``vision/teach_calibration.json``) and writes ``teach_shipped_body.{json,md}``. The shipped
+decoder is never used for teaching; it only gives the supervised IoU to compare with (same
+query frames, same resolution 256x144).
 
 Protocol per class, K in (1, 3, 5), example kind in (point, mask): K frames showing the class
 are drawn from randomly chosen patients; each gives its mask, or its point (the mask's
@@ -16,10 +19,12 @@ frame of the OTHER patients (including frames without the class: false outlines 
 
 Dev / test: settings (score threshold, point-growing similarity) are chosen on Endoscapes
 *train* patients (30): for the reported class, on the other four classes only
-(leave-one-class-out calibration); the product's settings on all five are written to
-``vision/teach_calibration.json``. Reported on the official *val* split (10 patients).
+(leave-one-class-out calibration); with ``--encoder shipped`` the product's settings on all
+five are written to ``vision/teach_calibration.json``. Reported on the official *val* split (10
+patients).
 
-Run: ``python -m benchmarks.bench_teach`` -> ``benchmarks/results/teach.{json,md}``.
+Run: ``python -m benchmarks.bench_teach [--encoder voc|shipped]`` ->
+``benchmarks/results/teach.{json,md}`` (voc) or ``teach_shipped_body.{json,md}``.
 """
 
 from __future__ import annotations
@@ -71,16 +76,21 @@ def every_nth(data: Any, n: int) -> Any:
                                         if isinstance(getattr(data, f.name), np.ndarray)})
 
 
-def features(images: np.ndarray) -> np.ndarray:
-    """[N, H, W, 3] uint8 -> [N, C, H/16, W/16] float32 pixel features of the VOC body."""
+def features(images: np.ndarray, model_dir: Path | None = None) -> np.ndarray:
+    """[N, H, W, 3] uint8 -> [N, C, H/16, W/16] float32 pixel features of the VOC body, or of
+    the body of the model in ``model_dir``."""
     import torch
 
+    from vision import modelio
     from vision.backbone import load_pretrained
     from vision.models import EncoderNet, mnv2_config, pixel_features
 
     h, w = images.shape[1:3]
-    net = EncoderNet(mnv2_config((w, h))).eval()
-    load_pretrained(net.mnv2.body)
+    if model_dir is None:
+        net = EncoderNet(mnv2_config((w, h))).eval()
+        load_pretrained(net.mnv2.body)
+    else:
+        net = modelio.load_torch_model(model_dir).eval()
     torch.set_num_threads(2)
     out = []
     with torch.inference_mode():
@@ -273,8 +283,13 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=REPS)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vis/cache"))
     ap.add_argument("--model-dir", type=Path, default=None, help="supervised head to compare")
-    ap.add_argument("--calibration", type=Path, default=CALIBRATION,
-                    help="where the chosen settings go (default: the product's, vision/)")
+    ap.add_argument("--encoder", choices=("voc", "shipped"), default="voc",
+                    help="voc: the frozen VOC body, leave-one-class-out (the acceptance "
+                         "protocol); shipped: the shipped model's body (the copilot's "
+                         "features; saw every class; chooses the product's settings)")
+    ap.add_argument("--calibration", type=Path, default=None,
+                    help="where the chosen settings go (default: the product's, vision/, "
+                         "with --encoder shipped; nowhere with voc)")
     ap.add_argument("--every", type=int, default=1,
                     help="every n-th train / val frame only (smoke run; not a result)")
     a = ap.parse_args()
@@ -287,17 +302,21 @@ def main() -> None:
     cache = a.cache if a.cache.is_dir() else None
     tr = every_nth(load_real(ENDO, "train", ins, outs, cache), a.every)
     va = every_nth(load_real(ENDO, "val", ins, outs, cache), a.every)
-    ftr, fva = features(tr.images), features(va.images)
+    model_dir = modelio.resolve_model_dir(a.model_dir)
+    body = model_dir if a.encoder == "shipped" else None
+    ftr, fva = features(tr.images, body), features(va.images, body)
     vtr, vva = video_ids(tr), video_ids(va)
     sets = {g: {**DEFAULTS, "grow": g} for g in GROWS}
     dev = run_split(ftr, tr.masks, vtr, sets, stride=2, reps=a.reps)
     thr, grow, gate, dev_iou = calibrate(dev, list(CLASSES))
     product = {**DEFAULTS, "threshold": thr, "grow": grow, "gate": gate}
-    a.calibration.write_text(json.dumps({
-        "settings": product, "chosen_on": "Endoscapes2023 official train split (30 patients), "
-        "teaching episodes of the five anatomy classes, K = 1, 3, 5, points and masks "
-        "(benchmarks/bench_teach.py)", "dev_mean_iou": round(dev_iou, 4)}, indent=1) + "\n")
-    model_dir = modelio.resolve_model_dir(a.model_dir)
+    calibration = a.calibration or (CALIBRATION if a.encoder == "shipped" else None)
+    if calibration is not None:
+        calibration.write_text(json.dumps({
+            "settings": product, "chosen_on": "Endoscapes2023 official train split (30 "
+            "patients), teaching episodes of the five anatomy classes, K = 1, 3, 5, points and "
+            f"masks, features of the {a.encoder} body (python -m benchmarks.bench_teach "
+            f"--encoder {a.encoder})", "dev_mean_iou": round(dev_iou, 4)}, indent=1) + "\n")
     pred = supervised_labels(va.images, model_dir)
     per_class: dict[str, dict] = {}
     for cls, name in CLASSES.items():
@@ -322,12 +341,42 @@ def main() -> None:
         per_class[name] = row
     tim = timings(fva, va.masks, product)
     load1 = os.getloadavg()
-    report(per_class, tim, product, model_dir, load0, load1, len(tr), len(va), a.reps)
+    report(per_class, tim, product, model_dir, load0, load1, len(tr), len(va), a.reps,
+           a.encoder)
+
+
+ENCODERS = {
+    "voc": "DeepLabV3-MobileNetV2 body with PASCAL VOC weights, frozen: never trained on any "
+           "Endoscapes label, so for each class it is an encoder trained without that class's "
+           "labels (leave-one-class-out; since session 12 the shipped body is fine-tuned, so "
+           "this is not the copilot's own encoder: see teach_shipped_body.md); features = "
+           "vision.models.pixel_features (1/16 backbone + ASPP, 352 channels)",
+    "shipped": "the shipped real-frame model's body (fine-tuned on all five anatomy classes of "
+               "the 30 train patients): the features the copilot teaches with. NOT "
+               "leave-one-class-out: the body saw every reported class's labels, so these "
+               "numbers are optimistic for a concept it was never trained on; no goal rows"}
+
+
+DISCLOSURE_VOC = ("before this protocol existed, one exploratory run printed the val IoU of "
+                  "four feature choices (1/8, 1/16, ASPP, 1/16 + ASPP; one threshold); the "
+                  "choice (1/16 + ASPP) is also the best of them on dev. Every other setting "
+                  "was chosen on dev (train patients) only, but this benchmark was run on "
+                  "val five times during development, once after each dev-chosen change "
+                  "(1-point ratio 0.22 (2 draws), 0.23, 0.30, 0.33, 0.37; 5-mask ratio "
+                  "0.63 (2 draws), 0.46, 0.67, 0.67, 0.69): the last run is reported, so "
+                  "the val numbers are not untouched by selection. Since session 12 the "
+                  "supervised column is the fine-tuned shipped head (val mIoU 0.393; "
+                  "before, the frozen-body head: 0.250); the taught IoUs did not change, "
+                  "the ratios fell (they were 0.685 / 0.371 against the weaker head).")
+DISCLOSURE_SHIPPED = ("first run of this encoder (session 12), after the leave-one-class-out "
+                      "runs on the VOC body; the product's settings were chosen on dev (train "
+                      "patients) only; val gave these numbers in the first run, and a second "
+                      "run that changed only this report's wording gave the same")
 
 
 def report(per_class: dict, tim: dict, product: dict, model_dir: Path, load0, load1,
-           n_tr: int, n_va: int, reps: int) -> None:
-    """Write teach.json / teach.md with the goals."""
+           n_tr: int, n_va: int, reps: int, encoder: str = "voc") -> None:
+    """Write teach.json / teach.md with the goals (voc), or teach_shipped_body.* (shipped)."""
     metrics = json.loads((model_dir / "metrics.json").read_text()) \
         if (model_dir / "metrics.json").is_file() else {}
     card = metrics.get("real_val", {}).get("iou_frame_resolution", {}).get("iou", {})
@@ -355,38 +404,31 @@ def report(per_class: dict, tim: dict, product: dict, model_dir: Path, load0, lo
                  f"px) of 5 concepts (the learner alone: median {tim['frame_ms_median']:.2f}"
                  f" ms); one thread (the brain's) on the 2-core machine; {loads}"}]
     res = {
-        "goals": goals, "command": "python -m benchmarks.bench_teach",
+        "goals": goals if encoder == "voc" else [],
+        "command": f"python -m benchmarks.bench_teach --encoder {encoder}",
         "machine": machine_info(), "load_avg_start": list(load0),
         "load_avg_end": list(load1),
         "dev": f"Endoscapes2023 official train split ({n_tr} frames, 30 patients): thresholds "
                "and point growing chosen here (per reported class on the other four only)",
         "test": f"Endoscapes2023 official val split ({n_va} frames, 10 patients): reported only",
-        "encoder": "DeepLabV3-MobileNetV2 body with PASCAL VOC weights, frozen (identical to the "
-                   "shipped model's body): never trained on any Endoscapes label, so for each "
-                   "class it is an encoder trained without that class's labels; features = "
-                   "vision.models.pixel_features (1/16 backbone + ASPP, 352 channels)",
+        "encoder": ENCODERS[encoder],
         "protocol": f"K frames showing the class (>= {MIN_PIXELS} px) from random val patients; "
                     "point = mask pixel farthest from its border; IoU over every frame of the "
                     f"other patients at 256x144; mean of {reps} draws; no temporal smoothing",
         "supervised": f"shipped head ({model_dir.name}) on the same query frames at 256x144 "
                       "(trained on all five classes); the model card's val IoU at frame "
                       f"resolution: {card}",
-        "disclosure": "before this protocol existed, one exploratory run printed the val IoU of "
-                      "four feature choices (1/8, 1/16, ASPP, 1/16 + ASPP; one threshold); the "
-                      "choice (1/16 + ASPP) is also the best of them on dev. Every other setting "
-                      "was chosen on dev (train patients) only, but this benchmark was run on "
-                      "val five times during development, once after each dev-chosen change "
-                      "(1-point ratio 0.22 (2 draws), 0.23, 0.30, 0.33, 0.37; 5-mask ratio "
-                      "0.63 (2 draws), 0.46, 0.67, 0.67, 0.69): the last run is reported, so "
-                      "the val numbers are not untouched by selection.",
+        "disclosure": DISCLOSURE_SHIPPED if encoder == "shipped" else DISCLOSURE_VOC,
         "per_class": per_class, "timing": tim, "product_settings": product,
         "mean_taught_over_mean_supervised": {k: round(ratio(k), 3) for k in next(
             iter(per_class.values())) if k.startswith(("mask_", "point_"))},
         "mean_supervised": round(float(sup), 4)}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "teach.json").write_text(json.dumps(res, indent=1) + "\n")
+    stem = "teach" if encoder == "voc" else "teach_shipped_body"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(res, indent=1) + "\n")
     cols = [f"{kind}_k{k}" for kind in ("point", "mask") for k in KS]
-    lines = ["# Teach by example (issue 23)", "", res["encoder"] + ".", "",
+    title = "" if encoder == "voc" else ": the shipped body (not leave-one-class-out)"
+    lines = [f"# Teach by example (issue 23){title}", "", res["encoder"] + ".", "",
              f"Dev: {res['dev']}. Test: {res['test']}.", "", res["protocol"] + ".", "",
              "| class | " + " | ".join(cols) + " | supervised |",
              "|---" * (len(cols) + 2) + "|"]
@@ -396,10 +438,12 @@ def report(per_class: dict, tim: dict, product: dict, model_dir: Path, load0, lo
     lines.append("| **taught / supervised** | " + " | ".join(
         f"{res['mean_taught_over_mean_supervised'][c]:.2f}" for c in cols) + " | 1 |")
     lines += ["", "| goal | target | value | pass |", "|---|---|---|---|"]
-    lines += [f"| {g['name']} | {g['target']} | {g['value']} | {g['pass']} |" for g in goals]
-    lines += ["", f"Timing: {loads}. Product settings (dev, all five classes): {product}.", "",
-              f"Disclosure: {res['disclosure']}", ""]
-    (RESULTS / "teach.md").write_text("\n".join(lines))
+    lines += [f"| {g['name']} | {g['target']} | {g['value']} | {g['pass']} |"
+              for g in res["goals"]]
+    lines += ["", f"Timing: {loads}. Settings chosen on dev, all five classes ({encoder} body"
+              f"{', the product' + chr(39) + 's' if encoder == 'shipped' else ''}): {product}.",
+              "", f"Disclosure: {res['disclosure']}", ""]
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -145,6 +145,12 @@ def write_real_card(out_dir: Path, metrics: dict) -> None:
         "view unless every criterion reaches 0.80 balanced accuracy on held-out patients.",
         "- Phase, tools and the bowel-survey region head are trained on synthetic video only: "
         "the region head has never seen real bowel (validated on synthetic video only).",
+        "- Taught by real labels: the five Endoscapes anatomy classes and 'tool' (any "
+        "instrument). Never by a real label: every other class (liver, fat, gi tract, lumen, "
+        "blood, large vessel, ...), the instrument's type, the tool-presence, phase and region "
+        "heads. On real video the copilot draws and reports only the taught classes (every "
+        "instrument as one 'instrument') and withholds the alerts that rest on the others "
+        "(copilot/real_view.py, copilot/validity.py).",
         "",
         "## Retraining",
         "",
