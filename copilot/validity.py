@@ -42,15 +42,16 @@ PROCEDURE_RULES: dict[str, frozenset[str]] = {
 #: instrument); it has no phase, blood, large-vessel or instrument-type labels. Measured on the
 #: 9 real clips (none shows a clip applier): the real-frame model's clip-applier class was on
 #: in 39-44 of 45 analysed frames per clip at scores just under the rule's threshold, and the
-#: fine-tuned candidate's crossed it (docs/real_video.md): it does not detect a clip applier.
+#: fine-tuned model's (shipped since) crossed it (docs/real_video.md): neither detects a clip
+#: applier.
+_INSTRUMENT_TYPE = ("the instrument type (clip applier) has never seen a real label: real "
+                    "frames are labelled only 'tool'")
 SYNTHETIC_ONLY_RULES: dict[str, str] = {
     "phase_skipped": "the phase head has never seen a real phase label",
     "bleeding": "the blood class has never seen a real frame labelled blood",
     "large_vessel": "the large-vessel class has never seen a real label",
-    "cvs_confirm_prompt": "the instrument type (clip applier) has never seen a real label: "
-                          "real frames are labelled only 'tool'",
-    "clip_before_cvs": "the instrument type (clip applier) has never seen a real label: "
-                       "real frames are labelled only 'tool'",
+    "cvs_confirm_prompt": _INSTRUMENT_TYPE,
+    "clip_before_cvs": _INSTRUMENT_TYPE,
 }
 #: Intents whose answers rest on such heads (they say so on real video).
 SYNTHETIC_ONLY_INTENTS = frozenset({"current_phase", "skipped_step"})
