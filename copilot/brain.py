@@ -89,13 +89,14 @@ class Brain(PerceptionBridge, ValidityGlue, DialogueHandling, CommandHandling, O
                  tracer: Any | None = None, config: BrainConfig | None = None,
                  alert_config: AlertConfig | None = None, matcher: Any | None = None,
                  cvs_policy: CvsPolicy | None = None, use_in_domain: bool = True,
-                 real_video: bool = False) -> None:
+                 real_video: bool = False, real_view: Any | None = None) -> None:
         self.scenario = scenario  # the stated procedure (copilot.validity.PROCEDURES)
         self.cvs_policy = cvs_policy or CvsPolicy()
         self.offlabel = OffLabelMonitor(scenario or "cholecystectomy")
         self.pulse = PulseTracker()  # pulsatile_score on vessel findings (copilot.pulse)
         self.use_in_domain = use_in_domain  # False: only the procedure mismatch counts
         self.real_video = real_video  # not one of our synthetic feeds (validity.py)
+        self.real_view = real_view  # what real labels taught the model (copilot.real_view)
         self._off_label_said = False
         self.session = session
         self.clock = clock

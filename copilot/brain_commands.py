@@ -44,7 +44,7 @@ class CommandHandling:
         elif ans is None:
             ans = self.reasoner.answer(q, self.timeline, self.last_answer)
         ans = off_label_answer(ans, intent, self.offlabel, self.scenario or "",
-                               self.real_video, q.slots.get("structure"))
+                               self.real_video, q.slots.get("structure"), self.real_view)
         if confirmed:
             ans.steps.insert(0, Step(f"Confirmed after {confirmed}.", True, {}))
         det = self._outline_report(q, ans) if intent == "outline_structure" else None

@@ -63,6 +63,8 @@ def open_session(app: Copilot) -> None:
                       scenario=app.src.scenario, procedure=app.procedure,
                       cvs_source=app.cvs_policy.source, cvs_why=app.cvs_policy.why,
                       alerts_withheld=withheld_rules(app.procedure, not app.synthetic_feed),
+                      real_taught=(None if getattr(app, "real_view", None) is None
+                                   else app.real_view.card()),
                       vision_model=str(app.model_dir or "vision/weights/default"),
                       vision_model_why=app.model_choice,
                       config=jsonable(app.cfg.__dict__),

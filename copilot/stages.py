@@ -113,15 +113,12 @@ class ModelVisionStage(Stage):
         clock: Clock = SYSTEM_CLOCK,
         pipeline: Any = None,
         phase_note: str = "",
-        real_video: bool = False,
+        real_view: Any = None,
     ) -> None:
         self.phase_note = phase_note  # e.g. "synthetic-only" on real video (copilot.validity)
-        # on real video only what real labels taught is drawn and reported (copilot.real_view)
-        self.real_view = None
-        if real_video:
-            from copilot import real_view
-
-            self.real_view = real_view
+        # on real video only what real labels taught is drawn and reported: a
+        # copilot.real_view.RealView from the model's card (None: synthetic feeds)
+        self.real_view = real_view
         self.model_dir = model_dir
         self.runtime = runtime
         self.threads = threads
@@ -144,7 +141,7 @@ class ModelVisionStage(Stage):
         findings = findings_from_result(
             res, msg.frame_id, msg.media_t_s or 0.0, trace_id=msg.trace_id, clock=self.clock)
         rv = self.real_view
-        out: list[Message] = list(findings if rv is None else rv.taught_findings(findings))
+        out: list[Message] = list(findings if rv is None else rv.findings(findings))
         if res.laparoscopic and rv is not None:  # a phase no real label taught: not drawn
             caption = f"phase: not shown [{self.phase_note or 'not validated on real video'}]"
         elif res.laparoscopic:
@@ -158,8 +155,8 @@ class ModelVisionStage(Stage):
         scores = {f.class_id: float(f.confidence) for f in res.findings}
         names = CLASSES
         if rv is not None:
-            classes, scores = rv.taught_label_map(classes, scores)
-            names = rv.NAMES
+            classes, scores = rv.label_map(classes, scores)
+            names = rv.names
         label_map = LabelMap(classes, PALETTE, scores=scores, names=names)
         ann = AnnotationSet(
             source=self.name, frame_id=msg.frame_id, t_ns=now, label_map=label_map,
@@ -196,7 +193,7 @@ def vision_stage_factory(
     threads: int = 1,
     pipeline: Any = None,
     phase_note: str = "",
-    real_video: bool = False,
+    real_view: Any = None,
 ) -> StageFactory | None:
     """The factory for analysis stage ``kind`` (none, heuristic, model); None for none.
     ``pipeline``: an already loaded model, used by the first stage made (restarts reload)."""
@@ -210,7 +207,7 @@ def vision_stage_factory(
         def make() -> Stage:
             return ModelVisionStage(model_dir=model_dir, runtime=runtime, threads=threads,
                                     clock=clock, pipeline=preloaded.pop() if preloaded else None,
-                                    phase_note=phase_note, real_video=real_video)
+                                    phase_note=phase_note, real_view=real_view)
 
         return make
     raise CopilotError(f"unknown vision stage {kind!r}; choose none, heuristic or model")

@@ -368,11 +368,12 @@ def cvs_surgeon_answer(policy: CvsPolicy, estimate: dict[str, float]) -> Any:
 
 
 def off_label_answer(ans: Any, intent: str, monitor: OffLabelMonitor, procedure: str,
-                     real_video: bool = False, structure: str | None = None) -> Any:
+                     real_video: bool = False, structure: str | None = None,
+                     real_view: Any | None = None) -> Any:
     """Mark an answer that rests on the vision: off-label now, bowel-segment recognition
     (validated on synthetic video only), or on real video the phase head (synthetic only) or
-    a ``structure`` no real label taught (``copilot.real_view``). Returns ``ans`` changed in
-    place."""
+    a ``structure`` no real label taught (``real_view``, a ``copilot.real_view.RealView``).
+    Returns ``ans`` changed in place."""
     from kg_reasoning.reasoner import Step, fmt_time
 
     if ans.abstained or intent not in VISION_INTENTS:
@@ -394,10 +395,8 @@ def off_label_answer(ans: Any, intent: str, monitor: OffLabelMonitor, procedure:
                               "never seen a real phase label.", True, {"rule": "model card"}))
         ans.answer = ans.answer.rstrip() + f" (Phase recognition {SYNTHETIC_ONLY}.)"
         ans.confidence = min(ans.confidence, 0.5)
-    if real_video and intent in STRUCTURE_INTENTS:
-        from copilot.real_view import untaught_note
-
-        note = untaught_note(structure)
+    if real_video and real_view is not None and intent in STRUCTURE_INTENTS:
+        note = real_view.untaught_note(structure)
         if note:
             ans.steps.append(Step(note, True, {"rule": "model card"}))
             ans.answer = ans.answer.rstrip() + f" ({note})"

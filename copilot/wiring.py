@@ -60,6 +60,7 @@ def resolve_vision(app: Copilot) -> None:
     app.vision_backend, app.vision_backend_reason = cfg.vision, None
     app.synthetic_feed = app.src.truth is not None
     app.model_dir, app.model_choice = model_for_source(cfg.model_dir, app.synthetic_feed)
+    app.real_view = None  # set once a model runs on real video (copilot.real_view)
     if cfg.vision not in ("auto", "model"):
         return
     named = cfg.vision == "model" or cfg.model_dir is not None or \
@@ -68,6 +69,10 @@ def resolve_vision(app: Copilot) -> None:
         app.vision_pipeline = load_vision_pipeline(app.model_dir, cfg.runtime,
                                                    cfg.vision_threads)
         app.vision_backend = "model"
+        if not app.synthetic_feed:
+            from copilot.real_view import for_model
+
+            app.real_view = for_model(app.model_dir)
     except Exception as exc:  # noqa: BLE001 - an error when named, else a said fallback
         why = " ".join(str(exc).split()) or type(exc).__name__
         if named:
@@ -120,7 +125,8 @@ def make_brain(app: Copilot) -> None:
     app.brain = Brain(scenario=app.procedure, session=app.session, clock=app.clock,
                       tracer=app.tracer, cvs_policy=app.cvs_policy,
                       use_in_domain=not app.synthetic_feed,
-                      real_video=not app.synthetic_feed)
+                      real_video=not app.synthetic_feed,
+                      real_view=getattr(app, "real_view", None))
     if app.cfg.taught is not None:
         from vision.teach import TeachError
 
@@ -142,7 +148,7 @@ def make_vision(app: Copilot) -> StageRunner | None:
                                    pipeline=app.vision_pipeline,
                                    phase_note="" if app.synthetic_feed else
                                    "phase head validated on synthetic video only",
-                                   real_video=not app.synthetic_feed)
+                                   real_view=getattr(app, "real_view", None))
     if factory is None:
         return None
     take = take_from(app.analysis_edge if app.lockstep else app.analysis_slot)

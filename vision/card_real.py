@@ -150,7 +150,8 @@ def write_real_card(out_dir: Path, metrics: dict) -> None:
         "blood, large vessel, ...), the instrument's type, the tool-presence, phase and region "
         "heads. On real video the copilot draws and reports only the taught classes (every "
         "instrument as one 'instrument') and withholds the alerts that rest on the others "
-        "(copilot/real_view.py, copilot/validity.py).",
+        "(copilot/real_view.py, copilot/validity.py); the list is `extra.real_taught` in "
+        "config.json.",
         "",
         "## Retraining",
         "",

@@ -18,6 +18,7 @@ import numpy as np
 
 from vision import modelio
 from vision.datasets.common import LabelledFrames, video_ids
+from vision.datasets.endoscapes import ENDOSCAPES_TAUGHT
 from vision.offlabel import OFFLABEL, THRESHOLD, DomainGaussian, OffLabelScorer
 
 VALIDATED_ON = ("laparoscopic cholecystectomy frames (Endoscapes2023, 30 training "
@@ -117,6 +118,7 @@ def finish_model(out_dir: Path, real_tr: LabelledFrames, real_dev: LabelledFrame
     filters["region"].save(out_dir / modelio.REGION_TEMPORAL)
     _, rep = export_onnx(out_dir)
     update_config(out_dir, in_domain_threshold=THRESHOLD, validated_on=VALIDATED_ON,
+                  real_taught=list(ENDOSCAPES_TAUGHT),
                   offlabel=ol_info, cvs_validation={
                       "claim_allowed": False, "min_balanced_accuracy": CVS_CLAIM_MIN_BA,
                       "note": "filled by benchmarks.bench_vision_real on the official val "

@@ -220,8 +220,10 @@ def test_a_real_clip_says_which_alerts_it_withholds_and_why(tmp_path: Path) -> N
     html = (tmp_path / "report.html").read_text()
     assert "<p id='withheld'>" in html and "bleeding (the blood class" in html
     # only what real labels taught is reported: the five anatomy classes and "instrument"
-    from copilot.real_view import INSTRUMENT, REAL_TAUGHT_ANATOMY
+    from copilot.real_view import ENDOSCAPES_TAUGHT, INSTRUMENT, for_model
 
+    assert sorted(start["real_taught"]) == sorted(ENDOSCAPES_TAUGHT)  # the shipped card's
     obs = [r for r in recs if r["type"] == "obs" and r["kind"] in ("structure", "instrument")]
-    assert obs and {r["name"] for r in obs if r["kind"] == "structure"} <= REAL_TAUGHT_ANATOMY
+    assert obs and {r["name"] for r in obs if r["kind"] == "structure"} <= \
+        for_model(None).anatomy
     assert {r["name"] for r in obs if r["kind"] == "instrument"} <= {INSTRUMENT}

@@ -53,6 +53,9 @@ def endoscapes_groups() -> tuple[tuple[str, ...], ...]:
 
 
 ENDOSCAPES_GROUPS = endoscapes_groups()
+#: What Endoscapes labels teach a model, as its card lists it (``extra.real_taught``; "tool":
+#: any instrument, its type not labelled).
+ENDOSCAPES_TAUGHT: tuple[str, ...] = (*_SAME.values(), "tool")
 
 
 def model_to_endoscapes_lut(classes: tuple[str, ...] = CLASSES) -> np.ndarray:
