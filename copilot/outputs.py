@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from copilot.errors import CopilotError
 from copilot.run_config import RunResult, jsonable
 from copilot.tracing import Tracer
-from copilot.validity import withheld_rules
 
 if TYPE_CHECKING:
     from copilot.app import Copilot
@@ -62,7 +61,7 @@ def open_session(app: Copilot) -> None:
                       voice_backend_reason=app.voice_backend_reason,
                       scenario=app.src.scenario, procedure=app.procedure,
                       cvs_source=app.cvs_policy.source, cvs_why=app.cvs_policy.why,
-                      alerts_withheld=withheld_rules(app.procedure, not app.synthetic_feed),
+                      alerts_withheld=app.alerts_withheld,
                       real_taught=(None if getattr(app, "real_view", None) is None
                                    else app.real_view.card()),
                       vision_model=str(app.model_dir or "vision/weights/default"),

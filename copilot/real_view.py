@@ -16,7 +16,6 @@ before this: "lumen" and "gi tract" outlines on fat and omentum, and a hook name
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from copilot.messages import Finding
 from vision.datasets.endoscapes import ENDOSCAPES_TAUGHT
 from vision.labels import CLASS_ID, CLASSES, INSTRUMENT_CLASSES
 
-__all__ = ["ENDOSCAPES_TAUGHT", "INSTRUMENT", "TOOL", "RealView", "for_model"]
+__all__ = ["ENDOSCAPES_TAUGHT", "INSTRUMENT", "TOOL", "RealView", "for_model", "from_card"]
 
 #: The card's name for "any instrument, type not labelled".
 TOOL = "tool"
@@ -111,15 +110,19 @@ class RealView:
             else f"the {taught}." if taught else "instruments.")
 
 
-def for_model(model_dir: Path | str | None) -> RealView:
-    """The view of the model in ``model_dir`` (None: the shipped default) from its card's
-    ``extra.real_taught``; a card without it lists nothing taught by real labels."""
-    from vision.modelio import DEFAULT_MODEL_DIR
-
-    path = Path(model_dir or DEFAULT_MODEL_DIR) / "config.json"
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return RealView(())
-    taught = (d.get("extra") or {}).get("real_taught") or d.get("real_taught") or []
+def from_card(extra: dict) -> RealView:
+    """The view for a model card's ``extra`` (``ModelConfig.extra``); a card without
+    ``real_taught`` lists nothing taught by real labels."""
+    taught = extra.get("real_taught") or []
     return RealView(t for t in taught if isinstance(t, str))
+
+
+def for_model(model_dir: Path | str | None) -> RealView:
+    """The view of the model in ``model_dir`` (None: the shipped default), from its card."""
+    from vision.errors import VisionError
+    from vision.modelio import DEFAULT_MODEL_DIR, load_config
+
+    try:
+        return from_card(load_config(Path(model_dir or DEFAULT_MODEL_DIR)).extra)
+    except VisionError:
+        return RealView(())

@@ -112,10 +112,8 @@ class ModelVisionStage(Stage):
         threads: int = 1,
         clock: Clock = SYSTEM_CLOCK,
         pipeline: Any = None,
-        phase_note: str = "",
         real_view: Any = None,
     ) -> None:
-        self.phase_note = phase_note  # e.g. "synthetic-only" on real video (copilot.validity)
         # on real video only what real labels taught is drawn and reported: a
         # copilot.real_view.RealView from the model's card (None: synthetic feeds)
         self.real_view = real_view
@@ -143,11 +141,9 @@ class ModelVisionStage(Stage):
         rv = self.real_view
         out: list[Message] = list(findings if rv is None else rv.findings(findings))
         if res.laparoscopic and rv is not None:  # a phase no real label taught: not drawn
-            caption = f"phase: not shown [{self.phase_note or 'not validated on real video'}]"
+            caption = "phase: not shown [phase head validated on synthetic video only]"
         elif res.laparoscopic:
             caption = f"phase: {res.phase_name} ({res.phase[res.phase_name]:.2f})"
-            if self.phase_note:
-                caption += f" [{self.phase_note}]"
         else:
             caption = f"view: {res.region_name} ({res.region[res.region_name]:.2f})"
         # each class's detection confidence gates and dashes its outline (copilot.overlay)
@@ -192,7 +188,6 @@ def vision_stage_factory(
     clock: Clock = SYSTEM_CLOCK,
     threads: int = 1,
     pipeline: Any = None,
-    phase_note: str = "",
     real_view: Any = None,
 ) -> StageFactory | None:
     """The factory for analysis stage ``kind`` (none, heuristic, model); None for none.
@@ -207,7 +202,7 @@ def vision_stage_factory(
         def make() -> Stage:
             return ModelVisionStage(model_dir=model_dir, runtime=runtime, threads=threads,
                                     clock=clock, pipeline=preloaded.pop() if preloaded else None,
-                                    phase_note=phase_note, real_view=real_view)
+                                    real_view=real_view)
 
         return make
     raise CopilotError(f"unknown vision stage {kind!r}; choose none, heuristic or model")

@@ -8,8 +8,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from copilot.validity import withheld_rules
-
 log = logging.getLogger(__name__)
 
 
@@ -115,9 +113,7 @@ class StatusMixin:
                 "voice_backend_reason": getattr(app, "voice_backend_reason", None),
                 "validated_on": self.validation(), "session": self.state.session,
                 "muted_left_s": left, "cvs": cvs_assumption(getattr(app, "cvs_policy", None)),
-                "alerts_withheld": withheld_rules(
-                    getattr(app, "procedure", None),
-                    getattr(app, "synthetic_feed", None) is False)}
+                "alerts_withheld": getattr(app, "alerts_withheld", None) or {}}
 
     def unmute(self) -> str:
         """Let the alerts speak again."""

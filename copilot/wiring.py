@@ -69,10 +69,10 @@ def resolve_vision(app: Copilot) -> None:
         app.vision_pipeline = load_vision_pipeline(app.model_dir, cfg.runtime,
                                                    cfg.vision_threads)
         app.vision_backend = "model"
-        if not app.synthetic_feed:
-            from copilot.real_view import for_model
+        if not app.synthetic_feed:  # the loaded model's own card (no second read)
+            from copilot.real_view import from_card
 
-            app.real_view = for_model(app.model_dir)
+            app.real_view = from_card(app.vision_pipeline.runtime.config.extra)
     except Exception as exc:  # noqa: BLE001 - an error when named, else a said fallback
         why = " ".join(str(exc).split()) or type(exc).__name__
         if named:
@@ -103,9 +103,10 @@ def resolve_validity(app: Copilot) -> None:
     with truth is one of the project's synthetic feeds: the vision's other validated
     domain, where its CVS head decides and only a procedure mismatch is off-label (the
     in-domain score is calibrated on real frames)."""
-    from copilot.validity import CvsPolicy, cvs_policy, resolve_procedure
+    from copilot.validity import CvsPolicy, cvs_policy, resolve_procedure, withheld_rules
 
     app.procedure = resolve_procedure(app.cfg.procedure, app.src.scenario)
+    app.alerts_withheld = withheld_rules(app.procedure, not app.synthetic_feed)
     model_dir = app.model_dir if app.vision_backend == "model" else None
     try:
         app.cvs_policy = cvs_policy(app.cfg.cvs, app.synthetic_feed, model_dir)
@@ -146,8 +147,6 @@ def make_vision(app: Copilot) -> StageRunner | None:
     factory = vision_stage_factory(kind, app.model_dir, app.cfg.runtime, app.clock,
                                    threads=app.cfg.vision_threads,
                                    pipeline=app.vision_pipeline,
-                                   phase_note="" if app.synthetic_feed else
-                                   "phase head validated on synthetic video only",
                                    real_view=getattr(app, "real_view", None))
     if factory is None:
         return None
